@@ -1,0 +1,638 @@
+"""
+Execution module for the LXD daemon, over its REST API through pylxd.
+
+Connection (first that applies):
+
+- ``lxd:connection:url`` (``https://host:8443``) with ``lxd:connection:cert``
+  and ``lxd:connection:key`` (paths to the client certificate and key) and
+  ``lxd:connection:verify`` (bool, or a CA / server certificate path);
+- ``lxd:connection:socket``, a unix socket path;
+- ``$LXD_DIR/unix.socket``, the snap socket, ``/var/lib/lxd/unix.socket``.
+
+The ``lxd:connection`` keys are read with ``config.get``, so they can live in
+pillar, grains or the minion configuration.
+
+Listings use ``recursion=1`` (one request) rather than pylxd's managers,
+whose ``all()`` issues one extra request per object.
+"""
+
+import hashlib
+import json
+import logging
+import os
+
+import salt.utils.files
+from salt.exceptions import CommandExecutionError
+
+try:
+    import pylxd
+    import pylxd.exceptions
+
+    HAS_PYLXD = True
+except ImportError:
+    HAS_PYLXD = False
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "lxd"
+
+SNAP_SOCKET = "/var/snap/lxd/common/lxd/unix.socket"
+PACKAGE_SOCKET = "/var/lib/lxd/unix.socket"
+
+# Sections of an `lxd init` preseed, in the order LXD applies them.
+PRESEED_SECTIONS = ("config", "networks", "storage_pools", "profiles", "projects")
+
+# Server config keys whose values are secrets: masked in every report.
+SECRET_MARKERS = ("password", "secret", "token")
+
+
+def __virtual__():
+    if not HAS_PYLXD:
+        return (
+            False,
+            "The lxd execution module needs the pylxd Python library: "
+            "install it into Salt's Python (salt-pip install pylxd, or "
+            "pip install pylxd for a pip-installed Salt).",
+        )
+    return __virtualname__
+
+
+# ---------------------------------------------------------------- connection
+
+
+def _connection_settings():
+    settings = __salt__["config.get"]("lxd:connection", {}) or {}
+    return {
+        "url": settings.get("url"),
+        "socket": settings.get("socket"),
+        "cert": settings.get("cert"),
+        "key": settings.get("key"),
+        "verify": settings.get("verify", True),
+    }
+
+
+def endpoint():
+    """
+    Return the endpoint this minion reaches LXD through: an https URL or the
+    path of a unix socket.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.endpoint
+    """
+    settings = _connection_settings()
+    if settings["url"]:
+        return settings["url"]
+    if settings["socket"]:
+        return settings["socket"]
+    if os.environ.get("LXD_DIR"):
+        return os.path.join(os.environ["LXD_DIR"], "unix.socket")
+    if os.path.exists(SNAP_SOCKET):
+        return SNAP_SOCKET
+    return PACKAGE_SOCKET
+
+
+def _client():
+    """A pylxd client, cached for the life of this Salt run."""
+    target = endpoint()
+    cache = __context__.setdefault("lxd.clients", {})
+    if target not in cache:
+        settings = _connection_settings()
+        cert = None
+        if settings["url"] and settings["cert"]:
+            cert = (settings["cert"], settings["key"])
+        if not settings["url"] and not os.path.exists(target):
+            raise CommandExecutionError(
+                f"LXD is not reachable: no unix socket at {target}"
+            )
+        try:
+            cache[target] = pylxd.Client(
+                endpoint=target, cert=cert, verify=settings["verify"]
+            )
+        except pylxd.exceptions.ClientConnectionFailed as exc:
+            raise CommandExecutionError(f"LXD is not reachable at {target}: {exc}")
+    return cache[target]
+
+
+def _api_error(exc):
+    return CommandExecutionError(f"LXD refused the request: {exc}")
+
+
+def _metadata(node, **params):
+    try:
+        return node.get(params=params or None).json()["metadata"]
+    except pylxd.exceptions.LXDAPIException as exc:
+        raise _api_error(exc)
+
+
+def reachable():
+    """
+    Return True when the LXD daemon answers on :py:func:`endpoint`.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.reachable
+    """
+    try:
+        _client()
+    except CommandExecutionError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- server
+
+
+def info():
+    """
+    Return the server information (GET /1.0): api_extensions, config,
+    environment (server version, certificate, kernel, storage drivers).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.info
+    """
+    return _metadata(_client().api)
+
+
+def api_extensions():
+    """
+    Return the list of API extensions the daemon supports.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.api_extensions
+    """
+    return list(_client().host_info["api_extensions"])
+
+
+def has_api_extension(name):
+    """
+    Return True when the daemon supports the API extension ``name``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.has_api_extension network_bgp
+    """
+    return name in api_extensions()
+
+
+def config_get(key=None):
+    """
+    Return the server configuration, or the value of one ``key`` (None when
+    unset).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.config_get
+        salt '*' lxd.config_get core.https_address
+    """
+    config = info().get("config", {})
+    return config if key is None else config.get(key)
+
+
+def config_set(key, value):
+    """
+    Set one server configuration key (PATCH /1.0, other keys untouched).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.config_set core.https_address '[::]:8443'
+    """
+    return _patch_server_config({key: str(value)})
+
+
+def config_unset(key):
+    """
+    Unset one server configuration key.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.config_unset core.https_address
+    """
+    return _patch_server_config({key: ""})
+
+
+def _patch_server_config(config):
+    try:
+        _client().api.patch(json={"config": config})
+    except pylxd.exceptions.LXDAPIException as exc:
+        raise _api_error(exc)
+    return True
+
+
+# ---------------------------------------------------------------- objects
+
+
+def storage_pools():
+    """
+    Return the storage pools, by name.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.storage_pools
+    """
+    return _by_name(_client().api.storage_pools)
+
+
+def networks(managed=None):
+    """
+    Return the networks, by name; ``managed=True`` keeps only those LXD
+    manages, ``managed=False`` only the host's own interfaces.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.networks managed=True
+    """
+    found = _by_name(_client().api.networks)
+    if managed is None:
+        return found
+    return {name: net for name, net in found.items() if net["managed"] == managed}
+
+
+def profiles():
+    """
+    Return the profiles, by name.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.profiles
+    """
+    return _by_name(_client().api.profiles)
+
+
+def projects():
+    """
+    Return the projects, by name.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.projects
+    """
+    return _by_name(_client().api.projects)
+
+
+def certificates():
+    """
+    Return the trusted certificates, by fingerprint.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.certificates
+    """
+    return {
+        cert["fingerprint"]: cert
+        for cert in _metadata(_client().api.certificates, recursion=1)
+    }
+
+
+def cluster():
+    """
+    Return the cluster information (GET /1.0/cluster): whether clustering is
+    enabled, this member's server name and the ``member_config`` keys a
+    joining member must provide.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.cluster
+    """
+    return _metadata(_client().api.cluster)
+
+
+def _by_name(node):
+    return {item["name"]: item for item in _metadata(node, recursion=1)}
+
+
+# ---------------------------------------------------------------- init
+
+
+def default_preseed(storage=True, storage_devices=None, network=True):
+    """
+    Return the ``lxd init`` preseed the formula uses when ``lxd:init:preseed``
+    is empty: a storage pool ``local`` (zfs on ``storage_devices``, else
+    dir), a bridge ``lxdbr0`` (``network`` True for LXD's automatic
+    addresses, or a mapping of bridge config keys) and a default profile
+    using both.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.default_preseed storage_devices='[/dev/sdb]'
+    """
+    preseed = {"config": {}, "profiles": []}
+    devices = {}
+    if storage:
+        if storage_devices:
+            pool = {"driver": "zfs", "config": {"source": ",".join(storage_devices)}}
+        else:
+            pool = {"driver": "dir", "config": {}}
+        preseed["storage_pools"] = [dict(pool, name="local", description="")]
+        devices["root"] = {"type": "disk", "path": "/", "pool": "local"}
+    if network:
+        config = {"ipv4.address": "auto", "ipv6.address": "auto"}
+        if isinstance(network, dict):
+            config = {key: str(value) for key, value in network.items()}
+        preseed["networks"] = [
+            {"name": "lxdbr0", "type": "bridge", "description": "", "config": config}
+        ]
+        devices["eth0"] = {"type": "nic", "name": "eth0", "network": "lxdbr0"}
+    preseed["profiles"].append({"name": "default", "devices": devices})
+    return preseed
+
+
+def initialised():
+    """
+    Return True when the daemon has been configured, by this formula or by
+    hand: it has a storage pool, a managed network, or a default profile
+    with devices.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.initialised
+    """
+    if storage_pools() or networks(managed=True):
+        return True
+    return bool(profiles().get("default", {}).get("devices"))
+
+
+def preseed_plan(preseed):
+    """
+    Return what applying the ``lxd init`` ``preseed`` (a mapping) would
+    change on the daemon, without changing anything: per section, the
+    objects to create or update and the server keys to set. Secret values
+    are masked.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.preseed_plan '{storage_pools: [{name: local, driver: dir}]}'
+    """
+    return _report(_plan(preseed))
+
+
+def apply_preseed(preseed):
+    """
+    Apply an ``lxd init`` ``preseed`` (a mapping with ``config``,
+    ``networks``, ``storage_pools``, ``profiles``, ``projects``) through the
+    REST API, in LXD's own order: missing objects are created, existing ones
+    get the given keys merged in. On failure everything already applied is
+    reverted, as ``lxd init`` does, and the error is raised. Returns the
+    changes, secrets masked.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.apply_preseed '{storage_pools: [{name: local, driver: dir}]}'
+    """
+    plan = _plan(preseed)
+    undo = []
+    try:
+        for step in plan:
+            undo.append(_apply_step(step))
+    except (pylxd.exceptions.LXDAPIException, CommandExecutionError) as exc:
+        for revert in reversed(undo):
+            try:
+                revert()
+            except pylxd.exceptions.LXDAPIException as revert_exc:
+                log.error("lxd: reverting a failed preseed: %s", revert_exc)
+        raise CommandExecutionError(
+            f"applying the preseed failed and was reverted: {exc}"
+        )
+    return _report(plan)
+
+
+def _plan(preseed):
+    """Steps (section, name, action, payload, current) for a preseed."""
+    steps = []
+    server_config = {
+        key: str(value) for key, value in (preseed.get("config") or {}).items()
+    }
+    current_config = config_get()
+    changed = {
+        key: value
+        for key, value in server_config.items()
+        if current_config.get(key, "") != value
+    }
+    if changed:
+        steps.append(("config", None, "set", changed, current_config))
+    listings = {
+        "networks": networks,
+        "storage_pools": storage_pools,
+        "profiles": profiles,
+        "projects": projects,
+    }
+    for section in PRESEED_SECTIONS[1:]:
+        entries = preseed.get(section) or []
+        if not entries:
+            continue
+        existing = listings[section]()
+        for entry in entries:
+            current = existing.get(entry["name"])
+            if current is None:
+                steps.append((section, entry["name"], "create", entry, None))
+            elif _merged(current, entry) != _writable(current):
+                steps.append((section, entry["name"], "update", entry, current))
+    return steps
+
+
+WRITABLE_FIELDS = ("config", "description", "devices")
+
+
+def _writable(current):
+    return {field: current[field] for field in WRITABLE_FIELDS if field in current}
+
+
+def _merged(current, entry):
+    """The object LXD holds after merging ``entry`` into ``current``."""
+    merged = _writable(current)
+    for field in ("config", "devices"):
+        if field in entry and field in merged:
+            merged[field] = dict(merged[field], **_stringify(field, entry[field]))
+    if entry.get("description"):
+        merged["description"] = entry["description"]
+    return merged
+
+
+def _stringify(field, values):
+    if field == "config":
+        return {key: str(value) for key, value in values.items()}
+    return {
+        name: {key: str(value) for key, value in device.items()}
+        for name, device in values.items()
+    }
+
+
+def _apply_step(step):
+    """Apply one plan step; return the callable that undoes it."""
+    section, name, action, payload, current = step
+    api = _client().api
+    if section == "config":
+        _patch_server_config(payload)
+        previous = {key: current.get(key, "") for key in payload}
+        return lambda: api.patch(json={"config": previous})
+    collection = getattr(api, section)
+    if action == "create":
+        body = {key: value for key, value in payload.items() if value is not None}
+        for field in ("config", "devices"):
+            if field in body:
+                body[field] = _stringify(field, body[field])
+        collection.post(json=body)
+        return lambda: collection[name].delete()
+    collection[name].put(json=_merged(current, payload))
+    return lambda: collection[name].put(json=_writable(current))
+
+
+def _report(plan):
+    changes = {}
+    for section, name, action, payload, current in plan:
+        if section == "config":
+            changes["config"] = {
+                key: {"old": _mask(key, current.get(key, "")), "new": _mask(key, value)}
+                for key, value in payload.items()
+            }
+        else:
+            changes.setdefault(section, {})[name] = (
+                "created" if action == "create" else "updated"
+            )
+    return changes
+
+
+def _mask(key, value):
+    if value and any(marker in key for marker in SECRET_MARKERS):
+        return "********"
+    return value
+
+
+# ---------------------------------------------------------------- init record
+
+
+def _record_path():
+    fingerprint = _client().host_info["environment"]["certificate_fingerprint"]
+    return os.path.join(__opts__["cachedir"], "lxd", f"init-{fingerprint}.json")
+
+
+def init_record():
+    """
+    Return what this formula recorded when it initialised the daemon (mode
+    and a digest per preseed section), or None. ``mode`` and ``init`` are
+    fixed once LXD is initialised: later pillar changes are checked against
+    this record. It lives in the minion's cache directory, one file per
+    daemon (named after the server certificate fingerprint).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.init_record
+    """
+    path = _record_path()
+    if not os.path.exists(path):
+        return None
+    with salt.utils.files.fopen(path) as handle:
+        return json.load(handle)
+
+
+def init_record_for(mode, preseed):
+    """
+    Return the record :py:func:`init_record` would hold for ``mode`` and
+    ``preseed`` (digests only: a preseed may carry a trust password).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.init_record_for standalone '{config: {}}'
+    """
+    sections = {
+        section: hashlib.sha256(
+            json.dumps(preseed.get(section) or None, sort_keys=True).encode()
+        ).hexdigest()
+        for section in PRESEED_SECTIONS
+    }
+    return {"mode": mode, "preseed": sections}
+
+
+def write_init_record(mode, preseed):
+    """
+    Record that the daemon was initialised with ``mode`` and ``preseed``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.write_init_record standalone '{config: {}}'
+    """
+    path = _record_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with salt.utils.files.fopen(path, "w") as handle:
+        json.dump(init_record_for(mode, preseed), handle, sort_keys=True)
+    return True
+
+
+def init_drift(mode, preseed):
+    """
+    Return the list of ``lxd:mode`` / ``lxd:init`` differences between the
+    pillar (``mode``, effective ``preseed``) and what the daemon was
+    initialised with; empty when they agree or when nothing was recorded.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.init_drift standalone '{config: {}}'
+    """
+    record = init_record()
+    if record is None:
+        return []
+    wanted = init_record_for(mode, preseed)
+    drift = []
+    if record["mode"] != wanted["mode"]:
+        drift.append(
+            f"lxd:mode: LXD was initialised in {record['mode']} mode; "
+            f"changing it to {mode} is refused"
+        )
+    changed = [
+        section
+        for section in PRESEED_SECTIONS
+        if record["preseed"].get(section) != wanted["preseed"][section]
+    ]
+    if changed:
+        drift.append(
+            "lxd:init: LXD is already initialised; changing its "
+            f"{', '.join(changed)} through pillar is refused (configure the "
+            "live daemon through its API, or restore the pillar)"
+        )
+    return drift

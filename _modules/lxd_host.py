@@ -1,0 +1,176 @@
+"""
+Execution module for tuning a host for LXD in production: the sysctl set
+from LXD's server settings guide and the kernel hardening that keeps
+container names from leaking to other containers.
+
+Sysctl values are read and applied through Salt's sysctl module and
+persisted in one sysctl.d file; hardened modes are persisted as a
+systemd-tmpfiles ``z`` rule file, which re-applies them at every boot.
+"""
+
+import logging
+import os
+import stat
+
+import salt.utils.atomicfile
+import salt.utils.files
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "lxd_host"
+
+HEADER = "# Managed by Salt (lxd formula): tuning for LXD hosts. Do not edit.\n"
+
+
+def __virtual__():
+    if __grains__.get("kernel") != "Linux":
+        return (False, "The lxd_host module tunes Linux hosts only.")
+    return __virtualname__
+
+
+# ---------------------------------------------------------------- sysctl
+
+
+def _sysctl_text(values):
+    return HEADER + "".join(f"{key} = {values[key]}\n" for key in sorted(values))
+
+
+def _normalise(value):
+    return " ".join(str(value).split())
+
+
+def sysctl_diff(values, conf):
+    """
+    Return what tuning ``values`` (``{key: value}``) would change: ``live``,
+    the kernel values that differ (``{key: {old, new}}``), ``file``, whether
+    ``conf`` needs rewriting, and ``missing``, the keys this kernel does not
+    have (skipped, not an error: containers and some kernels lack them).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_host.sysctl_diff '{vm.max_map_count: 262144}' /etc/sysctl.d/60-lxd.conf
+    """
+    current = __salt__["sysctl.show"]()
+    present = {key: value for key, value in values.items() if key in current}
+    live = {
+        key: {"old": current[key], "new": _normalise(value)}
+        for key, value in present.items()
+        if _normalise(current[key]) != _normalise(value)
+    }
+    return {
+        "live": live,
+        "file": _read(conf) != _sysctl_text(present),
+        "missing": sorted(set(values) - set(present)),
+    }
+
+
+def sysctl_apply(values, conf):
+    """
+    Apply tuning ``values`` to the running kernel and persist them in
+    ``conf``; keys the kernel lacks are skipped. Returns
+    :py:func:`sysctl_diff` as it was before applying.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_host.sysctl_apply '{vm.max_map_count: 262144}' /etc/sysctl.d/60-lxd.conf
+    """
+    diff = sysctl_diff(values, conf)
+    for key, change in diff["live"].items():
+        __salt__["sysctl.assign"](key, change["new"])
+    if diff["file"]:
+        present = {k: v for k, v in values.items() if k not in diff["missing"]}
+        _write(conf, _sysctl_text(present))
+    return diff
+
+
+# ---------------------------------------------------------------- hardening
+
+
+def _mode(path):
+    return f"{stat.S_IMODE(os.stat(path).st_mode):04o}"
+
+
+def _tmpfiles_text(paths):
+    rules = "".join(
+        f"z {path} {_octal(modes['mode'])} - - -\n" for path, modes in sorted(paths.items())
+    )
+    return HEADER + rules
+
+
+def _octal(mode):
+    return f"{int(str(mode), 8):04o}"
+
+
+def hardening_diff(paths, conf, harden=True):
+    """
+    Return what hardening (``harden=True``) or un-hardening ``paths``
+    (``{path: {mode, default}}``) would change: ``modes``, the paths whose
+    mode differs (``{path: {old, new}}``), ``file``, whether the persisted
+    rule file ``conf`` must be written (or removed), and ``missing``, the
+    paths this kernel does not have (skipped).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_host.hardening_diff '{/sys/kernel/slab: {mode: "0700", default: "0755"}}' /etc/tmpfiles.d/lxd.conf
+    """
+    field = "mode" if harden else "default"
+    modes = {}
+    missing = []
+    for path, wanted in paths.items():
+        if not os.path.exists(path):
+            missing.append(path)
+            continue
+        if _mode(path) != _octal(wanted[field]):
+            modes[path] = {"old": _mode(path), "new": _octal(wanted[field])}
+    if harden:
+        file_change = _read(conf) != _tmpfiles_text(paths)
+    else:
+        file_change = os.path.exists(conf)
+    return {"modes": modes, "file": file_change, "missing": sorted(missing)}
+
+
+def hardening_apply(paths, conf, harden=True):
+    """
+    Harden ``paths`` now and persist the modes in ``conf`` (a
+    systemd-tmpfiles rule file), or with ``harden=False`` restore their
+    default modes and remove ``conf``. Returns :py:func:`hardening_diff` as
+    it was before.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_host.hardening_apply '{/sys/kernel/slab: {mode: "0700", default: "0755"}}' /etc/tmpfiles.d/lxd.conf
+    """
+    diff = hardening_diff(paths, conf, harden)
+    for path, change in diff["modes"].items():
+        os.chmod(path, int(change["new"], 8))
+    if diff["file"]:
+        if harden:
+            _write(conf, _tmpfiles_text(paths))
+        else:
+            os.remove(conf)
+    return diff
+
+
+# ---------------------------------------------------------------- files
+
+
+def _read(path):
+    if not os.path.exists(path):
+        return None
+    with salt.utils.files.fopen(path) as handle:
+        return handle.read()
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with salt.utils.atomicfile.atomic_open(path, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o644)

@@ -1,0 +1,369 @@
+"""
+The formula's pillar: merged with its defaults, and validated before any
+state changes anything.
+
+Every error names the pillar key and the reason, e.g.
+``lxd:install:channel: 'latest/stabel' is not a snap channel ...``.
+"""
+
+import re
+
+import salt.utils.yaml
+
+__virtualname__ = "lxd_pillar"
+
+MODES = ("standalone", "cluster")
+INSTALL_METHODS = ("snap", "package", "none")
+SNAP_RISKS = ("stable", "candidate", "beta", "edge")
+SNAP_NAME_PART = r"[a-z0-9][a-z0-9.+_-]*"
+CHANNEL_RE = re.compile(
+    rf"^(?:(?P<track>{SNAP_NAME_PART})/)?(?P<risk>{'|'.join(SNAP_RISKS)})"
+    rf"(?:/(?P<branch>{SNAP_NAME_PART}))?$"
+)
+SYSCTL_KEY_RE = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$")
+PRESEED_FIELDS = {
+    "networks": ("name", "type", "config", "description", "project"),
+    "storage_pools": ("name", "driver", "config", "description"),
+    "profiles": ("name", "config", "devices", "description"),
+    "projects": ("name", "config", "description"),
+}
+DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _defaults():
+    text = __salt__["cp.get_file_str"](DEFAULTS_URL)
+    return salt.utils.yaml.safe_load(text)["lxd"] if text else {}
+
+
+def merge(defaults=None, pillar=None):
+    """
+    Return the formula's settings: ``pillar`` (default: the ``lxd`` key from
+    ``config.get``) merged over ``defaults`` (default: the formula's
+    ``lxd/parameters/defaults.yaml``). Where the pillar gives a value of the
+    wrong type for a mapping, the default is kept, so that templates always
+    render; :py:func:`validate` reports the bad value.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_pillar.merge
+    """
+    if defaults is None:
+        defaults = _defaults()
+    if pillar is None:
+        pillar = __salt__["config.get"]("lxd", {})
+    if not isinstance(pillar, dict):
+        return dict(defaults)
+    merged = dict(defaults)
+    for key, value in pillar.items():
+        if isinstance(defaults.get(key), dict):
+            if isinstance(value, dict):
+                value = merge(defaults[key], value)
+            else:
+                value = defaults[key]
+        merged[key] = value
+    return merged
+
+
+def preseed(init):
+    """
+    Return the effective ``lxd init`` preseed for an ``init`` settings
+    mapping: ``init:preseed`` (a mapping, or YAML text) when given, else the
+    formula's default (see ``lxd.default_preseed``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_pillar.preseed "$(salt-call --out=json lxd_pillar.merge)"
+    """
+    given = init.get("preseed")
+    if isinstance(given, str):
+        given = salt.utils.yaml.safe_load(given) if given.strip() else {}
+    if given:
+        return given
+    return __salt__["lxd.default_preseed"](
+        storage=init.get("storage", True),
+        storage_devices=init.get("storage_devices") or [],
+        network=init.get("network", True),
+    )
+
+
+def validate(pillar=None, defaults=None, check_daemon=True):
+    """
+    Validate the formula's pillar (default: the ``lxd`` key from
+    ``config.get``). Returns the list of errors, empty when valid. With
+    ``check_daemon`` and a reachable, already initialised daemon, changes to
+    ``mode`` and ``init`` since initialisation are errors too.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_pillar.validate
+    """
+    if pillar is None:
+        pillar = __salt__["config.get"]("lxd", {})
+    if defaults is None:
+        defaults = _defaults()
+    if not isinstance(pillar, dict):
+        return [f"lxd: must be a mapping, not {_kind(pillar)}"]
+    errors = _unknown_keys("lxd", pillar, defaults)
+    settings = merge(defaults, pillar)
+    for key, check in VALIDATORS.items():
+        errors.extend(check(f"lxd:{key}", pillar.get(key), settings))
+    if errors or not check_daemon or "lxd.reachable" not in __salt__:
+        return errors
+    if __salt__["lxd.reachable"]():
+        errors.extend(
+            __salt__["lxd.init_drift"](settings["mode"], preseed(settings["init"]))
+        )
+    return errors
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _kind(value):
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "empty"
+    return names.get(type(value), type(value).__name__)
+
+
+def _unknown_keys(path, given, known):
+    return [
+        f"{path}:{key}: unknown key (known: {', '.join(sorted(known))})"
+        for key in given
+        if key not in known
+    ]
+
+
+def _expect(path, value, types, what):
+    """An error list: ``value`` (when given) must be of ``types``."""
+    if value is None or isinstance(value, types):
+        # bool is an int: a boolean where a number is wanted is still wrong
+        if not (isinstance(value, bool) and bool not in _as_tuple(types)):
+            return []
+    return [f"{path}: must be {what}, not {_kind(value)} ({value!r})"]
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _expect_mapping(path, value, known):
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [f"{path}: must be a mapping, not {_kind(value)}"]
+    return _unknown_keys(path, value, known)
+
+
+def _scalar_mapping(path, value):
+    """A mapping of string keys to scalar values (strings, numbers, booleans)."""
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [f"{path}: must be a mapping, not {_kind(value)}"]
+    return [
+        f"{path}:{key}: must be a string, number or boolean, not {_kind(item)}"
+        for key, item in value.items()
+        if not isinstance(item, (str, int, float, bool))
+    ]
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _check_mode(path, value, settings):
+    if value is None or value in MODES:
+        return []
+    return [f"{path}: unknown mode {value!r} (expected one of: {', '.join(MODES)})"]
+
+
+def _check_install(path, value, settings):
+    errors = _expect_mapping(path, value, settings["install"])
+    if errors or value is None:
+        return errors
+    method = value.get("method")
+    if method is not None and method not in INSTALL_METHODS:
+        errors.append(
+            f"{path}:method: unknown method {method!r} "
+            f"(expected one of: {', '.join(INSTALL_METHODS)})"
+        )
+    channel = value.get("channel")
+    if channel is not None and not (
+        isinstance(channel, str) and CHANNEL_RE.match(channel)
+    ):
+        errors.append(
+            f"{path}:channel: {channel!r} is not a snap channel "
+            "(expected [track/]risk[/branch], risk one of: "
+            f"{', '.join(SNAP_RISKS)}; e.g. latest/stable, 5.21/candidate)"
+        )
+    for flag in ("cohort", "hold"):
+        errors.extend(_expect(f"{path}:{flag}", value.get(flag), bool, "a boolean"))
+    for name in ("package", "service", "snap"):
+        errors.extend(_expect(f"{path}:{name}", value.get(name), str, "a string"))
+    return errors
+
+
+def _check_snap_config(path, value, settings):
+    return _scalar_mapping(path, value)
+
+
+def _check_bool(path, value, settings):
+    return _expect(path, value, bool, "a boolean (true or false)")
+
+
+def _check_sysctl(path, value, settings):
+    errors = _scalar_mapping(path, value)
+    if errors or value is None:
+        return errors
+    return [
+        f"{path}:{key}: not a sysctl key name"
+        for key in value
+        if not SYSCTL_KEY_RE.match(str(key))
+    ]
+
+
+def _check_hardening(path, value, settings):
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [f"{path}: must be a mapping, not {_kind(value)}"]
+    errors = []
+    for target, modes in value.items():
+        where = f"{path}:{target}"
+        if not str(target).startswith(("/proc/", "/sys/")):
+            errors.append(f"{where}: only paths under /proc and /sys are hardened")
+        errors.extend(_expect_mapping(where, modes, ("mode", "default")))
+        if isinstance(modes, dict):
+            for field in ("mode", "default"):
+                mode = modes.get(field)
+                if not (isinstance(mode, str) and re.match(r"^0?[0-7]{3}$", mode)):
+                    errors.append(
+                        f"{where}:{field}: must be an octal mode string "
+                        f"such as '0700', not {mode!r}"
+                    )
+    return errors
+
+
+def _check_files(path, value, settings):
+    errors = _expect_mapping(path, value, settings["files"])
+    for key, file_path in (value or {}).items() if not errors else ():
+        if not (isinstance(file_path, str) and file_path.startswith("/")):
+            errors.append(f"{path}:{key}: must be an absolute path, not {file_path!r}")
+    return errors
+
+
+def _check_connection(path, value, settings):
+    errors = _expect_mapping(path, value, settings["connection"])
+    if errors or value is None:
+        return errors
+    for key in ("socket", "cert", "key"):
+        errors.extend(_expect(f"{path}:{key}", value.get(key), str, "a path"))
+    url = value.get("url")
+    if url is not None and not (
+        isinstance(url, str) and url.startswith("https://")
+    ):
+        errors.append(f"{path}:url: must be an https:// URL, not {url!r}")
+    if url and not (value.get("cert") and value.get("key")):
+        errors.append(f"{path}:url: an https connection needs cert and key")
+    errors.extend(
+        _expect(f"{path}:verify", value.get("verify"), (bool, str), "a boolean or a path")
+    )
+    return errors
+
+
+def _check_init(path, value, settings):
+    errors = _expect_mapping(path, value, settings["init"])
+    if errors or value is None:
+        return errors
+    errors.extend(_expect(f"{path}:storage", value.get("storage"), bool, "a boolean"))
+    devices = value.get("storage_devices")
+    if devices is not None and not (
+        isinstance(devices, list)
+        and all(isinstance(dev, str) and dev.startswith("/") for dev in devices)
+    ):
+        errors.append(
+            f"{path}:storage_devices: must be a list of device paths, not {devices!r}"
+        )
+    network = value.get("network")
+    if isinstance(network, dict):
+        errors.extend(_scalar_mapping(f"{path}:network", network))
+    else:
+        errors.extend(
+            _expect(f"{path}:network", network, bool, "a boolean or a mapping")
+        )
+    errors.extend(_check_preseed(f"{path}:preseed", value.get("preseed"), settings))
+    return errors
+
+
+def _check_preseed(path, value, settings):
+    if isinstance(value, str):
+        try:
+            value = salt.utils.yaml.safe_load(value) if value.strip() else {}
+        except salt.utils.yaml.YAMLError as exc:
+            reason = " ".join(str(exc).split())
+            return [f"{path}: not parsable as YAML: {reason}"]
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [f"{path}: must be a mapping or YAML text of one, not {_kind(value)}"]
+    errors = []
+    for key in value:
+        if key == "cluster":
+            errors.append(
+                f"{path}:cluster: clustering is set by lxd:mode and lxd:cluster, "
+                "not in the preseed"
+            )
+        elif key != "config" and key not in PRESEED_FIELDS:
+            known = ", ".join(("config",) + tuple(PRESEED_FIELDS))
+            errors.append(f"{path}:{key}: unknown preseed section (known: {known})")
+    errors.extend(_scalar_mapping(f"{path}:config", value.get("config")))
+    for section, fields in PRESEED_FIELDS.items():
+        errors.extend(_check_preseed_entries(f"{path}:{section}", value.get(section), fields))
+    return errors
+
+
+def _check_preseed_entries(path, entries, fields):
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        return [f"{path}: must be a list, not {_kind(entries)}"]
+    errors = []
+    for index, entry in enumerate(entries):
+        where = f"{path}:{index}"
+        if not isinstance(entry, dict):
+            errors.append(f"{where}: must be a mapping, not {_kind(entry)}")
+            continue
+        errors.extend(_unknown_keys(where, entry, fields))
+        if not isinstance(entry.get("name"), str) or not entry.get("name"):
+            errors.append(f"{where}:name: every entry needs a name")
+        errors.extend(_scalar_mapping(f"{where}:config", entry.get("config")))
+        devices = entry.get("devices")
+        if devices is not None and not isinstance(devices, dict):
+            errors.append(f"{where}:devices: must be a mapping, not {_kind(devices)}")
+        for device, device_config in (devices or {}).items() if isinstance(devices, dict) else ():
+            errors.extend(_scalar_mapping(f"{where}:devices:{device}", device_config))
+    return errors
+
+
+VALIDATORS = {
+    "mode": _check_mode,
+    "install": _check_install,
+    "snap_config": _check_snap_config,
+    "sysctl_tuning": _check_bool,
+    "sysctl": _check_sysctl,
+    "kernel_hardening": _check_bool,
+    "hardening": _check_hardening,
+    "files": _check_files,
+    "connection": _check_connection,
+    "init": _check_init,
+}

@@ -1,0 +1,322 @@
+"""
+Execution module for snapd: install, refresh, hold and configure snaps
+through the ``snap`` command (Salt 3008 ships no snap module).
+
+Configuration keys that only take effect after a reboot (for LXD, the
+``lxcfs.*`` keys: LXCFS cannot be restarted under running instances) are
+recorded as pending until the next boot; :py:func:`pending` lists them.
+"""
+
+import json
+import logging
+import os
+import re
+
+import salt.utils.files
+import salt.utils.path
+from salt.exceptions import CommandExecutionError
+from salt.utils.versions import LooseVersion
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "snap"
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def __virtual__():
+    if salt.utils.path.which("snap"):
+        return __virtualname__
+    return (
+        False,
+        "The snap execution module needs the snap command (snapd) on PATH; "
+        "install snapd or set lxd:install:method to package or none.",
+    )
+
+
+def _run(*args, check=True):
+    result = __salt__["cmd.run_all"](
+        ["snap", *args], python_shell=False, ignore_retcode=not check
+    )
+    if check and result["retcode"] != 0:
+        message = (result["stderr"] or result["stdout"]).strip()
+        raise CommandExecutionError(f"snap {' '.join(args)}: {message}")
+    return result
+
+
+def info(name):
+    """
+    Return what is installed of snap ``name``: version, revision, tracked
+    channel and whether refreshes are held; None when not installed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.info lxd
+    """
+    result = _run("list", name, "--unicode=never", check=False)
+    if result["retcode"] != 0:
+        return None
+    for line in result["stdout"].splitlines()[1:]:
+        fields = line.split()
+        if fields and fields[0] == name:
+            notes = fields[5] if len(fields) > 5 else "-"
+            return {
+                "name": name,
+                "version": fields[1],
+                "revision": fields[2],
+                "channel": fields[3],
+                "held": "held" in notes.split(","),
+            }
+    return None
+
+
+def channel_version(name, channel):
+    """
+    Return the version the store publishes for snap ``name`` in
+    ``channel`` (None when the channel is closed or unknown).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.channel_version lxd 5.21/stable
+    """
+    stdout = _run("info", name, "--unicode=never")["stdout"]
+    wanted = normalise_channel(channel)
+    for line in stdout.splitlines():
+        match = re.match(r"^\s+([^\s:]+):\s+(\S+)", line)
+        if match and normalise_channel(match.group(1)) == wanted:
+            version = match.group(2)
+            return None if version in ("--", "^", "↑") else version
+    return None
+
+
+def normalise_channel(channel):
+    """
+    Return ``channel`` as ``track/risk[/branch]``: ``stable`` becomes
+    ``latest/stable``, ``5.21`` becomes ``5.21/stable``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.normalise_channel stable
+    """
+    parts = channel.split("/")
+    risks = ("stable", "candidate", "beta", "edge")
+    if len(parts) == 1:
+        return f"latest/{parts[0]}" if parts[0] in risks else f"{parts[0]}/stable"
+    if parts[0] in risks:
+        return "/".join(["latest"] + parts)
+    return channel
+
+
+def is_downgrade(name, channel):
+    """
+    Return True when moving installed snap ``name`` to ``channel`` would
+    install an older version than the one running (LXD cannot be
+    downgraded: its database schema only moves forward).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.is_downgrade lxd 5.0/stable
+    """
+    installed = info(name)
+    target = channel_version(name, channel)
+    if installed is None or target is None:
+        return False
+    return LooseVersion(_numeric(target)) < LooseVersion(_numeric(installed["version"]))
+
+
+def _numeric(version):
+    """``5.21.1-d46c406`` -> ``5.21.1``; git-describe suffixes don't order."""
+    match = re.match(r"^[0-9]+(\.[0-9]+)*", version)
+    return match.group(0) if match else version
+
+
+def install(name, channel="latest/stable", cohort=False):
+    """
+    Install snap ``name`` from ``channel``; ``cohort=True`` joins the
+    ``+`` cohort so that every machine gets the same revision.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.install lxd channel=5.21/stable cohort=True
+    """
+    args = ["install", name, f"--channel={channel}"]
+    if cohort:
+        args.append("--cohort=+")
+    _run(*args)
+    return info(name)
+
+
+def refresh(name, channel, cohort=False):
+    """
+    Refresh snap ``name`` to ``channel``. Refuses a downgrade.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.refresh lxd 5.21/stable
+    """
+    if is_downgrade(name, channel):
+        raise CommandExecutionError(
+            f"refusing to move {name} to {channel}: it would downgrade it"
+        )
+    args = ["refresh", name, f"--channel={channel}"]
+    if cohort:
+        args.append("--cohort=+")
+    _run(*args)
+    return info(name)
+
+
+def hold(name):
+    """
+    Hold automatic refreshes of snap ``name`` indefinitely (upgrades then
+    happen only through Salt).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.hold lxd
+    """
+    _run("refresh", "--hold", name)
+    return True
+
+
+def unhold(name):
+    """
+    Let snapd refresh snap ``name`` automatically again.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.unhold lxd
+    """
+    _run("refresh", "--unhold", name)
+    return True
+
+
+def get(name):
+    """
+    Return the configuration of snap ``name`` as flat ``key: value`` pairs
+    (``daemon.debug: 'true'``), values as strings.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.get lxd
+    """
+    result = _run("get", "-d", name, check=False)
+    if result["retcode"] != 0:
+        return {}
+    return _flatten(json.loads(result["stdout"] or "{}"))
+
+
+def _flatten(tree, prefix=""):
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = config_value(value)
+    return flat
+
+
+def config_value(value):
+    """
+    Return ``value`` as snapd stores it: booleans as ``true`` / ``false``,
+    everything else as its string.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.config_value True
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def set_config(name, config, reboot_keys=None):
+    """
+    Set every key of ``config`` on snap ``name`` in one ``snap set``.
+    Keys starting with one of the ``reboot_keys`` prefixes are recorded as
+    pending until the next boot. Returns the changes as
+    ``{key: {old, new}}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.set_config lxd '{daemon.syslog: true, lxcfs.loadavg: true}' reboot_keys='[lxcfs.]'
+    """
+    current = get(name)
+    changes = {
+        key: {"old": current.get(key), "new": config_value(value)}
+        for key, value in config.items()
+        if current.get(key) != config_value(value)
+    }
+    if not changes:
+        return {}
+    _run("set", name, *(f"{key}={change['new']}" for key, change in changes.items()))
+    waiting = {
+        key: change
+        for key, change in changes.items()
+        if key.startswith(tuple(reboot_keys or ()))
+    }
+    if waiting:
+        _write_pending(name, dict(_read_pending(name), **waiting))
+    return changes
+
+
+def pending(name):
+    """
+    Return the configuration keys of snap ``name`` set since the last boot
+    that only take effect after a reboot (``{key: {old, new}}``), the
+    counterpart of the LXD charm's show-pending-config action.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.pending lxd
+    """
+    return _read_pending(name)
+
+
+def _pending_path(name):
+    return os.path.join(__opts__["cachedir"], "snap", f"{name}-pending.json")
+
+
+def _boot_id():
+    with salt.utils.files.fopen(BOOT_ID) as handle:
+        return handle.read().strip()
+
+
+def _read_pending(name):
+    path = _pending_path(name)
+    if not os.path.exists(path):
+        return {}
+    with salt.utils.files.fopen(path) as handle:
+        record = json.load(handle)
+    # A reboot since the keys were set applied them.
+    return record["keys"] if record.get("boot_id") == _boot_id() else {}
+
+
+def _write_pending(name, keys):
+    path = _pending_path(name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with salt.utils.files.fopen(path, "w") as handle:
+        json.dump({"boot_id": _boot_id(), "keys": keys}, handle, sort_keys=True)

@@ -1,0 +1,137 @@
+"""
+States for snaps (over the ``snap`` execution module).
+
+.. code-block:: yaml
+
+    lxd:
+      snap.installed:
+        - channel: 5.21/stable
+        - cohort: true
+        - hold: true
+
+    lxd-snap-config:
+      snap.configured:
+        - name: lxd
+        - config:
+            daemon.syslog: true
+            lxcfs.loadavg: true
+        - reboot_keys: [lxcfs.]
+"""
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "snap"
+
+
+def __virtual__():
+    if "snap.info" in __salt__:
+        return __virtualname__
+    return (False, "the snap execution module is not available (no snap command)")
+
+
+def installed(name, channel="latest/stable", cohort=False, hold=False):
+    """
+    Ensure snap ``name`` is installed and tracks ``channel``. A channel
+    change refreshes the snap, unless it would downgrade it: that fails and
+    changes nothing.
+
+    channel
+        ``[track/]risk[/branch]``.
+
+    cohort
+        Install and refresh with ``--cohort=+``, so that every machine gets
+        the same revision (cluster members must run the same LXD).
+
+    hold
+        Hold snapd's automatic refreshes: upgrades happen through Salt only.
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    channel = __salt__["snap.normalise_channel"](channel)
+    try:
+        current = __salt__["snap.info"](name)
+        if current is None:
+            ret["changes"]["installed"] = {"old": None, "new": channel}
+            action = "install"
+        elif __salt__["snap.normalise_channel"](current["channel"]) != channel:
+            if __salt__["snap.is_downgrade"](name, channel):
+                ret["result"] = False
+                ret["comment"] = (
+                    f"lxd:install:channel: moving {name} from {current['channel']} "
+                    f"({current['version']}) to {channel} would downgrade it, and "
+                    "LXD cannot be downgraded; nothing was changed."
+                )
+                return ret
+            ret["changes"]["channel"] = {"old": current["channel"], "new": channel}
+            action = "refresh"
+        else:
+            action = None
+        held = bool(current and current["held"])
+        if held != hold:
+            ret["changes"]["held"] = {"old": held, "new": hold}
+        if not ret["changes"]:
+            ret["comment"] = f"Snap {name} is installed from {channel}."
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"Snap {name} would be brought to {channel}."
+            return ret
+        if action == "install":
+            __salt__["snap.install"](name, channel, cohort=cohort)
+        elif action == "refresh":
+            __salt__["snap.refresh"](name, channel, cohort=cohort)
+        if "held" in ret["changes"]:
+            __salt__["snap.hold" if hold else "snap.unhold"](name)
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["changes"] = {}
+        ret["comment"] = f"Snap {name}: {exc}"
+        return ret
+    ret["comment"] = f"Snap {name} was brought to {channel}."
+    return ret
+
+
+def configured(name, config, reboot_keys=None):
+    """
+    Ensure snap ``name`` has every key of ``config`` set, all in one
+    ``snap set``. Keys starting with one of ``reboot_keys`` take effect only
+    after a reboot: they are recorded as pending (see ``snap.pending``) and
+    named in the comment until the machine reboots.
+
+    config
+        ``{key: value}``; booleans are set as ``true`` / ``false``.
+
+    reboot_keys
+        Key prefixes that need a reboot, e.g. ``[lxcfs.]`` for LXD.
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        current = __salt__["snap.get"](name)
+        wanted = {k: __salt__["snap.config_value"](v) for k, v in config.items()}
+        changes = {
+            key: {"old": current.get(key), "new": value}
+            for key, value in wanted.items()
+            if current.get(key) != value
+        }
+        if __opts__["test"]:
+            ret["changes"] = changes
+            ret["result"] = None if changes else True
+            verb = "would be set" if changes else "is set"
+        elif changes:
+            ret["changes"] = __salt__["snap.set_config"](name, config, reboot_keys)
+            verb = "was set"
+        else:
+            verb = "is set"
+        pending = __salt__["snap.pending"](name)
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["changes"] = {}
+        ret["comment"] = f"Snap {name} configuration: {exc}"
+        return ret
+    ret["comment"] = f"Snap {name} configuration {verb}."
+    waiting = sorted(
+        set(pending)
+        | {k for k in changes if k.startswith(tuple(reboot_keys or ()))}
+    )
+    if waiting:
+        ret["comment"] += f" Pending a reboot to take effect: {', '.join(waiting)}."
+    return ret

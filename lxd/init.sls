@@ -1,0 +1,11 @@
+{#- salt '*' state.apply lxd: a tuned LXD host, initialised when standalone
+    (cluster members are initialised by the lxd.cluster orchestrate). #}
+{%- from tpldir ~ "/map.jinja" import lxd with context %}
+
+include:
+  - lxd.validate
+  - lxd.install
+  - lxd.tuning
+{%- if lxd.mode == "standalone" %}
+  - lxd.initialise
+{%- endif %}
