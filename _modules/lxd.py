@@ -26,6 +26,7 @@ from salt.exceptions import CommandExecutionError
 
 try:
     import pylxd
+    import pylxd.client
     import pylxd.exceptions
 
     HAS_PYLXD = True
@@ -107,9 +108,17 @@ def _client():
             raise CommandExecutionError(
                 f"LXD is not reachable: no unix socket at {target}"
             )
+        session = None
+        if settings["url"]:
+            session = pylxd.client.get_session_for_url(
+                target, verify=settings["verify"], cert=cert
+            )
+            # requests lets $REQUESTS_CA_BUNDLE override an explicit verify
+            # (a pinned LXD server certificate): ignore the environment.
+            session.trust_env = False
         try:
             cache[target] = pylxd.Client(
-                endpoint=target, cert=cert, verify=settings["verify"]
+                endpoint=target, cert=cert, verify=settings["verify"], session=session
             )
         except pylxd.exceptions.ClientConnectionFailed as exc:
             raise CommandExecutionError(f"LXD is not reachable at {target}: {exc}")

@@ -85,7 +85,8 @@ def channel_version(name, channel):
     """
     stdout = _run("info", name, "--unicode=never")["stdout"]
     wanted = normalise_channel(channel)
-    for line in stdout.splitlines():
+    listing = stdout.partition("\nchannels:\n")[2]
+    for line in listing.splitlines():
         match = re.match(r"^\s+([^\s:]+):\s+(\S+)", line)
         if match and normalise_channel(match.group(1)) == wanted:
             version = match.group(2)
@@ -277,7 +278,11 @@ def set_config(name, config, reboot_keys=None):
         if key.startswith(tuple(reboot_keys or ()))
     }
     if waiting:
-        _write_pending(name, dict(_read_pending(name), **waiting))
+        earlier = _read_pending(name)
+        for key, change in waiting.items():
+            # what was running before the first change since boot
+            change["old"] = earlier.get(key, change)["old"]
+        _write_pending(name, dict(earlier, **waiting))
     return changes
 
 

@@ -1,0 +1,164 @@
+"""Fixtures shared by every test layer: real LXD daemons (one LXD_DIR and one
+loopback address each) and Salt loaders over the formula's own modules."""
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import salt.config
+from saltfactories.utils.functional import Loaders
+
+REPO = Path(__file__).resolve().parent.parent
+STANDIN_BIN = REPO / "test" / "bin"
+ADDRESSES = (f"127.0.0.{host}" for host in itertools.count(2))
+
+
+class LXDDaemon:
+    """One LXD daemon standing in for one host: its own LXD_DIR and its own
+    loopback address (used once it listens on the network)."""
+
+    def __init__(self, address):
+        # unix socket paths are limited to 108 bytes: keep the directory short
+        self.root = Path(tempfile.mkdtemp(prefix="lxd-", dir="/tmp"))
+        self.address = address
+        self.env = dict(os.environ, LXD_DIR=str(self.root))
+        self.process = None
+
+    @property
+    def socket(self):
+        return str(self.root / "unix.socket")
+
+    def start(self):
+        log = open(self.root / "lxd.log", "wb")
+        self.process = subprocess.Popen(
+            ["lxd", "--group", "root", "--logfile", str(self.root / "daemon.log")],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self.env, check=True)
+        return self
+
+    def lxc(self, *args, check=True):
+        result = subprocess.run(
+            ["lxc", *args], env=self.env, capture_output=True, text=True
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"lxc {' '.join(args)}: {result.stderr}")
+        return result.stdout
+
+    def query(self, path):
+        return json.loads(self.lxc("query", path))
+
+    def snapshot(self):
+        """Everything init could have touched, to prove a run changed nothing."""
+        return {
+            "config": self.query("/1.0")["config"],
+            "pools": self.query("/1.0/storage-pools?recursion=1"),
+            "networks": [
+                n for n in self.query("/1.0/networks?recursion=1") if n["managed"]
+            ],
+            "profiles": self.query("/1.0/profiles?recursion=1"),
+        }
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            # bridges outlive the daemon: remove them while it can
+            for network in self.query("/1.0/networks?recursion=1"):
+                if network["managed"]:
+                    self.lxc("profile", "device", "remove", "default", "eth0", check=False)
+                    self.lxc("network", "delete", network["name"], check=False)
+            subprocess.run(["lxd", "shutdown", "--timeout", "60"], env=self.env)
+            self.process.wait(timeout=60)
+        self._unmount()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _unmount(self):
+        with open("/proc/mounts") as mounts:
+            points = [line.split()[1] for line in mounts]
+        for point in sorted(points, reverse=True):
+            if point.startswith(str(self.root)):
+                subprocess.run(["umount", "-l", point], check=False)
+
+
+@pytest.fixture
+def lxd_daemon():
+    """A fresh, uninitialised LXD daemon."""
+    daemon = LXDDaemon(next(ADDRESSES)).start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def snap_standin(tmp_path, monkeypatch):
+    """The stand-in `snap` program on PATH, with a store publishing LXD."""
+    root = tmp_path / "snapd"
+    root.mkdir()
+    (root / "store.json").write_text(json.dumps({
+        "lxd": {
+            "latest/stable": ["5.21.1-d46c406", "28460"],
+            "5.21/stable": ["5.21.1-d46c406", "28460"],
+            "5.21/candidate": ["5.21.2-a1b2c3d", "29000"],
+            "5.0/stable": ["5.0.3-babaaf8", "24061"],
+        }
+    }))
+    monkeypatch.setenv("SNAP_STANDIN_DIR", str(root))
+    monkeypatch.setenv("PATH", f"{STANDIN_BIN}:{os.environ['PATH']}")
+
+    class Standin:
+        path = root
+
+        def calls(self):
+            log = root / "calls.jsonl"
+            if not log.exists():
+                return []
+            return [json.loads(line) for line in log.read_text().splitlines()]
+
+        def install(self, name, channel, config=None, held=False):
+            version, revision = json.loads((root / "store.json").read_text())[name][channel]
+            state = {name: {"version": version, "revision": revision, "channel": channel,
+                            "held": held, "config": config or {}}}
+            (root / "state.json").write_text(json.dumps(state))
+
+        def state(self):
+            return json.loads((root / "state.json").read_text())
+
+    return Standin()
+
+
+def minion_opts(root, **extra):
+    """A masterless minion configuration serving this repository."""
+    opts = salt.config.minion_config(None)
+    opts.update(
+        id="lxd-test",
+        file_client="local",
+        file_roots={"base": [str(REPO)]},
+        pillar_roots={"base": [str(root / "pillar")]},
+        root_dir=str(root),
+        cachedir=str(root / "cache"),
+        pki_dir=str(root / "pki"),
+        sock_dir=str(root / "sock"),
+        extension_modules=str(root / "extmods"),  # outside cachedir: Loaders wipes that
+        log_file=str(root / "minion.log"),
+        **extra,
+    )
+    return opts
+
+
+@pytest.fixture
+def loaders(tmp_path, request):
+    """Salt loaders (execution and state modules, the formula's included)
+    for a masterless minion; `lxd` settings go in the minion config."""
+    settings = {}
+    if "lxd_daemon" in request.fixturenames:
+        daemon = request.getfixturevalue("lxd_daemon")
+        settings = {"connection": {"socket": daemon.socket}}
+    if "snap_standin" in request.fixturenames:
+        request.getfixturevalue("snap_standin")
+    loaded = Loaders(minion_opts(tmp_path, lxd=settings))
+    yield loaded
+    loaded.reset_state()

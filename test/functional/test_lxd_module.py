@@ -1,0 +1,158 @@
+"""The lxd execution and state modules against a real LXD daemon."""
+
+import pytest
+from salt.exceptions import CommandExecutionError
+
+NO_ADDRESSES = {"ipv4.address": "none", "ipv6.address": "none"}
+
+
+@pytest.fixture
+def lxd(loaders):
+    return loaders.modules.lxd
+
+
+def test_connection_resolves_the_configured_socket(lxd, lxd_daemon):
+    assert lxd.endpoint() == lxd_daemon.socket
+    assert lxd.reachable()
+    assert lxd.info()["environment"]["server"] == "lxd"
+    assert lxd.has_api_extension("storage")
+    assert not lxd.has_api_extension("no_such_extension")
+
+
+def test_connection_falls_back_to_lxd_dir(lxd, lxd_daemon, loaders, monkeypatch):
+    loaders.opts["lxd"] = {}
+    monkeypatch.setenv("LXD_DIR", str(lxd_daemon.root))
+    assert lxd.endpoint() == lxd_daemon.socket
+    assert lxd.reachable()
+
+
+def test_unreachable_daemon_is_a_clear_error(lxd, loaders, tmp_path):
+    loaders.opts["lxd"] = {"connection": {"socket": str(tmp_path / "none.socket")}}
+    assert not lxd.reachable()
+    with pytest.raises(CommandExecutionError, match="not reachable"):
+        lxd.info()
+
+
+def test_https_remote_with_client_certificate(lxd, lxd_daemon, loaders, tmp_path):
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
+    loaders.modules.cmd.run_all(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:secp384r1", "-nodes", "-days", "1", "-subj", "/CN=salt",
+         "-keyout", str(key), "-out", str(cert)],
+        python_shell=False,
+    )
+    lxd.config_set("core.https_address", f"{lxd_daemon.address}:8443")
+    lxd_daemon.lxc("config", "trust", "add", str(cert))
+    loaders.opts["lxd"] = {"connection": {
+        "url": f"https://{lxd_daemon.address}:8443",
+        "cert": str(cert), "key": str(key), "verify": str(lxd_daemon.root / "server.crt"),
+    }}
+    assert lxd.info()["auth"] == "trusted"
+    assert lxd.config_get("core.https_address") == f"{lxd_daemon.address}:8443"
+
+
+def test_server_config_set_get_unset(lxd, lxd_daemon):
+    assert lxd.config_get("images.auto_update_interval") is None
+    lxd.config_set("images.auto_update_interval", 12)
+    assert lxd.config_get("images.auto_update_interval") == "12"
+    assert lxd_daemon.query("/1.0")["config"]["images.auto_update_interval"] == "12"
+    lxd.config_unset("images.auto_update_interval")
+    assert "images.auto_update_interval" not in lxd.config_get()
+
+
+def test_bad_server_config_is_refused(lxd, lxd_daemon):
+    with pytest.raises(CommandExecutionError, match="LXD refused"):
+        lxd.config_set("no.such.key", "1")
+
+
+def test_listings_and_cluster(lxd, lxd_daemon):
+    lxd_daemon.lxc("storage", "create", "pool1", "dir")
+    assert lxd.storage_pools()["pool1"]["driver"] == "dir"
+    assert "default" in lxd.profiles()
+    assert "default" in lxd.projects()
+    assert lxd.networks(managed=True) == {}
+    assert lxd.certificates() == {}
+    assert lxd.cluster()["enabled"] is False
+
+
+def test_default_preseed_uses_zfs_on_given_devices(lxd):
+    preseed = lxd.default_preseed(storage_devices=["/dev/vdb"], network=False)
+    assert preseed["storage_pools"][0]["driver"] == "zfs"
+    assert preseed["storage_pools"][0]["config"] == {"source": "/dev/vdb"}
+    assert "networks" not in preseed
+    assert set(preseed["profiles"][0]["devices"]) == {"root"}
+
+
+def test_fresh_daemon_is_not_initialised_until_preseed(lxd, lxd_daemon):
+    preseed = lxd.default_preseed(network=NO_ADDRESSES)
+    assert not lxd.initialised()
+    plan = lxd.preseed_plan(preseed)
+    assert plan == {
+        "networks": {"lxdbr0": "created"},
+        "storage_pools": {"local": "created"},
+        "profiles": {"default": "updated"},
+    }
+    assert lxd.apply_preseed(preseed) == plan
+    assert lxd.initialised()
+    devices = lxd_daemon.query("/1.0/profiles/default")["devices"]
+    assert devices["root"] == {"type": "disk", "path": "/", "pool": "local"}
+    assert devices["eth0"]["network"] == "lxdbr0"
+    assert lxd.preseed_plan(preseed) == {}
+
+
+def test_failed_preseed_is_reverted(lxd, lxd_daemon):
+    before = lxd_daemon.snapshot()
+    preseed = {
+        "config": {"images.auto_update_interval": "6", "core.trust_password": "s3cret"},
+        "storage_pools": [
+            {"name": "good", "driver": "dir"},
+            {"name": "bad", "driver": "no-such-driver"},
+        ],
+    }
+    plan = lxd.preseed_plan(preseed)
+    assert plan["config"]["core.trust_password"] == {"old": "", "new": "********"}
+    with pytest.raises(CommandExecutionError, match="reverted"):
+        lxd.apply_preseed(preseed)
+    assert lxd_daemon.snapshot() == before
+
+
+def test_init_record_and_drift(lxd, lxd_daemon):
+    preseed = {"storage_pools": [{"name": "local", "driver": "dir"}]}
+    assert lxd.init_record() is None
+    assert lxd.init_drift("standalone", preseed) == []
+    lxd.write_init_record("standalone", preseed)
+    assert lxd.init_drift("standalone", preseed) == []
+    changed = {"storage_pools": [{"name": "local", "driver": "zfs"}]}
+    (drift,) = lxd.init_drift("standalone", changed)
+    assert drift.startswith("lxd:init:") and "storage_pools" in drift
+    (drift,) = lxd.init_drift("cluster", preseed)
+    assert drift.startswith("lxd:mode:")
+
+
+def test_initialised_state_once_then_refuses_changes(loaders, lxd_daemon):
+    init = {"network": NO_ADDRESSES, "storage": True}
+    state = loaders.states.lxd
+    dry = state.initialised("lxd", init=init, test=True)
+    assert dry.result is None and "storage_pools" in dry.changes
+    assert lxd_daemon.snapshot()["pools"] == []
+
+    first = state.initialised("lxd", init=init)
+    assert first.result is True
+    assert first.changes == dry.changes
+    assert state.initialised("lxd", init=init).changes == {}
+
+    before = lxd_daemon.snapshot()
+    refused = state.initialised("lxd", init=dict(init, storage=False))
+    assert refused.result is False
+    assert "lxd:init" in refused.comment and "storage_pools" in refused.comment
+    assert lxd_daemon.snapshot() == before
+
+
+def test_initialised_state_adopts_a_hand_configured_daemon(loaders, lxd_daemon):
+    lxd_daemon.lxc("storage", "create", "mine", "dir")
+    before = lxd_daemon.snapshot()
+    adopted = loaders.states.lxd.initialised("lxd", init={"network": NO_ADDRESSES})
+    assert adopted.result is True
+    assert adopted.changes == {"init record": {"old": None, "new": "adopted"}}
+    assert lxd_daemon.snapshot() == before
+    assert loaders.states.lxd.initialised("lxd", init={"network": NO_ADDRESSES}).changes == {}
