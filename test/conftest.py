@@ -149,16 +149,24 @@ def minion_opts(root, **extra):
     return opts
 
 
+@pytest.fixture(scope="module")
+def module_loaders(tmp_path_factory):
+    """Salt loaders (execution and state modules, the formula's included) for
+    a masterless minion; loading takes seconds, so once per test module. The
+    stand-in `snap` is on PATH so that the snap module loads."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{STANDIN_BIN}:{os.environ['PATH']}")
+        yield Loaders(minion_opts(tmp_path_factory.mktemp("minion")))
+
+
 @pytest.fixture
-def loaders(tmp_path, request):
-    """Salt loaders (execution and state modules, the formula's included)
-    for a masterless minion; `lxd` settings go in the minion config."""
+def loaders(module_loaders, request):
+    """The module's loaders, reset for this test; `lxd` settings go in the
+    minion config (read by config.get), pointing at the test's daemon."""
     settings = {}
     if "lxd_daemon" in request.fixturenames:
         daemon = request.getfixturevalue("lxd_daemon")
         settings = {"connection": {"socket": daemon.socket}}
-    if "snap_standin" in request.fixturenames:
-        request.getfixturevalue("snap_standin")
-    loaded = Loaders(minion_opts(tmp_path, lxd=settings))
-    yield loaded
-    loaded.reset_state()
+    module_loaders.opts["lxd"] = settings
+    yield module_loaders
+    module_loaders.reset_state()

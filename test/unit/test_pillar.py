@@ -1,0 +1,90 @@
+"""Pillar merging and validation (lxd_pillar), no daemon involved."""
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+DEFAULTS = yaml.safe_load((REPO / "lxd/parameters/defaults.yaml").read_text())["lxd"]
+
+
+@pytest.fixture
+def lxd_pillar(loaders):
+    return loaders.modules.lxd_pillar
+
+
+def errors_for(lxd_pillar, pillar):
+    return lxd_pillar.validate(pillar, DEFAULTS, check_daemon=False)
+
+
+def test_pillar_example_is_valid(lxd_pillar):
+    example = yaml.safe_load((REPO / "pillar.example").read_text())["lxd"]
+    assert errors_for(lxd_pillar, example) == []
+
+
+def test_empty_pillar_is_valid_and_gets_every_default(lxd_pillar):
+    assert errors_for(lxd_pillar, {}) == []
+    assert lxd_pillar.merge(DEFAULTS, {}) == DEFAULTS
+
+
+def test_defaults_are_read_from_the_formula(lxd_pillar):
+    assert lxd_pillar.merge(pillar={}) == DEFAULTS
+
+
+@pytest.mark.parametrize(
+    ("pillar", "expected"),
+    [
+        ({"mode": "swarm"}, "lxd:mode: unknown mode 'swarm'"),
+        ({"install": {"channel": "latest/stabel"}}, "lxd:install:channel: 'latest/stabel' is not a snap channel"),
+        ({"install": {"channel": "a/b/c/d"}}, "lxd:install:channel:"),
+        ({"install": {"method": "apt"}}, "lxd:install:method: unknown method 'apt'"),
+        ({"install": "snap"}, "lxd:install: must be a mapping, not a string"),
+        ({"install": {"hold": "yes"}}, "lxd:install:hold: must be a boolean, not a string"),
+        ({"sysctl_tuning": "true"}, "lxd:sysctl_tuning: must be a boolean"),
+        ({"kernel_hardening": 1}, "lxd:kernel_hardening: must be a boolean"),
+        ({"snap_config": {"daemon.debug": [1]}}, "lxd:snap_config:daemon.debug: must be a string, number or boolean"),
+        ({"snap_config": "daemon.debug=true"}, "lxd:snap_config: must be a mapping"),
+        ({"sysctl": {"not a key": 1}}, "lxd:sysctl:not a key: not a sysctl key name"),
+        ({"init": {"preseed": "config: [unclosed"}}, "lxd:init:preseed: not parsable as YAML"),
+        ({"init": {"preseed": "- a\n- b"}}, "lxd:init:preseed: must be a mapping or YAML text of one, not a list"),
+        ({"init": {"preseed": {"storage_pool": []}}}, "lxd:init:preseed:storage_pool: unknown preseed section"),
+        ({"init": {"preseed": {"storage_pools": [{"driver": "dir"}]}}}, "lxd:init:preseed:storage_pools:0:name: every entry needs a name"),
+        ({"init": {"preseed": {"cluster": {"enabled": True}}}}, "lxd:init:preseed:cluster: clustering is set by lxd:mode"),
+        ({"init": {"storage_devices": "/dev/sdb"}}, "lxd:init:storage_devices: must be a list of device paths"),
+        ({"init": {"network": "yes"}}, "lxd:init:network: must be a boolean or a mapping"),
+        ({"connection": {"url": "http://x:8443"}}, "lxd:connection:url: must be an https:// URL"),
+        ({"connection": {"url": "https://x:8443"}}, "lxd:connection:url: an https connection needs cert and key"),
+        ({"files": {"sysctl_conf": "60-lxd.conf"}}, "lxd:files:sysctl_conf: must be an absolute path"),
+        ({"hardening": {"/etc/passwd": {"mode": "0400", "default": "0644"}}}, "lxd:hardening:/etc/passwd: only paths under /proc and /sys"),
+        ({"hardening": {"/sys/kernel/slab": {"mode": "rwx", "default": "0755"}}}, "lxd:hardening:/sys/kernel/slab:mode: must be an octal mode"),
+        ({"sysctl_tunning": True}, "lxd:sysctl_tunning: unknown key"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_reason(lxd_pillar, pillar, expected):
+    errors = errors_for(lxd_pillar, pillar)
+    assert any(error.startswith(expected) for error in errors), errors
+
+
+def test_not_a_mapping(lxd_pillar):
+    assert errors_for(lxd_pillar, ["mode"]) == ["lxd: must be a mapping, not a list"]
+
+
+@pytest.mark.parametrize("channel", ["stable", "latest/stable", "5.21/candidate", "5.0/edge/fix-123"])
+def test_good_channels(lxd_pillar, channel):
+    assert errors_for(lxd_pillar, {"install": {"channel": channel}}) == []
+
+
+def test_merge_keeps_defaults_where_pillar_has_the_wrong_shape(lxd_pillar):
+    merged = lxd_pillar.merge(DEFAULTS, {"install": "snap", "init": {"storage": False}})
+    assert merged["install"] == DEFAULTS["install"]
+    assert merged["init"]["storage"] is False
+    assert merged["init"]["network"] is True
+
+
+def test_preseed_from_yaml_text_or_defaults(lxd_pillar):
+    text = "storage_pools:\n- name: p\n  driver: dir\n"
+    assert lxd_pillar.preseed({"preseed": text}) == {
+        "storage_pools": [{"name": "p", "driver": "dir"}]
+    }
+    default = lxd_pillar.preseed({"preseed": {}, "storage": False, "network": False})
+    assert default == {"config": {}, "profiles": [{"name": "default", "devices": {}}]}

@@ -1,0 +1,106 @@
+"""The snap module and states against the stand-in `snap` program, which
+records every call (there is no snapd here)."""
+
+import pytest
+
+
+@pytest.fixture
+def snap(loaders, snap_standin):
+    return loaders.modules.snap
+
+
+@pytest.fixture
+def states(loaders, snap_standin):
+    return loaders.states.snap
+
+
+def test_install_with_channel_and_cohort(snap, snap_standin):
+    info = snap.install("lxd", "5.21/stable", cohort=True)
+    assert info == {"name": "lxd", "version": "5.21.1-d46c406", "revision": "28460",
+                    "channel": "5.21/stable", "held": False}
+    assert ["install", "lxd", "--channel=5.21/stable", "--cohort=+"] in snap_standin.calls()
+
+
+def test_channel_names_are_normalised(snap):
+    assert snap.normalise_channel("stable") == "latest/stable"
+    assert snap.normalise_channel("5.21") == "5.21/stable"
+    assert snap.normalise_channel("edge/fix") == "latest/edge/fix"
+    assert snap.normalise_channel("5.0/stable") == "5.0/stable"
+
+
+def test_installed_state_installs_holds_then_does_nothing(states, snap_standin):
+    dry = states.installed("lxd", channel="latest/stable", hold=True, test=True)
+    assert dry.result is None
+    assert dry.changes == {"installed": {"old": None, "new": "latest/stable"},
+                           "held": {"old": False, "new": True}}
+    assert snap_standin.calls() == [["list", "lxd", "--unicode=never"]]
+
+    done = states.installed("lxd", channel="latest/stable", hold=True)
+    assert done.result is True and done.changes == dry.changes
+    assert snap_standin.state()["lxd"]["held"] is True
+    assert ["install", "lxd", "--channel=latest/stable"] in snap_standin.calls()
+    assert ["refresh", "--hold", "lxd"] in snap_standin.calls()
+
+    again = states.installed("lxd", channel="stable", hold=True)
+    assert again.result is True and again.changes == {}
+
+
+def test_channel_change_refreshes_with_cohort(states, snap_standin):
+    snap_standin.install("lxd", "5.21/stable")
+    result = states.installed("lxd", channel="5.21/candidate", cohort=True)
+    assert result.changes["channel"] == {"old": "5.21/stable", "new": "5.21/candidate"}
+    assert ["refresh", "lxd", "--channel=5.21/candidate", "--cohort=+"] in snap_standin.calls()
+    assert snap_standin.state()["lxd"]["version"] == "5.21.2-a1b2c3d"
+
+
+def test_downgrade_is_refused_and_changes_nothing(states, snap_standin):
+    snap_standin.install("lxd", "5.21/stable")
+    result = states.installed("lxd", channel="5.0/stable")
+    assert result.result is False
+    assert "downgrade" in result.comment and "lxd:install:channel" in result.comment
+    assert not [call for call in snap_standin.calls() if call[0] == "refresh"]
+    assert snap_standin.state()["lxd"]["channel"] == "5.21/stable"
+
+
+def test_unknown_channel_fails_cleanly(states, snap_standin):
+    result = states.installed("lxd", channel="6.1/stable")
+    assert result.result is False
+    assert "not available" in result.comment
+
+
+def test_unhold(states, snap_standin):
+    snap_standin.install("lxd", "latest/stable", held=True)
+    assert states.installed("lxd", hold=False).changes == {"held": {"old": True, "new": False}}
+    assert ["refresh", "--unhold", "lxd"] in snap_standin.calls()
+
+
+def test_all_config_set_in_one_call_and_lxcfs_pending(states, snap, snap_standin):
+    snap_standin.install("lxd", "latest/stable", config={"daemon": {"debug": False}})
+    config = {"daemon.debug": True, "daemon.syslog": True, "lxcfs.loadavg": True}
+    dry = states.configured("lxd", config=config, reboot_keys=["lxcfs."], test=True)
+    assert dry.result is None and set(dry.changes) == set(config)
+    assert not [call for call in snap_standin.calls() if call[0] == "set"]
+
+    done = states.configured("lxd", config=config, reboot_keys=["lxcfs."])
+    assert done.changes == {
+        "daemon.debug": {"old": "false", "new": "true"},
+        "daemon.syslog": {"old": None, "new": "true"},
+        "lxcfs.loadavg": {"old": None, "new": "true"},
+    }
+    sets = [call for call in snap_standin.calls() if call[0] == "set"]
+    assert sets == [["set", "lxd", "daemon.debug=true", "daemon.syslog=true", "lxcfs.loadavg=true"]]
+    assert "Pending a reboot to take effect: lxcfs.loadavg" in done.comment
+    assert snap.pending("lxd") == {"lxcfs.loadavg": {"old": None, "new": "true"}}
+
+    again = states.configured("lxd", config=config, reboot_keys=["lxcfs."])
+    assert again.changes == {} and "lxcfs.loadavg" in again.comment
+
+
+def test_pending_is_cleared_by_a_reboot(snap, snap_standin, loaders, tmp_path, monkeypatch):
+    snap_standin.install("lxd", "latest/stable")
+    snap.set_config("lxd", {"lxcfs.pidfd": True}, reboot_keys=["lxcfs."])
+    assert "lxcfs.pidfd" in snap.pending("lxd")
+    boot_id = tmp_path / "boot_id"
+    boot_id.write_text("another-boot\n")
+    monkeypatch.setitem(snap.pending.__globals__, "BOOT_ID", str(boot_id))
+    assert snap.pending("lxd") == {}
