@@ -3,6 +3,7 @@ loopback address each) and Salt loaders over the formula's own modules."""
 
 import itertools
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -11,8 +12,19 @@ import time
 from pathlib import Path
 
 import pytest
+import salt._logging.impl
 import salt.config
 from saltfactories.utils.functional import Loaders
+
+def pytest_sessionfinish():
+    """Salt's loader installs a deferred stderr log handler that replays its
+    records at exit, into pytest's closed capture stream; pytest already
+    reported them, so drop it."""
+    handler = salt._logging.impl.get_temp_handler()
+    if handler is not None:
+        logging.root.removeHandler(handler)
+        handler.flush = lambda: None
+
 
 REPO = Path(__file__).resolve().parent.parent
 STANDIN_BIN = REPO / "test" / "bin"
