@@ -2,6 +2,7 @@
 minion, a real LXD daemon."""
 
 import json
+from pathlib import Path
 
 NO_ADDRESSES = {"ipv4.address": "none", "ipv6.address": "none"}
 PILLAR = {"init": {"network": NO_ADDRESSES}}
@@ -97,3 +98,6 @@ def test_preseed_from_yaml_text_with_a_secret_never_shown(host):
     init = by_id(states)["lxd-initialised"]
     assert init["changes"]["config"]["core.trust_password"]["new"] == "********"
     assert host.daemon.query("/1.0/storage-pools/data")["driver"] == "dir"
+    log_file = Path(host.minion.config["root_dir"]) / host.minion.config["log_file"]
+    assert log_file.stat().st_size > 0
+    assert "hunter2-secret" not in log_file.read_text()
