@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(lxd lxd-client busybox-static nftables iptables dnsmasq-base openssl python3-venv)
+mapfile -t packages < test/apt-packages.txt
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
