@@ -43,6 +43,9 @@ PACKAGE_SOCKET = "/var/lib/lxd/unix.socket"
 # Sections of an `lxd init` preseed, in the order LXD applies them.
 PRESEED_SECTIONS = ("config", "networks", "storage_pools", "profiles", "projects")
 
+# What a PUT of a network, pool, profile or project takes.
+WRITABLE_FIELDS = ("config", "description", "devices")
+
 # Server config keys whose values are secrets: masked in every report.
 SECRET_MARKERS = ("password", "secret", "token")
 
@@ -156,10 +159,12 @@ def reachable():
 # ---------------------------------------------------------------- server
 
 
-def info():
+def info(refresh=True):
     """
     Return the server information (GET /1.0): api_extensions, config,
     environment (server version, certificate, kernel, storage drivers).
+    ``refresh=False`` returns what the connection read when it was made
+    (no request).
 
     CLI Example:
 
@@ -167,6 +172,8 @@ def info():
 
         salt '*' lxd.info
     """
+    if not refresh:
+        return _client().host_info
     return _metadata(_client().api)
 
 
@@ -180,7 +187,7 @@ def api_extensions():
 
         salt '*' lxd.api_extensions
     """
-    return list(_client().host_info["api_extensions"])
+    return list(info(refresh=False)["api_extensions"])
 
 
 def has_api_extension(name):
@@ -449,14 +456,15 @@ def _plan(preseed):
     server_config = {
         key: str(value) for key, value in (preseed.get("config") or {}).items()
     }
-    current_config = config_get()
-    changed = {
-        key: value
-        for key, value in server_config.items()
-        if current_config.get(key, "") != value
-    }
-    if changed:
-        steps.append(("config", None, "set", changed, current_config))
+    if server_config:
+        current_config = config_get()
+        changed = {
+            key: value
+            for key, value in server_config.items()
+            if current_config.get(key, "") != value
+        }
+        if changed:
+            steps.append(("config", None, "set", changed, current_config))
     listings = {
         "networks": networks,
         "storage_pools": storage_pools,
@@ -475,9 +483,6 @@ def _plan(preseed):
             elif _merged(current, entry) != _writable(current):
                 steps.append((section, entry["name"], "update", entry, current))
     return steps
-
-
-WRITABLE_FIELDS = ("config", "description", "devices")
 
 
 def _writable(current):
@@ -549,7 +554,7 @@ def _mask(key, value):
 
 
 def _record_path():
-    fingerprint = _client().host_info["environment"]["certificate_fingerprint"]
+    fingerprint = info(refresh=False)["environment"]["certificate_fingerprint"]
     return os.path.join(__opts__["cachedir"], "lxd", f"init-{fingerprint}.json")
 
 

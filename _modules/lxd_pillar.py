@@ -147,14 +147,8 @@ def _unknown_keys(path, given, known):
 def _expect(path, value, types, what):
     """An error list: ``value`` (when given) must be of ``types``."""
     if value is None or isinstance(value, types):
-        # bool is an int: a boolean where a number is wanted is still wrong
-        if not (isinstance(value, bool) and bool not in _as_tuple(types)):
-            return []
+        return []
     return [f"{path}: must be {what}, not {_kind(value)} ({value!r})"]
-
-
-def _as_tuple(types):
-    return types if isinstance(types, tuple) else (types,)
 
 
 def _expect_mapping(path, value, known):
@@ -256,7 +250,9 @@ def _check_hardening(path, value, settings):
 
 def _check_files(path, value, settings):
     errors = _expect_mapping(path, value, settings["files"])
-    for key, file_path in (value or {}).items() if not errors else ():
+    if errors or value is None:
+        return errors
+    for key, file_path in value.items():
         if not (isinstance(file_path, str) and file_path.startswith("/")):
             errors.append(f"{path}:{key}: must be an absolute path, not {file_path!r}")
     return errors
@@ -348,9 +344,12 @@ def _check_preseed_entries(path, entries, fields):
             errors.append(f"{where}:name: every entry needs a name")
         errors.extend(_scalar_mapping(f"{where}:config", entry.get("config")))
         devices = entry.get("devices")
-        if devices is not None and not isinstance(devices, dict):
+        if devices is None:
+            continue
+        if not isinstance(devices, dict):
             errors.append(f"{where}:devices: must be a mapping, not {_kind(devices)}")
-        for device, device_config in (devices or {}).items() if isinstance(devices, dict) else ():
+            continue
+        for device, device_config in devices.items():
             errors.extend(_scalar_mapping(f"{where}:devices:{device}", device_config))
     return errors
 

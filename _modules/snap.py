@@ -250,6 +250,25 @@ def config_value(value):
     return str(value)
 
 
+def config_diff(name, config):
+    """
+    Return what setting ``config`` on snap ``name`` would change, as
+    ``{key: {old, new}}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.config_diff lxd '{daemon.syslog: true}'
+    """
+    current = get(name)
+    return {
+        key: {"old": current.get(key), "new": config_value(value)}
+        for key, value in config.items()
+        if current.get(key) != config_value(value)
+    }
+
+
 def set_config(name, config, reboot_keys=None):
     """
     Set every key of ``config`` on snap ``name`` in one ``snap set``.
@@ -263,12 +282,7 @@ def set_config(name, config, reboot_keys=None):
 
         salt '*' snap.set_config lxd '{daemon.syslog: true, lxcfs.loadavg: true}' reboot_keys='[lxcfs.]'
     """
-    current = get(name)
-    changes = {
-        key: {"old": current.get(key), "new": config_value(value)}
-        for key, value in config.items()
-        if current.get(key) != config_value(value)
-    }
+    changes = config_diff(name, config)
     if not changes:
         return {}
     _run("set", name, *(f"{key}={change['new']}" for key, change in changes.items()))

@@ -43,7 +43,10 @@ def sysctl_tuned(name, values):
         ``{key: value}``.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    diff = __salt__["lxd_host.sysctl_diff"](values, name)
+    if __opts__["test"]:
+        diff = __salt__["lxd_host.sysctl_diff"](values, name)
+    else:
+        diff = __salt__["lxd_host.sysctl_apply"](values, name)
     changes = dict(diff["live"])
     if diff["file"]:
         changes[name] = "written"
@@ -55,7 +58,6 @@ def sysctl_tuned(name, values):
         ret["changes"] = changes
         ret["comment"] = "The sysctl tuning would be applied." + _skipped(diff["missing"])
         return ret
-    __salt__["lxd_host.sysctl_apply"](values, name)
     ret["changes"] = changes
     ret["comment"] = "The sysctl tuning was applied." + _skipped(diff["missing"])
     return ret
@@ -63,7 +65,10 @@ def sysctl_tuned(name, values):
 
 def _hardening(name, paths, harden):
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    diff = __salt__["lxd_host.hardening_diff"](paths, name, harden)
+    if __opts__["test"]:
+        diff = __salt__["lxd_host.hardening_diff"](paths, name, harden)
+    else:
+        diff = __salt__["lxd_host.hardening_apply"](paths, name, harden)
     changes = dict(diff["modes"])
     if diff["file"]:
         changes[name] = "written" if harden else "removed"
@@ -76,7 +81,6 @@ def _hardening(name, paths, harden):
         ret["result"] = None
         ret["comment"] = f"The kernel paths would be {verb}." + _skipped(diff["missing"])
         return ret
-    __salt__["lxd_host.hardening_apply"](paths, name, harden)
     ret["comment"] = f"The kernel paths were {verb}." + _skipped(diff["missing"])
     return ret
 

@@ -105,22 +105,14 @@ def configured(name, config, reboot_keys=None):
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        current = __salt__["snap.get"](name)
-        wanted = {k: __salt__["snap.config_value"](v) for k, v in config.items()}
-        changes = {
-            key: {"old": current.get(key), "new": value}
-            for key, value in wanted.items()
-            if current.get(key) != value
-        }
         if __opts__["test"]:
-            ret["changes"] = changes
+            changes = __salt__["snap.config_diff"](name, config)
             ret["result"] = None if changes else True
             verb = "would be set" if changes else "is set"
-        elif changes:
-            ret["changes"] = __salt__["snap.set_config"](name, config, reboot_keys)
-            verb = "was set"
         else:
-            verb = "is set"
+            changes = __salt__["snap.set_config"](name, config, reboot_keys)
+            verb = "was set" if changes else "is set"
+        ret["changes"] = changes
         pending = __salt__["snap.pending"](name)
     except CommandExecutionError as exc:
         ret["result"] = False
