@@ -16,10 +16,12 @@ Listings use ``recursion=1`` (one request) rather than pylxd's managers,
 whose ``all()`` issues one extra request per object.
 """
 
+import base64
 import hashlib
 import json
 import logging
 import os
+import ssl
 
 import salt.utils.files
 from salt.exceptions import CommandExecutionError
@@ -345,6 +347,282 @@ def cluster():
 
 def _by_name(node):
     return {item["name"]: item for item in _metadata(node, recursion=1)}
+
+
+# ---------------------------------------------------------------- cluster
+
+
+def cluster_members():
+    """
+    Return the cluster members, by name (GET /1.0/cluster/members): url,
+    status (Online, Offline, Evacuated), roles and database role. Empty when
+    clustering is not enabled.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.cluster_members
+    """
+    if not cluster()["enabled"]:
+        return {}
+    return {
+        member["server_name"]: member
+        for member in _metadata(_client().api.cluster.members, recursion=1)
+    }
+
+
+def enable_clustering(member, address):
+    """
+    Turn this standalone daemon into the first member, ``member``, of a new
+    cluster, listening for cluster traffic on ``address`` (``host:port``,
+    set as ``cluster.https_address``). Existing pools, networks and profiles
+    become the cluster's.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.enable_clustering lxd1 10.0.0.1:8443
+    """
+    _patch_server_config({"cluster.https_address": address})
+    _run(_client().api.cluster.put, json={"server_name": member, "enabled": True})
+    return True
+
+
+def join_cluster(member, address, token, certificate, member_config):
+    """
+    Join this fresh daemon to a cluster as ``member``, listening on
+    ``address``, with a join ``token`` issued for ``member``, the cluster's
+    ``certificate`` (PEM; checked against the fingerprint in the token) and
+    ``member_config`` (the keys from the cluster's GET /1.0/cluster with
+    this member's values). Waits until the join completes.
+
+    The token is a secret: pass it from the mine, not on a command line.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd2 lxd.join_cluster lxd2 10.0.0.2:8443 "$TOKEN" "$PEM" '[]'
+    """
+    decoded = decode_join_token(token)
+    if decoded["server_name"] != member:
+        raise CommandExecutionError(
+            f"the join token was issued for {decoded['server_name']!r}, not {member!r}"
+        )
+    if certificate_fingerprint(certificate) != decoded["fingerprint"]:
+        raise CommandExecutionError(
+            "the cluster certificate does not match the fingerprint in the join token"
+        )
+    body = {
+        "server_name": member,
+        "server_address": address,
+        "enabled": True,
+        "cluster_address": decoded["addresses"][0],
+        "cluster_certificate": certificate,
+        # LXD 5.0 takes the whole encoded token where a trust password went
+        "cluster_password": token,
+        "member_config": member_config,
+    }
+    _run(_client().api.cluster.put, json=body)
+    return True
+
+
+def decode_join_token(token):
+    """
+    Return the fields of an encoded cluster join token: server_name,
+    fingerprint, addresses, secret and expires_at.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.decode_join_token "$TOKEN"
+    """
+    try:
+        return json.loads(base64.b64decode(token))
+    except (ValueError, TypeError) as exc:
+        raise CommandExecutionError(f"not a cluster join token: {exc}")
+
+
+def certificate_fingerprint(pem):
+    """
+    Return the SHA-256 fingerprint LXD uses for a PEM certificate.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.certificate_fingerprint "$(cat client.crt)"
+    """
+    try:
+        der = ssl.PEM_cert_to_DER_cert(pem.strip())
+    except ValueError as exc:
+        raise CommandExecutionError(f"not a PEM certificate: {exc}")
+    return hashlib.sha256(der).hexdigest()
+
+
+def join_tokens():
+    """
+    Return the pending cluster join tokens, by member name: the token
+    operation's id and its expiry (never the secret). LXD 5.0 keeps expired
+    tokens listed until they are revoked.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.join_tokens
+    """
+    operations = _metadata(_client().api.operations, recursion=1) or {}
+    return {
+        op["metadata"]["serverName"]: {
+            "id": op["id"],
+            "expires_at": op["metadata"].get("expiresAt"),
+        }
+        for op in operations.get("running", [])
+        if op["class"] == "token" and "serverName" in (op["metadata"] or {})
+    }
+
+
+def issue_join_token(member):
+    """
+    Issue a join token for ``member`` and return it, encoded as ``lxc
+    cluster add`` prints it. Any earlier token for ``member`` (expired,
+    revoked or unused) is revoked first, so at most one is valid.
+
+    The return is a secret: the ``lxd.cluster`` orchestrate hands it to the
+    joiner through the mine only (``lxd_cluster.join_offer``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.issue_join_token lxd4
+    """
+    revoke_join_token(member)
+    try:
+        created = _client().api.cluster.members.post(json={"server_name": member})
+    except pylxd.exceptions.LXDAPIException as exc:
+        raise _api_error(exc)
+    grant = created.json()["metadata"]["metadata"]
+    token = {
+        "server_name": grant["serverName"],
+        "fingerprint": grant["fingerprint"],
+        "addresses": grant["addresses"],
+        "secret": grant["secret"],
+        "expires_at": grant["expiresAt"],
+    }
+    return base64.b64encode(json.dumps(token).encode()).decode()
+
+
+def revoke_join_token(member):
+    """
+    Revoke the pending join token of ``member``; return True when there was
+    one.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.revoke_join_token lxd4
+    """
+    pending = join_tokens().get(member)
+    if pending is None:
+        return False
+    try:
+        _client().api.operations[pending["id"]].delete()
+    except pylxd.exceptions.LXDAPIException as exc:
+        raise _api_error(exc)
+    return True
+
+
+def instances(location=None):
+    """
+    Return the instances of every project, by ``project/name``, with their
+    status and location; ``location`` keeps those on one cluster member.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.instances location=lxd3
+    """
+    found = _metadata(_client().api.instances, recursion=1, **{"all-projects": "true"})
+    return {
+        f"{item['project']}/{item['name']}": {
+            "status": item["status"],
+            "location": item["location"],
+        }
+        for item in found
+        if location is None or item["location"] == location
+    }
+
+
+def evacuate_member(member):
+    """
+    Evacuate cluster member ``member``: its instances are moved (or stopped,
+    per their ``cluster.evacuate`` setting) and it takes no new ones until
+    restored. Waits until done.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.evacuate_member lxd3
+    """
+    return _member_action(member, "evacuate")
+
+
+def restore_member(member):
+    """
+    Restore an evacuated cluster member ``member``: its instances come back.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.restore_member lxd3
+    """
+    return _member_action(member, "restore")
+
+
+def _member_action(member, action):
+    node = _client().api.cluster.members[member].state
+    _run(node.post, json={"action": action})
+    return True
+
+
+def remove_member(member, force=False):
+    """
+    Remove ``member`` from the cluster. LXD refuses while it holds
+    instances; ``force`` removes a member that is dead (its instances are
+    lost from the cluster).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.remove_member lxd3
+    """
+    params = {"force": 1} if force else None
+    _run(_client().api.cluster.members[member].delete, params=params)
+    return True
+
+
+def _run(request, **kwargs):
+    """Send a request; when LXD answers with an operation, wait for it."""
+    try:
+        response = request(**kwargs).json()
+        if response.get("type") == "async":
+            operation = response["operation"].rsplit("/", 1)[-1]
+            done = _client().api.operations[operation].wait.get().json()["metadata"]
+            if done["status"] != "Success":
+                raise CommandExecutionError(f"LXD refused the request: {done['err']}")
+    except pylxd.exceptions.LXDAPIException as exc:
+        raise _api_error(exc)
+    return True
 
 
 # ---------------------------------------------------------------- init

@@ -8,12 +8,15 @@ persisted in one sysctl.d file; hardened modes are persisted as a
 systemd-tmpfiles ``z`` rule file, which re-applies them at every boot.
 """
 
+import ipaddress
 import logging
 import os
+import re
 import stat
 
 import salt.utils.atomicfile
 import salt.utils.files
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,98 @@ def hardening_apply(paths, conf, harden=True):
         else:
             os.remove(conf)
     return diff
+
+
+# ---------------------------------------------------------------- addresses
+
+# An interface name as the kernel allows it (IFNAMSIZ - 1 characters).
+INTERFACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$")
+
+
+def parse_address(spec):
+    """
+    Return what an ``lxd:addresses`` value names, as ``(kind, value, port)``:
+    ``("ip", ip, port)`` for ``IP``, ``IP:port``, ``[v6]`` or ``[v6]:port``;
+    ``("network", network, None)`` for a CIDR; ``("interface", name, None)``
+    for an interface name. Raises ValueError naming what is wrong.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_host.parse_address '[fd00::1]:8443'
+    """
+    text = str(spec).strip()
+    if "/" in text:
+        return ("network", ipaddress.ip_network(text, strict=False), None)
+    host, port = text, None
+    bracketed = re.match(r"^\[([^\]]+)\](?::(\d+))?$", text)
+    if bracketed:
+        host, port = bracketed.groups()
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if bracketed or port is not None or re.match(r"^[0-9.]+$", host):
+            raise ValueError(f"{spec!r} is not an IP address")
+        if not INTERFACE_RE.match(host):
+            raise ValueError(
+                f"{spec!r} is not an IP, IP:port, [IPv6]:port, CIDR or interface name"
+            )
+        return ("interface", host, None)
+    if port is not None and not 0 < int(port) < 65536:
+        raise ValueError(f"{spec!r}: port {port} is out of range")
+    return ("ip", ip, int(port) if port else None)
+
+
+def address(spec=None, port=8443):
+    """
+    Return the ``host:port`` an ``lxd:addresses`` value resolves to on this
+    host, IPv6 in its canonical bracketed form: an IP (``port`` unless one is
+    given), the first local address in a CIDR, the first address of an
+    interface, or, when ``spec`` is empty, the minion's main address.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_host.address 10.0.0.0/24
+    """
+    if spec in (None, ""):
+        return _join(_main_address(), port)
+    kind, value, given_port = parse_address(spec)
+    if kind == "ip":
+        return _join(value, given_port or port)
+    if kind == "network":
+        lister = "network.ip_addrs" if value.version == 4 else "network.ip_addrs6"
+        found = __salt__[lister](include_loopback=True, cidr=str(value))
+        if not found:
+            raise CommandExecutionError(f"no local address in {value}")
+        return _join(ipaddress.ip_address(found[0]), port)
+    found = __salt__["network.ip_addrs"](interface=value) or __salt__[
+        "network.ip_addrs6"
+    ](interface=value)
+    if not found:
+        raise CommandExecutionError(f"interface {value} has no address")
+    return _join(ipaddress.ip_address(found[0]), port)
+
+
+def _main_address():
+    """The address other hosts reach this minion at: its FQDN's address,
+    else its first non-loopback address."""
+    for candidate in __grains__.get("fqdn_ip4", []) + __salt__["network.ip_addrs"]():
+        if not ipaddress.ip_address(candidate).is_loopback:
+            return ipaddress.ip_address(candidate)
+    found = __salt__["network.ip_addrs6"]()
+    if not found:
+        raise CommandExecutionError("this minion has no non-loopback address")
+    return ipaddress.ip_address(found[0])
+
+
+def _join(ip, port):
+    host = f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
+    return f"{host}:{port}"
 
 
 # ---------------------------------------------------------------- files

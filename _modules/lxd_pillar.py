@@ -9,6 +9,7 @@ Every error names the pillar key and the reason, e.g.
 import re
 
 import salt.utils.yaml
+from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "lxd_pillar"
 
@@ -27,6 +28,9 @@ PRESEED_FIELDS = {
     "profiles": ("name", "config", "devices", "description"),
     "projects": ("name", "config", "description"),
 }
+# LXD's expiry syntax: one or more <number><unit>, e.g. "15M", "1d 12H".
+EXPIRY_RE = re.compile(r"^\d+[SMHdwmy](?: \d+[SMHdwmy])*$")
+CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
 
 
@@ -123,6 +127,8 @@ def validate(pillar=None, defaults=None, check_daemon=True):
         errors.extend(
             __salt__["lxd.init_drift"](settings["mode"], preseed(settings["init"]))
         )
+        if settings["mode"] == "cluster":
+            errors.extend(__salt__["lxd_cluster.address_drift"](settings))
     return errors
 
 
@@ -354,6 +360,45 @@ def _check_preseed_entries(path, entries, fields):
     return errors
 
 
+def _check_addresses(path, value, settings):
+    errors = _expect_mapping(path, value, settings["addresses"])
+    if errors or value is None:
+        return errors
+    for endpoint, spec in value.items():
+        if spec is None:
+            continue
+        try:
+            __salt__["lxd_host.parse_address"](spec)
+        except ValueError as exc:
+            errors.append(f"{path}:{endpoint}: {exc}")
+    if errors or settings["mode"] != "cluster":
+        return errors
+    try:
+        __salt__["lxd_host.address"](value.get("cluster"))
+    except CommandExecutionError as exc:
+        errors.append(f"{path}:cluster: {exc}")
+    return errors
+
+
+def _check_cluster(path, value, settings):
+    errors = _expect_mapping(path, value, settings["cluster"])
+    if errors or value is None:
+        return errors
+    name = value.get("name")
+    if name is not None and not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
+        errors.append(f"{path}:name: {name!r} is not a cluster name (letters, digits, ._-)")
+    errors.extend(_expect(f"{path}:bootstrap", value.get("bootstrap"), str, "a minion id"))
+    expiry = value.get("token_expiry")
+    if expiry is not None and not (isinstance(expiry, str) and EXPIRY_RE.match(expiry)):
+        errors.append(
+            f"{path}:token_expiry: {expiry!r} is not an LXD expiry "
+            "(<number><unit>, unit one of S M H d w m y; e.g. 15M, 1d 12H)"
+        )
+    for flag in ("remove_on_key_delete", "evacuate_on_remove"):
+        errors.extend(_expect(f"{path}:{flag}", value.get(flag), bool, "a boolean"))
+    return errors
+
+
 VALIDATORS = {
     "mode": _check_mode,
     "install": _check_install,
@@ -365,4 +410,6 @@ VALIDATORS = {
     "files": _check_files,
     "connection": _check_connection,
     "init": _check_init,
+    "addresses": _check_addresses,
+    "cluster": _check_cluster,
 }

@@ -8,4 +8,6 @@ include:
   - lxd.tuning
 {%- if lxd.mode == "standalone" %}
   - lxd.initialise
+{%- else %}
+  - lxd.cluster.member
 {%- endif %}

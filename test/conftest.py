@@ -89,6 +89,14 @@ class LXDDaemon:
         self._unmount()
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def kill(self):
+        """For cluster members: a graceful shutdown waits on its peers."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=60)
+        self._unmount()
+        shutil.rmtree(self.root, ignore_errors=True)
+
     def _unmount(self):
         with open("/proc/mounts") as mounts:
             points = [line.split()[1] for line in mounts]
@@ -103,6 +111,21 @@ def lxd_daemon():
     daemon = LXDDaemon(next(ADDRESSES)).start()
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def lxd_daemons():
+    """Start fresh LXD daemons on demand, one per simulated host; all are
+    killed when the test module ends."""
+    started = []
+
+    def start():
+        started.append(LXDDaemon(next(ADDRESSES)).start())
+        return started[-1]
+
+    yield start
+    for daemon in started:
+        daemon.kill()
 
 
 @pytest.fixture

@@ -1,0 +1,237 @@
+"""
+Runner for LXD clusters, on the master: what the ``lxd.cluster``
+orchestrate must do (``plan``), and removing a member, on purpose
+(``remove``) or when its minion's key is deleted (``on_key_deleted``, called
+by ``reactor/key_deleted.sls``).
+
+Cluster minions publish their identity (``lxd_cluster.identity``) in the
+mine when ``state.apply lxd`` runs; that is how a member is found after
+its minion is gone.
+
+.. code-block:: bash
+
+    salt-run lxd_cluster.plan
+    salt-run lxd_cluster.remove lxd3 evacuate=True
+"""
+
+import logging
+
+import salt.cache
+import salt.client
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "lxd_cluster"
+
+MINE_IDENTITY = "lxd_cluster"
+CLUSTER_TARGET = "I@lxd:mode:cluster"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _client():
+    return salt.client.get_local_client(__opts__["conf_file"])
+
+
+def _timeout():
+    return max(__opts__.get("timeout", 5), 60)
+
+
+# ---------------------------------------------------------------- forming
+
+
+def plan(cluster=None):
+    """
+    Return what forming or growing the clusters in pillar needs, asking
+    every cluster minion for its status (``lxd_cluster.status``): per
+    cluster its ``minions``, current ``members``, the ``bootstrap`` minion
+    (an online member when the cluster exists, else ``lxd:cluster:bootstrap``,
+    else the first minion id) and the ``joiners`` in order; and ``errors``
+    that stop a cluster from being formed safely. ``cluster`` limits it to
+    one cluster name.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.plan
+        salt-run lxd_cluster.plan cluster=prod
+    """
+    statuses = _client().cmd(
+        CLUSTER_TARGET, "lxd_cluster.status", tgt_type="compound", timeout=_timeout()
+    )
+    return plan_clusters(statuses, only=cluster)
+
+
+def plan_clusters(statuses, only=None):
+    """
+    The plan of :py:func:`plan` from the minions' statuses (``{minion:
+    lxd_cluster.status}``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.plan_clusters '{lxd1: {...}}'
+    """
+    clusters, errors = {}, []
+    for minion, facts in sorted(statuses.items()):
+        if not isinstance(facts, dict) or "cluster" not in facts:
+            errors.append(f"{minion}: cannot tell its cluster status: {facts}")
+        elif facts["mode"] == "cluster":
+            clusters.setdefault(facts["cluster"], {})[minion] = facts
+    plans = []
+    for name in sorted(clusters):
+        if only and name != only:
+            continue
+        try:
+            plans.append(_plan_cluster(name, clusters[name]))
+        except ValueError as exc:
+            errors.append(f"cluster {name}: {exc}")
+    if only and only not in clusters:
+        errors.append(f"cluster {only}: no minion that answered belongs to it")
+    return {"clusters": plans, "errors": errors}
+
+
+def _plan_cluster(name, minions):
+    clustered = {minion: facts for minion, facts in minions.items() if facts["clustered"]}
+    members = {}
+    for facts in clustered.values():
+        members.update(facts["members"])
+    online = [
+        minion
+        for minion, facts in sorted(clustered.items())
+        if members.get(facts["server_name"], {}).get("status") == "Online"
+    ]
+    wanted = next((facts["bootstrap"] for facts in minions.values() if facts["bootstrap"]), None)
+    if clustered:
+        if not online:
+            raise ValueError(
+                f"it has members ({', '.join(sorted(members))}) but none that answered "
+                "is online; not bootstrapping a second cluster"
+            )
+        bootstrap = wanted if wanted in online else online[0]
+    elif wanted and wanted not in minions:
+        raise ValueError(f"lxd:cluster:bootstrap is {wanted}, which did not answer")
+    else:
+        bootstrap = wanted or sorted(minions)[0]
+    joiners = [
+        {"minion": minion, "member": facts["member"]}
+        for minion, facts in sorted(minions.items())
+        if not facts["clustered"] and minion != bootstrap
+    ]
+    return {
+        "name": name,
+        "minions": sorted(minions),
+        "members": sorted(members),
+        "bootstrap": bootstrap,
+        "joiners": joiners,
+    }
+
+
+# ---------------------------------------------------------------- removal
+
+
+def _cache():
+    return salt.cache.factory(__opts__)
+
+
+def _identities():
+    found = {}
+    for minion in _cache().list("mine"):
+        identity = (_cache().fetch("mine", minion) or {}).get(MINE_IDENTITY)
+        if isinstance(identity, dict):
+            found[minion] = identity
+    return found
+
+
+def remove(minion, evacuate=None, force=False, test=False):
+    """
+    Remove the LXD member of ``minion`` from its cluster, through another
+    member that answers. ``evacuate`` moves its instances first (default:
+    its ``lxd:cluster:evacuate_on_remove``); without it a member holding
+    instances is refused and nothing changes. ``force`` removes a dead
+    member. ``test=True`` says what would happen.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.remove lxd3
+        salt-run lxd_cluster.remove lxd3 evacuate=True test=True
+        salt-run lxd_cluster.remove lxd3 force=True
+    """
+    identities = _identities()
+    identity = identities.get(minion)
+    if identity is None or identity.get("mode") != "cluster":
+        return _result(minion, True, f"{minion} is not a known LXD cluster member.")
+    if evacuate is None:
+        evacuate = identity["evacuate_on_remove"]
+    peers = sorted(
+        other
+        for other, facts in identities.items()
+        if other != minion and facts.get("cluster") == identity["cluster"]
+    )
+    answering = sorted(_client().cmd(peers, "test.ping", tgt_type="list", timeout=10))
+    if not answering:
+        return _result(
+            minion, False,
+            f"no other minion of cluster {identity['cluster']} answers "
+            f"(tried: {', '.join(peers) or 'none'}); nothing was changed",
+        )
+    returns = _client().cmd(
+        answering[0],
+        "state.single",
+        ["lxd_cluster.member_absent"],
+        kwarg={"name": identity["member"], "evacuate": evacuate, "force": force,
+               "test": test},
+        timeout=_timeout() * 5,
+    )
+    outcome = returns.get(answering[0])
+    if not isinstance(outcome, dict):
+        return _result(minion, False, f"{answering[0]} did not remove it: {outcome}")
+    state = next(iter(outcome.values()))
+    return dict(
+        _result(minion, state["result"], state["comment"], via=answering[0]),
+        changes=state["changes"],
+    )
+
+
+def _result(minion, result, comment, via=None):
+    if result is False:
+        __context__["retcode"] = 1
+    return {"minion": minion, "result": result, "comment": comment, "via": via,
+            "changes": {}}
+
+
+def on_key_deleted(minion):
+    """
+    What the reactor runs when ``minion``'s key is deleted: when it was an
+    LXD cluster member with ``lxd:cluster:remove_on_key_delete``, remove its
+    member (see :py:func:`remove`); then flush its mine data, which Salt
+    keeps after a key is deleted.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.on_key_deleted lxd3
+    """
+    identity = _identities().get(minion)
+    try:
+        if identity and identity.get("mode") == "cluster":
+            if identity["remove_on_key_delete"]:
+                result = remove(minion)
+            else:
+                result = _result(
+                    minion, True,
+                    f"{minion} keeps its member: lxd:cluster:remove_on_key_delete is off",
+                )
+        else:
+            result = _result(minion, True, f"{minion} was not an LXD cluster member.")
+    finally:
+        _cache().flush("mine", minion)
+    log.info("lxd_cluster: key of %s deleted: %s", minion, result["comment"])
+    return result

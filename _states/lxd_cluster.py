@@ -1,0 +1,283 @@
+"""
+States for LXD cluster membership (over the ``lxd_cluster`` and ``lxd``
+execution modules). The ``lxd.cluster`` orchestrate applies them in order:
+``bootstrapped`` on one member, then for each joiner ``join_offered`` (on
+that member), ``joined`` (on the joiner) and ``join_offer_withdrawn`` (on
+that member again). ``member_absent`` removes a member, from another one.
+
+.. code-block:: yaml
+
+    lxd-cluster-bootstrapped:
+      lxd_cluster.bootstrapped:
+        - name: prod
+        - member: lxd1
+        - address: 10.0.0.0/24
+"""
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "lxd_cluster"
+
+
+def __virtual__():
+    if "lxd_cluster.identity" in __salt__:
+        return __virtualname__
+    return (False, "the lxd_cluster execution module is not available")
+
+
+def _ret(name):
+    return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def _failed(ret, comment):
+    ret.update(result=False, changes={}, comment=comment)
+    return ret
+
+
+def bootstrapped(name, member, address=None, init=None, token_expiry="15M"):
+    """
+    Ensure this daemon is a member of cluster ``name``: when it is not
+    clustered yet, give it its first configuration (``init``, as
+    ``lxd.initialised``; a daemon configured by hand keeps its
+    configuration) and enable clustering as ``member`` on ``address``. Keeps
+    ``cluster.join_token_expiry`` at ``token_expiry``.
+
+    name
+        The cluster name (``lxd:cluster:name``), for the record.
+
+    member
+        This member's name.
+
+    address
+        ``lxd:addresses:cluster``: IP, IP:port, CIDR or interface; default the
+        minion's main address.
+    """
+    ret = _ret(name)
+    try:
+        wanted = __salt__["lxd_cluster.address"](address)
+        state = __salt__["lxd.cluster"]()
+        if state["enabled"] and state["server_name"] != member:
+            return _failed(
+                ret,
+                f"This daemon is member {state['server_name']} of a cluster, not "
+                f"{member}; nothing was changed.",
+            )
+        if not state["enabled"]:
+            initialised = __states__["lxd.initialised"](
+                name="lxd-initialised", mode="cluster", init=init
+            )
+            if initialised["result"] is False:
+                return _failed(ret, initialised["comment"])
+            ret["changes"].update(initialised["changes"])
+            ret["changes"]["cluster"] = {
+                "old": None,
+                "new": f"{name}: bootstrapped by {member} at {wanted}",
+            }
+        expiry = __salt__["lxd.config_get"]("cluster.join_token_expiry") or ""
+        if expiry != token_expiry:
+            ret["changes"]["cluster.join_token_expiry"] = {"old": expiry, "new": token_expiry}
+        if not ret["changes"]:
+            ret["comment"] = f"{member} is a member of cluster {name} at {wanted}."
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"Cluster {name} would be bootstrapped or updated by {member}."
+            return ret
+        if "cluster" in ret["changes"]:
+            __salt__["lxd.enable_clustering"](member, wanted)
+        if "cluster.join_token_expiry" in ret["changes"]:
+            __salt__["lxd.config_set"]("cluster.join_token_expiry", token_expiry)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Bootstrapping cluster {name} failed: {exc}")
+    ret["comment"] = f"Cluster {name} is bootstrapped by {member} at {wanted}."
+    return ret
+
+
+def join_offered(name, minion):
+    """
+    Ensure a fresh join offer for member ``name`` is in this minion's mine,
+    readable by ``minion`` alone: any earlier token for ``name`` (expired,
+    revoked, unused) is replaced. Nothing is offered when ``name`` is a
+    member already.
+
+    name
+        The joining member's name.
+
+    minion
+        The joining minion's id (the only one allowed to read the offer).
+    """
+    ret = _ret(name)
+    try:
+        if name in __salt__["lxd.cluster_members"]():
+            ret["comment"] = f"{name} is a cluster member: no join offer needed."
+            return ret
+        stale = __salt__["lxd_cluster.pending_offer"](name)
+        ret["changes"]["join offer"] = {
+            "old": f"token expiring {stale['expires_at']}" if stale else None,
+            "new": f"token for {name}, readable by {minion} only",
+        }
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"A join token for {name} would be issued."
+            return ret
+        expires = __salt__["lxd_cluster.publish_join_offer"](name, minion)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"The join offer for {name} failed: {exc}")
+    ret["changes"]["join offer"]["new"] += f", expiring {expires}"
+    ret["comment"] = f"A join token for {name} is offered to {minion} through the mine."
+    return ret
+
+
+def join_offer_withdrawn(name):
+    """
+    Ensure no join offer for member ``name`` is left: its token is revoked
+    if unused and the offer deleted from this minion's mine.
+
+    name
+        The joining member's name.
+    """
+    ret = _ret(name)
+    try:
+        pending = __salt__["lxd_cluster.pending_offer"](name)
+        in_mine = __salt__["lxd_cluster.offer_published"]()
+        if not pending and not in_mine:
+            ret["comment"] = f"No join offer for {name} is left."
+            return ret
+        ret["changes"]["join offer"] = {"old": "pending", "new": None}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"The join offer for {name} would be withdrawn."
+            return ret
+        withdrawn = __salt__["lxd_cluster.withdraw_join_offer"](name)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Withdrawing the join offer for {name} failed: {exc}")
+    ret["comment"] = f"The join offer for {name} was withdrawn: {', '.join(withdrawn)}."
+    return ret
+
+
+def joined(name, member, bootstrap, address=None, init=None):
+    """
+    Ensure this daemon is member ``member`` of cluster ``name``, joining it
+    with the offer minion ``bootstrap`` published in the mine. The daemon
+    must be fresh (LXD replaces a joiner's configuration with the
+    cluster's); ``init`` gives its values for member-specific keys (pool
+    sources, external interfaces).
+
+    name
+        The cluster name.
+
+    member
+        This member's name.
+
+    bootstrap
+        The minion holding the join offer.
+
+    address
+        ``lxd:addresses:cluster``.
+    """
+    ret = _ret(name)
+    try:
+        wanted = __salt__["lxd_cluster.address"](address)
+        state = __salt__["lxd.cluster"]()
+        if state["enabled"]:
+            if state["server_name"] != member:
+                return _failed(
+                    ret,
+                    f"This daemon is member {state['server_name']} of a cluster, "
+                    f"not {member}; nothing was changed.",
+                )
+            ret["comment"] = f"{member} is a member of cluster {name}."
+            return ret
+        if __salt__["lxd.initialised"]():
+            return _failed(
+                ret,
+                f"LXD on {member} is already configured as a standalone server: "
+                "joining would replace its pools, networks and profiles with the "
+                "cluster's. Make it the bootstrap member (lxd:cluster:bootstrap) "
+                "or reset it; nothing was changed.",
+            )
+        ret["changes"]["cluster"] = {
+            "old": None,
+            "new": f"{name}: joined as {member} at {wanted} through {bootstrap}",
+        }
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"{member} would join cluster {name}."
+            return ret
+        preseed = __salt__["lxd_pillar.preseed"](init or {})
+        __salt__["lxd_cluster.join"](bootstrap, member, wanted, preseed)
+        __salt__["lxd.write_init_record"]("cluster", preseed)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Joining cluster {name} failed: {exc}")
+    ret["comment"] = f"{member} joined cluster {name}."
+    return ret
+
+
+def member_absent(name, evacuate=False, force=False):
+    """
+    Ensure ``name`` is not a member of this daemon's cluster. A member still
+    holding instances is refused unless ``evacuate`` (they are moved first)
+    or ``force``; an offline member is removed only with ``force``; a
+    removal that would cost the database its quorum is refused. The comment
+    says what the cluster becomes.
+
+    name
+        The member to remove.
+
+    evacuate
+        Evacuate its instances first.
+
+    force
+        Remove a dead member (what it held is dropped from the cluster).
+    """
+    ret = _ret(name)
+    try:
+        plan = __salt__["lxd_cluster.removal_plan"](name, evacuate=evacuate, force=force)
+        if plan["refused"]:
+            return _failed(ret, f"Removing {name} is refused: {plan['refused']}.")
+        if not plan["member"]:
+            ret["comment"] = f"{name} is not a cluster member."
+            return ret
+        steps = ["evacuated", "removed"] if plan["evacuate"] else ["removed"]
+        ret["changes"][name] = {"old": "member", "new": " and ".join(steps)}
+        notes = "; ".join(plan["notes"])
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"{name} would be {' and '.join(steps)}: {notes}."
+            return ret
+        if plan["evacuate"]:
+            __salt__["lxd.evacuate_member"](name)
+        __salt__["lxd.remove_member"](name, force=force)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Removing {name} failed: {exc}")
+    ret["comment"] = f"{name} was {' and '.join(steps)}: {notes}."
+    return ret
+
+
+def identity_published(name):
+    """
+    Ensure this minion's cluster identity (``lxd_cluster.identity``) is in
+    its mine, where the ``lxd_cluster`` runner finds it, e.g. after the
+    minion's key is deleted.
+
+    name
+        The cluster name.
+    """
+    ret = _ret(name)
+    try:
+        current = __salt__["lxd_cluster.identity"]()
+        published = __salt__["lxd_cluster.published_identity"]()
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Reading the cluster identity failed: {exc}")
+    if published == current:
+        ret["comment"] = "The cluster identity is published in the mine."
+        return ret
+    ret["changes"]["mine"] = {"old": published, "new": current}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = "The cluster identity would be published in the mine."
+        return ret
+    if not __salt__["lxd_cluster.publish_identity"]():
+        return _failed(ret, "Publishing the cluster identity to the mine failed.")
+    ret["comment"] = "The cluster identity was published in the mine."
+    return ret

@@ -1,0 +1,18 @@
+{#- On a joiner: join the cluster with the offer the bootstrap member
+    published for it (pillar lxd_join: bootstrap). #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import lxd with context %}
+{%- set join = salt["pillar.get"]("lxd_join") %}
+
+include:
+  - {{ tplroot }}.validate
+
+lxd-cluster-joined:
+  lxd_cluster.joined:
+    - name: {{ lxd.cluster.name }}
+    - member: {{ grains.id }}
+    - bootstrap: {{ join.bootstrap }}
+    - address: {{ lxd.addresses.cluster | json }}
+    - init: {{ lxd.init | json }}
+    - require:
+      - lxd_pillar: lxd-pillar-valid

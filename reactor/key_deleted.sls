@@ -1,0 +1,10 @@
+{#- Master reactor for 'salt/key' events: when a minion's key is deleted,
+    remove its LXD cluster member (lxd:cluster:remove_on_key_delete) and
+    flush its mine data. See README.rst, "Removing members". #}
+{%- if data.get("act") == "delete" and data.get("id") %}
+
+lxd-cluster-member-of-deleted-key-removed:
+  runner.lxd_cluster.on_key_deleted:
+    - args:
+      - minion: {{ data["id"] | json }}
+{%- endif %}
