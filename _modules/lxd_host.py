@@ -229,9 +229,9 @@ def address(spec=None, port=8443):
         if not found:
             raise CommandExecutionError(f"no local address in {value}")
         return _join(ipaddress.ip_address(found[0]), port)
-    found = __salt__["network.ip_addrs"](interface=value) or __salt__[
-        "network.ip_addrs6"
-    ](interface=value)
+    found = __salt__["network.ip_addrs"](
+        interface=value, include_loopback=True
+    ) or __salt__["network.ip_addrs6"](interface=value, include_loopback=True)
     if not found:
         raise CommandExecutionError(f"interface {value} has no address")
     return _join(ipaddress.ip_address(found[0]), port)

@@ -120,7 +120,7 @@ def validate(pillar=None, defaults=None, check_daemon=True):
     errors = _unknown_keys("lxd", pillar, defaults)
     settings = merge(defaults, pillar)
     for key, check in VALIDATORS.items():
-        errors.extend(check(f"lxd:{key}", pillar.get(key), settings))
+        errors.extend(check(f"lxd:{key}", pillar.get(key), settings, defaults))
     if errors or not check_daemon or "lxd.reachable" not in __salt__:
         return errors
     if __salt__["lxd.reachable"]():
@@ -181,14 +181,14 @@ def _scalar_mapping(path, value):
 # ---------------------------------------------------------------- sections
 
 
-def _check_mode(path, value, settings):
+def _check_mode(path, value, settings, defaults):
     if value is None or value in MODES:
         return []
     return [f"{path}: unknown mode {value!r} (expected one of: {', '.join(MODES)})"]
 
 
-def _check_install(path, value, settings):
-    errors = _expect_mapping(path, value, settings["install"])
+def _check_install(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["install"])
     if errors or value is None:
         return errors
     method = value.get("method")
@@ -213,15 +213,15 @@ def _check_install(path, value, settings):
     return errors
 
 
-def _check_snap_config(path, value, settings):
+def _check_snap_config(path, value, settings, defaults):
     return _scalar_mapping(path, value)
 
 
-def _check_bool(path, value, settings):
+def _check_bool(path, value, settings, defaults):
     return _expect(path, value, bool, "a boolean (true or false)")
 
 
-def _check_sysctl(path, value, settings):
+def _check_sysctl(path, value, settings, defaults):
     errors = _scalar_mapping(path, value)
     if errors or value is None:
         return errors
@@ -232,7 +232,7 @@ def _check_sysctl(path, value, settings):
     ]
 
 
-def _check_hardening(path, value, settings):
+def _check_hardening(path, value, settings, defaults):
     if value is None:
         return []
     if not isinstance(value, dict):
@@ -254,8 +254,8 @@ def _check_hardening(path, value, settings):
     return errors
 
 
-def _check_files(path, value, settings):
-    errors = _expect_mapping(path, value, settings["files"])
+def _check_files(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["files"])
     if errors or value is None:
         return errors
     for key, file_path in value.items():
@@ -264,8 +264,8 @@ def _check_files(path, value, settings):
     return errors
 
 
-def _check_connection(path, value, settings):
-    errors = _expect_mapping(path, value, settings["connection"])
+def _check_connection(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["connection"])
     if errors or value is None:
         return errors
     for key in ("socket", "cert", "key"):
@@ -283,8 +283,8 @@ def _check_connection(path, value, settings):
     return errors
 
 
-def _check_init(path, value, settings):
-    errors = _expect_mapping(path, value, settings["init"])
+def _check_init(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["init"])
     if errors or value is None:
         return errors
     errors.extend(_expect(f"{path}:storage", value.get("storage"), bool, "a boolean"))
@@ -303,11 +303,11 @@ def _check_init(path, value, settings):
         errors.extend(
             _expect(f"{path}:network", network, bool, "a boolean or a mapping")
         )
-    errors.extend(_check_preseed(f"{path}:preseed", value.get("preseed"), settings))
+    errors.extend(_check_preseed(f"{path}:preseed", value.get("preseed"), settings, defaults))
     return errors
 
 
-def _check_preseed(path, value, settings):
+def _check_preseed(path, value, settings, defaults):
     if isinstance(value, str):
         try:
             value = salt.utils.yaml.safe_load(value) if value.strip() else {}
@@ -360,8 +360,8 @@ def _check_preseed_entries(path, entries, fields):
     return errors
 
 
-def _check_addresses(path, value, settings):
-    errors = _expect_mapping(path, value, settings["addresses"])
+def _check_addresses(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["addresses"])
     if errors or value is None:
         return errors
     for endpoint, spec in value.items():
@@ -380,8 +380,8 @@ def _check_addresses(path, value, settings):
     return errors
 
 
-def _check_cluster(path, value, settings):
-    errors = _expect_mapping(path, value, settings["cluster"])
+def _check_cluster(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["cluster"])
     if errors or value is None:
         return errors
     name = value.get("name")

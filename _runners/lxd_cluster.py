@@ -35,8 +35,17 @@ def _client():
     return salt.client.get_local_client(__opts__["conf_file"])
 
 
-def _timeout():
-    return max(__opts__.get("timeout", 5), 60)
+def _ask(target, function, **kwargs):
+    """Run ``function`` on ``target``; only the minions that answered, with
+    what they returned. LocalClient waits past its timeout for minions still
+    running the job, so the timeout only bounds minions that are down."""
+    returns = _client().cmd(target, function, timeout=__opts__.get("timeout", 5),
+                            full_return=True, **kwargs)
+    return {
+        minion: answer["ret"]
+        for minion, answer in returns.items()
+        if isinstance(answer, dict) and answer.get("retcode", 0) == 0
+    }
 
 
 # ---------------------------------------------------------------- forming
@@ -45,7 +54,8 @@ def _timeout():
 def plan(cluster=None):
     """
     Return what forming or growing the clusters in pillar needs, asking
-    every cluster minion for its status (``lxd_cluster.status``): per
+    every cluster minion for its status (``lxd_cluster.status``; minions
+    that do not answer, or whose LXD does not, are left out): per
     cluster its ``minions``, current ``members``, the ``bootstrap`` minion
     (an online member when the cluster exists, else ``lxd:cluster:bootstrap``,
     else the first minion id) and the ``joiners`` in order; and ``errors``
@@ -59,10 +69,8 @@ def plan(cluster=None):
         salt-run lxd_cluster.plan
         salt-run lxd_cluster.plan cluster=prod
     """
-    statuses = _client().cmd(
-        CLUSTER_TARGET, "lxd_cluster.status", tgt_type="compound", timeout=_timeout()
-    )
-    return plan_clusters(statuses, only=cluster)
+    return plan_clusters(_ask(CLUSTER_TARGET, "lxd_cluster.status", tgt_type="compound"),
+                         only=cluster)
 
 
 def plan_clusters(statuses, only=None):
@@ -78,9 +86,7 @@ def plan_clusters(statuses, only=None):
     """
     clusters, errors = {}, []
     for minion, facts in sorted(statuses.items()):
-        if not isinstance(facts, dict) or "cluster" not in facts:
-            errors.append(f"{minion}: cannot tell its cluster status: {facts}")
-        elif facts["mode"] == "cluster":
+        if facts["mode"] == "cluster":
             clusters.setdefault(facts["cluster"], {})[minion] = facts
     plans = []
     for name in sorted(clusters):
@@ -174,7 +180,7 @@ def remove(minion, evacuate=None, force=False, test=False):
         for other, facts in identities.items()
         if other != minion and facts.get("cluster") == identity["cluster"]
     )
-    answering = sorted(_client().cmd(peers, "test.ping", tgt_type="list", timeout=10))
+    answering = sorted(_ask(peers, "test.ping", tgt_type="list"))
     if not answering:
         return _result(
             minion, False,
@@ -187,7 +193,7 @@ def remove(minion, evacuate=None, force=False, test=False):
         ["lxd_cluster.member_absent"],
         kwarg={"name": identity["member"], "evacuate": evacuate, "force": force,
                "test": test},
-        timeout=_timeout() * 5,
+        timeout=__opts__.get("timeout", 5),
     )
     outcome = returns.get(answering[0])
     if not isinstance(outcome, dict):

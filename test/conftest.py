@@ -113,6 +113,19 @@ def lxd_daemon():
     daemon.stop()
 
 
+FORMULA_PARTS = ("lxd", "_modules", "_states", "_runners", "reactor")
+
+
+@pytest.fixture(scope="session")
+def formula_roots(tmp_path_factory):
+    """A master's file_roots holding the formula only: the repository itself
+    would make the fileserver walk .venv and .git on every request."""
+    roots = tmp_path_factory.mktemp("formula")
+    for part in FORMULA_PARTS:
+        (roots / part).symlink_to(REPO / part)
+    return roots
+
+
 @pytest.fixture(scope="module")
 def lxd_daemons():
     """Start fresh LXD daemons on demand, one per simulated host; all are

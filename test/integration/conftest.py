@@ -8,7 +8,6 @@ import yaml
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +19,9 @@ def pillar_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def salt_master(salt_factories, pillar_dir):
+def salt_master(salt_factories, pillar_dir, formula_roots):
     config = {
-        "file_roots": {"base": [str(REPO)]},
+        "file_roots": {"base": [str(formula_roots)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
     }
     master = salt_factories.salt_master_daemon("lxd-master", overrides=config)

@@ -31,18 +31,18 @@ class Cluster:
         self.daemons = {}
         self.pillars = {}
 
-    def add_host(self, name, **lxd):
-        daemon = self.start_daemon()
-        self.daemons[name] = daemon
-        self.set_pillar(name, **lxd)
-        minion = self.master.salt_minion_daemon(
-            name, overrides={"log_level_logfile": "debug"}
-        )
-        minion.start()
-        self.minions[name] = minion
-        synced = self.salt.run("saltutil.sync_all", minion_tgt=name)
-        assert synced.returncode == 0, synced
-        return daemon
+    def add_hosts(self, *names):
+        for name in names:
+            self.daemons[name] = self.start_daemon()
+            self.set_pillar(name)
+            minion = self.master.salt_minion_daemon(
+                name, overrides={"log_level_logfile": "debug"}
+            )
+            minion.start()
+            self.minions[name] = minion
+        for name in names:
+            synced = self.salt.run("saltutil.sync_all", minion_tgt=name)
+            assert synced.returncode == 0, synced
 
     def set_pillar(self, name, **lxd):
         daemon = self.daemons[name]
@@ -96,16 +96,21 @@ def failures(steps):
     return {key: step["comment"] for key, step in steps.items() if step["result"] is not True}
 
 
+def by_id(steps):
+    assert isinstance(steps, dict), steps
+    return {step["__id__"]: step for step in steps.values()}
+
+
 def changed(steps):
     return {step["__id__"]: step["changes"] for step in steps.values() if step["changes"]}
 
 
 @pytest.fixture(scope="module")
-def cluster(salt_factories, tmp_path_factory, lxd_daemons):
+def cluster(salt_factories, tmp_path_factory, lxd_daemons, formula_roots):
     pillar_dir = tmp_path_factory.mktemp("cluster-pillar")
     (pillar_dir / "top.sls").write_text("base: {}\n")
     config = {
-        "file_roots": {"base": [str(REPO)]},
+        "file_roots": {"base": [str(formula_roots)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
         "reactor": [{"salt/key": [str(REPO / "reactor" / "key_deleted.sls")]}],
         "log_level_logfile": "debug",
@@ -123,15 +128,18 @@ def cluster(salt_factories, tmp_path_factory, lxd_daemons):
 
 
 def test_dry_run_then_three_members_form_and_are_online(cluster):
-    for name in ("lxd-c1", "lxd-c2", "lxd-c3"):
-        cluster.add_host(name)
+    cluster.add_hosts("lxd-c1", "lxd-c2", "lxd-c3")
 
+    t = time.time()
     dry = cluster.orchestrate("test=True")
+    print("DRY", time.time() - t, {s["__id__"]: s["duration"] for s in dry.values()})
     assert not [s for s in dry.values() if s["result"] is False], failures(dry)
     for daemon in cluster.daemons.values():
         assert daemon.query("/1.0/cluster")["enabled"] is False
 
+    t = time.time()
     steps = cluster.orchestrate()
+    print("ORCH", time.time() - t, {s["__id__"]: s["duration"] for s in steps.values()})
     assert failures(steps) == {}
     assert cluster.members("lxd-c2") == {
         "lxd-c1": "Online", "lxd-c2": "Online", "lxd-c3": "Online"
@@ -150,7 +158,7 @@ def test_a_rerun_on_a_formed_cluster_reports_no_changes(cluster):
 
 
 def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
-    cluster.add_host("lxd-c4")
+    cluster.add_hosts("lxd-c4")
     for name in cluster.minions:
         cluster.set_pillar(name, cluster={"name": "ci", "token_expiry": "2S"})
     bootstrapped = cluster.salt.run("state.sls", "lxd.cluster.bootstrap", minion_tgt="lxd-c1")
@@ -169,8 +177,7 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
     time.sleep(3)  # let the 2-second token expire
     joined = cluster.salt.run("state.sls", "lxd.cluster.join", f"pillar={join}",
                               minion_tgt="lxd-c4")
-    comment = next(iter(joined.data.values()))["comment"] if isinstance(joined.data, dict) else ""
-    assert "expired" in comment, joined
+    assert "expired at" in by_id(joined.data)["lxd-cluster-joined"]["comment"], joined
     assert cluster.daemons["lxd-c4"].query("/1.0/cluster")["enabled"] is False
 
     for name in cluster.minions:
@@ -182,13 +189,19 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
 
 
 def test_no_token_in_job_returns_or_logs(cluster):
+    """Master job cache and logs, minion logs, all at debug level. Lines of
+    saltfactories' own event forwarder are left out: that test engine logs
+    every event on the minion's internal bus, which mine.send uses to reach
+    the master."""
     master_dirs = [cluster.master.config["cachedir"], cluster.master.config["log_file"]]
     minion_logs = [minion.config["log_file"] for minion in cluster.minions.values()]
     found = subprocess.run(
-        ["grep", "-rl", TOKEN_PREFIX, *master_dirs, *minion_logs],
+        ["grep", "-r", TOKEN_PREFIX, *master_dirs, *minion_logs],
         capture_output=True, text=True,
     )
-    assert found.stdout == ""
+    leaks = [line[:300] for line in found.stdout.splitlines()
+             if "engines.pytest_engine" not in line]
+    assert leaks == []
 
 
 def test_deleting_a_minion_key_removes_its_member_and_mine(cluster):
@@ -225,7 +238,7 @@ def test_a_member_holding_an_instance_is_refused_then_evacuated_and_removed(clus
 
 def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cluster):
     cluster.minions["lxd-c1"].terminate()
-    cluster.add_host("lxd-c5")
+    cluster.add_hosts("lxd-c5")
     steps = cluster.orchestrate()
     assert failures(steps) == {}
     assert any("lxd-c5-joined" in key for key in steps)

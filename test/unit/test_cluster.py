@@ -1,0 +1,115 @@
+"""Cluster logic that needs no daemon: the orchestrate's plan, member_config
+answers, token expiry, address forms, cluster pillar validation."""
+
+import importlib.util
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+DEFAULTS = yaml.safe_load((REPO / "lxd/parameters/defaults.yaml").read_text())["lxd"]
+
+
+def load_runner():
+    spec = importlib.util.spec_from_file_location("lxd_cluster_runner",
+                                                  REPO / "_runners" / "lxd_cluster.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    return runner
+
+
+def status(minion, clustered=False, members=None, bootstrap=None, cluster="prod"):
+    return {"mode": "cluster", "cluster": cluster, "member": minion, "bootstrap": bootstrap,
+            "clustered": clustered, "server_name": minion if clustered else "",
+            "members": members or {}}
+
+
+def test_a_new_cluster_is_bootstrapped_by_the_first_minion_or_the_named_one():
+    plan = load_runner().plan_clusters
+    statuses = {name: status(name) for name in ("b", "a", "c")}
+    formed = plan(statuses)
+    assert formed["errors"] == []
+    assert formed["clusters"][0]["bootstrap"] == "a"
+    assert [j["minion"] for j in formed["clusters"][0]["joiners"]] == ["b", "c"]
+
+    statuses = {name: status(name, bootstrap="c") for name in ("a", "b", "c")}
+    assert plan(statuses)["clusters"][0]["bootstrap"] == "c"
+    statuses = {name: status(name, bootstrap="z") for name in ("a", "b")}
+    assert "lxd:cluster:bootstrap is z, which did not answer" in plan(statuses)["errors"][0]
+
+
+def test_an_existing_cluster_grows_through_an_online_member():
+    members = {"a": {"status": "Offline"}, "b": {"status": "Online"}}
+    statuses = {
+        "a": status("a", clustered=True, members=members),
+        "b": status("b", clustered=True, members=members),
+        "d": status("d", bootstrap="a"),
+    }
+    formed = load_runner().plan_clusters(statuses)["clusters"][0]
+    assert formed["bootstrap"] == "b"
+    assert formed["joiners"] == [{"minion": "d", "member": "d"}]
+    assert formed["members"] == ["a", "b"]
+
+
+def test_no_second_cluster_when_no_member_is_online():
+    members = {"a": {"status": "Offline"}}
+    statuses = {"a": status("a", clustered=True, members=members), "d": status("d")}
+    errors = load_runner().plan_clusters(statuses)["errors"]
+    assert "not bootstrapping a second cluster" in errors[0]
+
+
+def test_one_cluster_by_name_and_an_unknown_name_is_an_error():
+    statuses = {"a": status("a"), "x": status("x", cluster="other")}
+    plan = load_runner().plan_clusters
+    assert [c["name"] for c in plan(statuses, only="other")["clusters"]] == ["other"]
+    assert "no minion that answered belongs to it" in plan(statuses, only="nope")["errors"][0]
+
+
+@pytest.fixture
+def lxd_cluster(loaders):
+    return loaders.modules.lxd_cluster
+
+
+def test_member_config_answers_come_from_the_joiners_own_preseed(lxd_cluster):
+    keys = [
+        {"entity": "storage-pool", "name": "local", "key": "source", "description": ""},
+        {"entity": "network", "name": "br0", "key": "bridge.external_interfaces",
+         "description": ""},
+    ]
+    preseed = {"storage_pools": [{"name": "local", "driver": "zfs",
+                                  "config": {"source": "/dev/sdb"}}]}
+    answers = lxd_cluster.member_config_answers(keys, preseed)
+    assert [(a["name"], a["value"]) for a in answers] == [("local", "/dev/sdb"), ("br0", "")]
+
+
+def test_token_expiry_reads_lxd_timestamps(lxd_cluster):
+    assert lxd_cluster.offer_expired("2001-01-01T00:00:00.123456789Z") is True
+    assert lxd_cluster.offer_expired("2999-01-01T00:00:00.123456789Z") is False
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("10.0.0.1", "10.0.0.1:8443"),
+    ("10.0.0.1:9443", "10.0.0.1:9443"),
+    ("FD00:0::1", "[fd00::1]:8443"),
+    ("[fd00::1]:7443", "[fd00::1]:7443"),
+    ("127.0.0.0/8", "127.0.0.1:8443"),
+    ("lo", "127.0.0.1:8443"),
+])
+def test_addresses_resolve_to_canonical_host_port(loaders, spec, expected):
+    assert loaders.modules.lxd_host.address(spec) == expected
+
+
+@pytest.mark.parametrize("pillar, error", [
+    ({"addresses": {"cluster": "10.0.0.300"}}, "lxd:addresses:cluster: '10.0.0.300' is not an IP"),
+    ({"addresses": {"cluster": "1.2.3.4:99999"}}, "port 99999 is out of range"),
+    ({"mode": "cluster", "addresses": {"cluster": "203.0.113.0/24"}},
+     "lxd:addresses:cluster: no local address in 203.0.113.0/24"),
+    ({"cluster": {"token_expiry": "15 minutes"}}, "lxd:cluster:token_expiry: '15 minutes'"),
+    ({"cluster": {"name": "a b"}}, "lxd:cluster:name: 'a b' is not a cluster name"),
+    ({"cluster": {"evacuate_on_remove": "yes"}}, "lxd:cluster:evacuate_on_remove: must be a boolean"),
+    ({"cluster": {"members": []}}, "lxd:cluster:members: unknown key"),
+])
+def test_bad_cluster_pillar_names_the_key(loaders, pillar, error):
+    errors = loaders.modules.lxd_pillar.validate(pillar, DEFAULTS, check_daemon=False)
+    assert any(error in message for message in errors), errors
