@@ -35,12 +35,18 @@ def _client():
     return salt.client.get_local_client(__opts__["conf_file"])
 
 
+def _wait():
+    """How long to wait for a minion to start answering. LocalClient keeps
+    waiting past it for minions still running the job, so it only bounds
+    minions that are down; not ``timeout``, which ``salt-run --timeout`` may
+    have raised to many minutes."""
+    return __opts__.get("gather_job_timeout", 10)
+
+
 def _ask(target, function, **kwargs):
     """Run ``function`` on ``target``; only the minions that answered, with
-    what they returned. LocalClient waits past its timeout for minions still
-    running the job, so the timeout only bounds minions that are down."""
-    returns = _client().cmd(target, function, timeout=__opts__.get("timeout", 5),
-                            full_return=True, **kwargs)
+    what they returned."""
+    returns = _client().cmd(target, function, timeout=_wait(), full_return=True, **kwargs)
     return {
         minion: answer["ret"]
         for minion, answer in returns.items()
@@ -193,7 +199,7 @@ def remove(minion, evacuate=None, force=False, test=False):
         ["lxd_cluster.member_absent"],
         kwarg={"name": identity["member"], "evacuate": evacuate, "force": force,
                "test": test},
-        timeout=__opts__.get("timeout", 5),
+        timeout=_wait(),
     )
     outcome = returns.get(answering[0])
     if not isinstance(outcome, dict):

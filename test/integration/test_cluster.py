@@ -130,16 +130,12 @@ def cluster(salt_factories, tmp_path_factory, lxd_daemons, formula_roots):
 def test_dry_run_then_three_members_form_and_are_online(cluster):
     cluster.add_hosts("lxd-c1", "lxd-c2", "lxd-c3")
 
-    t = time.time()
     dry = cluster.orchestrate("test=True")
-    print("DRY", time.time() - t, {s["__id__"]: s["duration"] for s in dry.values()})
     assert not [s for s in dry.values() if s["result"] is False], failures(dry)
     for daemon in cluster.daemons.values():
         assert daemon.query("/1.0/cluster")["enabled"] is False
 
-    t = time.time()
     steps = cluster.orchestrate()
-    print("ORCH", time.time() - t, {s["__id__"]: s["duration"] for s in steps.values()})
     assert failures(steps) == {}
     assert cluster.members("lxd-c2") == {
         "lxd-c1": "Online", "lxd-c2": "Online", "lxd-c3": "Online"
