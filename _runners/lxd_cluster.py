@@ -152,8 +152,9 @@ def _cache():
 
 def _identities():
     found = {}
-    for minion in _cache().list("mine"):
-        identity = (_cache().fetch("mine", minion) or {}).get(MINE_IDENTITY)
+    cache = _cache()
+    for minion in cache.list("mine"):
+        identity = (cache.fetch("mine", minion) or {}).get(MINE_IDENTITY)
         if isinstance(identity, dict):
             found[minion] = identity
     return found
