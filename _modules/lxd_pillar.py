@@ -31,6 +31,8 @@ PRESEED_FIELDS = {
 # LXD's expiry syntax: one or more <number><unit>, e.g. "15M", "1d 12H".
 EXPIRY_RE = re.compile(r"^\d+[SMHdwmy](?: \d+[SMHdwmy])*$")
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+CERT_URL_SCHEMES = ("https://", "http://", "salt://")
+TRUST_TYPES = ("client", "metrics")
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
 
 
@@ -360,26 +362,6 @@ def _check_preseed_entries(path, entries, fields):
     return errors
 
 
-def _check_addresses(path, value, settings, defaults):
-    errors = _expect_mapping(path, value, defaults["addresses"])
-    if errors or value is None:
-        return errors
-    for endpoint, spec in value.items():
-        if spec is None:
-            continue
-        try:
-            __salt__["lxd_host.parse_address"](spec)
-        except ValueError as exc:
-            errors.append(f"{path}:{endpoint}: {exc}")
-    if errors or settings["mode"] != "cluster":
-        return errors
-    try:
-        __salt__["lxd_host.address"](value.get("cluster"))
-    except CommandExecutionError as exc:
-        errors.append(f"{path}:cluster: {exc}")
-    return errors
-
-
 def _check_cluster(path, value, settings, defaults):
     errors = _expect_mapping(path, value, defaults["cluster"])
     if errors or value is None:
@@ -399,6 +381,161 @@ def _check_cluster(path, value, settings, defaults):
     return errors
 
 
+def _check_sideload(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["sideload"])
+    if errors or value is None:
+        return errors
+    for kind, source in value.items():
+        if source is not None and not (
+            isinstance(source, str) and source.startswith("salt://")
+        ):
+            errors.append(f"{path}:{kind}: must be a salt:// URL, not {source!r}")
+    if any(value.values()) and settings["install"]["method"] != "snap":
+        errors.append(
+            f"{path}: sideloading replaces the snap's LXD: it needs "
+            f"lxd:install:method snap, not {settings['install']['method']!r}"
+        )
+    return errors
+
+
+def _check_listen(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["listen"])
+    if errors or value is None:
+        return errors
+    for endpoint, enabled in value.items():
+        errors.extend(_expect(f"{path}:{endpoint}", enabled, bool, "a boolean"))
+    return errors
+
+
+def _check_addresses(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["addresses"])
+    if errors or value is None:
+        return errors
+    for endpoint, spec in value.items():
+        if spec is None:
+            continue
+        try:
+            __salt__["lxd_host.parse_address"](spec)
+        except ValueError as exc:
+            errors.append(f"{path}:{endpoint}: {exc}")
+    if errors:
+        return errors
+    # The addresses in use must resolve on this host, before anything changes.
+    used = [endpoint for endpoint, on in settings["listen"].items() if on is True]
+    if settings["mode"] == "cluster":
+        used.append("cluster")
+    for endpoint in used:
+        try:
+            __salt__["lxd_host.address"](value.get(endpoint))
+        except CommandExecutionError as exc:
+            errors.append(f"{path}:{endpoint}: {exc}")
+    return errors
+
+
+def _check_proxy(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["proxy"])
+    if errors or value is None:
+        return errors
+    for scheme in ("http", "https"):
+        url = value.get(scheme)
+        if url is None or url == "":
+            continue
+        if not (isinstance(url, str) and re.match(r"^(https?|socks5h?)://[^\s]+$", url)):
+            errors.append(
+                f"{path}:{scheme}: must be a proxy URL such as "
+                f"http://proxy.example.net:3128, not {url!r}"
+            )
+    hosts = value.get("no_proxy")
+    if not (
+        hosts is None
+        or isinstance(hosts, str)
+        or (isinstance(hosts, list) and all(isinstance(host, str) for host in hosts))
+    ):
+        errors.append(
+            f"{path}:no_proxy: must be a comma-separated string or a list of hosts, "
+            f"not {_kind(hosts)}"
+        )
+    return errors
+
+
+def _check_projects(path, projects):
+    if projects is None or (
+        isinstance(projects, list) and all(isinstance(p, str) and p for p in projects)
+    ):
+        return []
+    return [
+        f"{path}: must be a list of project names ([] for no access; absent for "
+        f"all), not {projects!r}"
+    ]
+
+
+def _check_certificate(path, entry):
+    """An error list for a trusted certificate's cert / cert_url."""
+    cert, url = entry.get("cert"), entry.get("cert_url")
+    if entry.get("present", True) is False and not (cert or url):
+        return []
+    if bool(cert) == bool(url):
+        return [f"{path}: give exactly one of cert (PEM) and cert_url"]
+    if url:
+        if isinstance(url, str) and url.startswith(CERT_URL_SCHEMES):
+            return []
+        return [
+            f"{path}:cert_url: must be an {', '.join(CERT_URL_SCHEMES)} URL, not {url!r}"
+        ]
+    try:
+        __salt__["lxd_trust.normalise_pem"](cert)
+    except ValueError as exc:
+        return [f"{path}:cert: {exc}"]
+    return []
+
+
+def _check_trust(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["trust"])
+    if errors or value is None:
+        return errors
+    clients = value.get("clients")
+    if clients is None:
+        return errors
+    if not isinstance(clients, dict):
+        return [f"{path}:clients: must be a mapping of names, not {_kind(clients)}"]
+    fields = ("cert", "cert_url", "projects", "type", "present")
+    for name, entry in clients.items():
+        where = f"{path}:clients:{name}"
+        if not isinstance(entry, dict):
+            errors.append(f"{where}: must be a mapping, not {_kind(entry)}")
+            continue
+        errors.extend(_unknown_keys(where, entry, fields))
+        errors.extend(_check_certificate(where, entry))
+        errors.extend(_check_projects(f"{where}:projects", entry.get("projects")))
+        errors.extend(_check_trust_type(f"{where}:type", entry.get("type")))
+        errors.extend(_expect(f"{where}:present", entry.get("present"), bool, "a boolean"))
+    return errors
+
+
+def _check_trust_type(path, kind):
+    if kind is None or kind in TRUST_TYPES:
+        return []
+    return [f"{path}: unknown type {kind!r} (expected one of: {', '.join(TRUST_TYPES)})"]
+
+
+def _check_client(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["client"])
+    if errors or value is None:
+        return errors
+    name = value.get("cluster")
+    if name is not None and not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
+        errors.append(f"{path}:cluster: {name!r} is not a cluster name (letters, digits, ._-)")
+    for key in ("cert", "key"):
+        file_path = value.get(key)
+        if file_path is not None and not (
+            isinstance(file_path, str) and file_path.startswith("/")
+        ):
+            errors.append(f"{path}:{key}: must be an absolute path, not {file_path!r}")
+    errors.extend(_check_projects(f"{path}:projects", value.get("projects")))
+    errors.extend(_check_trust_type(f"{path}:type", value.get("type")))
+    return errors
+
+
 VALIDATORS = {
     "mode": _check_mode,
     "install": _check_install,
@@ -410,6 +547,11 @@ VALIDATORS = {
     "files": _check_files,
     "connection": _check_connection,
     "init": _check_init,
+    "sideload": _check_sideload,
+    "listen": _check_listen,
     "addresses": _check_addresses,
+    "proxy": _check_proxy,
     "cluster": _check_cluster,
+    "trust": _check_trust,
+    "client": _check_client,
 }

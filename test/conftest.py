@@ -28,7 +28,9 @@ def pytest_sessionfinish():
 
 REPO = Path(__file__).resolve().parent.parent
 STANDIN_BIN = REPO / "test" / "bin"
-ADDRESSES = (f"127.0.0.{host}" for host in itertools.count(2))
+# LXD_TEST_SUBNET lets test runs share a machine (e.g. 127.0.1).
+SUBNET = os.environ.get("LXD_TEST_SUBNET", "127.0.0")
+ADDRESSES = (f"{SUBNET}.{host}" for host in itertools.count(2))
 
 
 class LXDDaemon:
