@@ -50,6 +50,14 @@ WRITABLE_FIELDS = ("config", "description", "devices")
 
 # Server config keys whose values are secrets: masked in every report.
 SECRET_MARKERS = ("password", "secret", "token")
+# Network listeners: the server key, LXD's default port, and the API
+# extension that brought the listener.
+LISTENERS = {
+    "https": ("core.https_address", 8443, None),
+    "bgp": ("core.bgp_address", 179, "network_bgp"),
+    "dns": ("core.dns_address", 53, "network_dns"),
+    "metrics": ("core.metrics_address", 9100, "metrics"),
+}
 
 
 def __virtual__():
@@ -247,6 +255,101 @@ def config_unset(key):
     return _patch_server_config({key: ""})
 
 
+def config_update(config):
+    """
+    Set and unset several server configuration keys in one request: a value
+    of None or ``""`` unsets its key; keys not given are untouched.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.config_update '{core.proxy_http: "http://proxy:3128", core.proxy_https: null}'
+    """
+    return _patch_server_config(
+        {key: "" if value is None else str(value) for key, value in config.items()}
+    )
+
+
+def listener_config(listen, addresses):
+    """
+    Return the server keys that the listeners in ``listen`` (``lxd:listen``:
+    endpoint: on/off) want, each ``core.<endpoint>_address``: the
+    ``host:port`` its ``lxd:addresses`` value resolves to (LXD's default port
+    unless one is given), or None to unset it. Raises when a listener that
+    is on needs an API extension this LXD lacks.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.listener_config '{https: true}' '{https: 10.0.0.0/24}'
+    """
+    extensions = api_extensions()
+    wanted = {}
+    for endpoint, (key, port, extension) in LISTENERS.items():
+        if not listen.get(endpoint):
+            wanted[key] = None
+        elif extension and extension not in extensions:
+            raise CommandExecutionError(
+                f"lxd:listen:{endpoint}: this LXD cannot listen for {endpoint} "
+                f"({key}): it lacks the API extension {extension}"
+            )
+        else:
+            wanted[key] = __salt__["lxd_host.address"](addresses.get(endpoint), port=port)
+    # A joining member gets core.https_address = its cluster address from
+    # LXD itself: that is the cluster's own listener, not an https one.
+    config = info(refresh=False)["config"]
+    cluster_address = config.get("cluster.https_address")
+    if wanted["core.https_address"] is None and cluster_address and (
+        config.get("core.https_address") == cluster_address
+    ):
+        wanted["core.https_address"] = cluster_address
+    return wanted
+
+
+def proxy_config(http=None, https=None, no_proxy=None):
+    """
+    Return the ``core.proxy_*`` server keys for ``lxd:proxy``: each value
+    given, else the minion's own proxy settings (``proxy_host``,
+    ``proxy_port``, ``proxy_username``, ``proxy_password``, ``no_proxy``);
+    None where there is none (the key is unset).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.proxy_config http=http://proxy:3128
+    """
+    minion_url, minion_no_proxy = _minion_proxy()
+    given = {
+        "core.proxy_http": minion_url if http is None else http,
+        "core.proxy_https": minion_url if https is None else https,
+        "core.proxy_ignore_hosts": minion_no_proxy if no_proxy is None else no_proxy,
+    }
+    if isinstance(given["core.proxy_ignore_hosts"], list):
+        given["core.proxy_ignore_hosts"] = ",".join(given["core.proxy_ignore_hosts"])
+    return {key: value or None for key, value in given.items()}
+
+
+def _minion_proxy():
+    """The proxy URL and no_proxy hosts of this minion's configuration, as
+    Salt itself uses them."""
+    host = __salt__["config.get"]("proxy_host")
+    no_proxy = __salt__["config.get"]("no_proxy") or None
+    if not host:
+        return None, no_proxy
+    if "://" not in host:
+        host = f"http://{host}"
+    port = __salt__["config.get"]("proxy_port")
+    user = __salt__["config.get"]("proxy_username")
+    scheme, _, rest = host.partition("://")
+    credentials = ""
+    if user:
+        credentials = f"{user}:{__salt__['config.get']('proxy_password') or ''}@"
+    return f"{scheme}://{credentials}{rest}{f':{port}' if port else ''}", no_proxy
+
+
 def _patch_server_config(config):
     try:
         _client().api.patch(json={"config": config})
@@ -328,6 +431,89 @@ def certificates():
         cert["fingerprint"]: cert
         for cert in _metadata(_client().api.certificates, recursion=1)
     }
+
+
+def add_certificate(name, pem, type="client", restricted=False, projects=None):
+    """
+    Trust the PEM certificate ``pem`` as ``name``; ``restricted`` limits it
+    to ``projects``. (``lxd_trust.add`` is the operator's function.)
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.add_certificate ci "$(cat ci.crt)" restricted=true projects='[ci]'
+    """
+    body = "".join(
+        line for line in pem.strip().splitlines() if not line.startswith("-----")
+    )
+    _run(_client().api.certificates.post, json={
+        "name": name, "type": type, "certificate": body,
+        "restricted": restricted, "projects": projects or [],
+    })
+    return certificate_fingerprint(pem)
+
+
+def update_certificate(fingerprint, name, type="client", restricted=False, projects=None):
+    """
+    Set the name, type and project restriction of the trusted certificate
+    ``fingerprint``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.update_certificate 2e9be19a... ci restricted=true projects='[ci]'
+    """
+    _run(_client().api.certificates[fingerprint].patch, json={
+        "name": name, "type": type, "restricted": restricted, "projects": projects or [],
+    })
+    return True
+
+
+def delete_certificate(fingerprint):
+    """
+    Stop trusting the certificate ``fingerprint`` (full, or a unique prefix).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.delete_certificate 2e9be19a
+    """
+    _run(_client().api.certificates[fingerprint].delete)
+    return True
+
+
+def issue_trust_token(name, restricted=False, projects=None):
+    """
+    Create a trust token for a client ``name`` and return it, encoded as
+    ``lxc config trust add`` prints it. The return is a secret:
+    ``lxd_trust.token`` keeps it in a root-only file instead.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call lxd.issue_trust_token laptop
+    """
+    try:
+        # the token's operation runs until a client uses it: do not wait
+        created = _client().api.certificates.post(json={
+            "name": name, "type": "client", "token": True,
+            "restricted": restricted, "projects": projects or [],
+        })
+    except pylxd.exceptions.LXDAPIException as exc:
+        raise _api_error(exc)
+    grant = created.json()["metadata"]["metadata"]
+    token = {
+        "client_name": name,
+        "fingerprint": grant["fingerprint"],
+        "addresses": grant["addresses"],
+        "secret": grant["secret"],
+        "expires_at": grant.get("expiresAt", "0001-01-01T00:00:00Z"),
+    }
+    return base64.b64encode(json.dumps(token).encode()).decode()
 
 
 def cluster():

@@ -105,3 +105,89 @@ def reachable(name="lxd"):
     ret["result"] = False
     ret["comment"] = f"LXD does not answer at {target}."
     return ret
+
+
+def listening(name, listen=None, addresses=None):
+    """
+    Ensure LXD's network listeners are as ``listen`` says (``lxd:listen``:
+    https, bgp, dns, metrics: on or off), live: each on listener's
+    ``core.<endpoint>_address`` set to its ``lxd:addresses`` value, each off
+    one unset. A listener whose API extension this LXD lacks fails the
+    state before anything changes.
+
+    listen
+        ``lxd:listen``.
+
+    addresses
+        ``lxd:addresses``.
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        wanted = __salt__["lxd.listener_config"](listen or {}, addresses or {})
+    except CommandExecutionError as exc:
+        return _failed(ret, f"{exc}; no listener was changed.")
+    return _server_config(ret, wanted, "listeners")
+
+
+def proxied(name, http=None, https=None, no_proxy=None, mode="standalone"):
+    """
+    Ensure LXD's ``core.proxy_http``, ``core.proxy_https`` and
+    ``core.proxy_ignore_hosts`` are as ``lxd:proxy`` says, each defaulting
+    to the minion's own proxy settings; an empty value unsets its key. The
+    keys are shared by a cluster: there one member sets them (see
+    ``lxd_cluster.shared_settings_keeper``).
+
+    mode
+        ``lxd:mode``.
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        elsewhere = __salt__["lxd_cluster.shared_settings_keeper"](mode)
+        if elsewhere:
+            ret["comment"] = f"The proxy settings are {elsewhere}."
+            return ret
+        wanted = __salt__["lxd.proxy_config"](http, https, no_proxy)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"The proxy settings could not be read: {exc}")
+    return _server_config(ret, wanted, "proxy settings")
+
+
+def _server_config(ret, wanted, what):
+    """Bring the server keys in ``wanted`` (None: unset) to their values,
+    in one request."""
+    try:
+        current = __salt__["lxd.config_get"]()
+        changed = {
+            key: value for key, value in wanted.items() if current.get(key) != value
+        }
+        ret["changes"] = {
+            key: {"old": _shown(current.get(key)), "new": _shown(value)}
+            for key, value in changed.items()
+        }
+        if not changed:
+            ret["comment"] = f"The {what} are as wanted."
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"The {what} would be changed."
+            return ret
+        __salt__["lxd.config_update"](changed)
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _failed(ret, f"Changing the {what} failed: {exc}; nothing was changed.")
+    ret["comment"] = f"The {what} were changed."
+    return ret
+
+
+def _shown(value):
+    """A server value for state output: credentials in a URL masked."""
+    if value and "@" in value and "://" in value:
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://********@{rest.rpartition('@')[2]}"
+    return value
+
+
+def _failed(ret, comment):
+    ret["result"] = False
+    ret["comment"] = comment
+    return ret

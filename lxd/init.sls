@@ -1,5 +1,6 @@
 {#- salt '*' state.apply lxd: a tuned LXD host, initialised when standalone
-    (cluster members are initialised by the lxd.cluster orchestrate). #}
+    (cluster members are initialised by the lxd.cluster orchestrate), with
+    its listeners, proxy settings and trusted clients. #}
 {%- from tpldir ~ "/map.jinja" import lxd with context %}
 
 include:
@@ -11,3 +12,6 @@ include:
 {%- else %}
   - lxd.cluster.member
 {%- endif %}
+  - lxd.listen
+  - lxd.proxy
+  - lxd.trust

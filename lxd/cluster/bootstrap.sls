@@ -5,6 +5,9 @@
 
 include:
   - {{ tplroot }}.validate
+  {#- the settings a cluster shares, from its first member #}
+  - {{ tplroot }}.proxy
+  - {{ tplroot }}.trust
 
 lxd-cluster-bootstrapped:
   lxd_cluster.bootstrapped:
@@ -15,3 +18,13 @@ lxd-cluster-bootstrapped:
     - token_expiry: {{ lxd.cluster.token_expiry | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid
+
+extend:
+  lxd-proxy:
+    lxd.proxied:
+      - require:
+        - lxd_cluster: lxd-cluster-bootstrapped
+  lxd-trusted-clients:
+    lxd_trust.clients_trusted:
+      - require:
+        - lxd_cluster: lxd-cluster-bootstrapped

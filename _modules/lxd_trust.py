@@ -1,0 +1,464 @@
+"""
+LXD's trust store: the client certificates a daemon trusts.
+
+What the LXD charm offers through its ``add-trusted-client`` action and its
+``https`` relation, the Salt way:
+
+- ``lxd:trust:clients`` in pillar, kept present or absent by the
+  ``lxd_trust.clients_trusted`` state; each is trusted as ``salt:<name>``;
+- client minions (``state.apply lxd.client``) publish their certificate in
+  the mine (:py:func:`request`); the LXD hosts whose ``lxd:cluster:name``
+  they ask for trust them as ``salt-minion:<minion id>`` and publish back
+  their connection facts (:py:func:`connection_facts`, read by the clients
+  with :py:func:`servers`);
+- by hand: :py:func:`add`, :py:func:`token` and :py:func:`remove`.
+
+Those name prefixes mark what the formula manages: a managed certificate
+that is no longer wanted is removed; others are left alone.
+"""
+
+import base64
+import os
+import re
+
+import salt.utils.files
+from salt.exceptions import CommandExecutionError, MinionError
+
+__virtualname__ = "lxd_trust"
+
+PILLAR_PREFIX = "salt:"
+MINION_PREFIX = "salt-minion:"
+MINE_REQUEST = "lxd_client"
+MINE_SERVER = "lxd_server"
+PEM_RE = re.compile(
+    r"-----BEGIN CERTIFICATE-----(?P<body>.*?)-----END CERTIFICATE-----", re.DOTALL
+)
+FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8,64}$")
+# What the formula sets on a trusted certificate, compared on every run.
+TRUST_FIELDS = ("name", "type", "restricted", "projects")
+
+
+def __virtual__():
+    if "lxd.certificates" not in __salt__:
+        return (False, "lxd_trust needs the lxd execution module (pylxd)")
+    return __virtualname__
+
+
+# ---------------------------------------------------------------- certificates
+
+
+def normalise_pem(text):
+    """
+    Return ``text`` as a canonical PEM certificate. Whitespace inside it may
+    have been re-flowed (a PEM pasted on one line, as ``cert=$(cat
+    client.crt)`` gives): the base64 body is re-wrapped at 64 characters.
+    Raises ValueError when it is not one parsable X.509 certificate.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_trust.normalise_pem "$(cat client.crt)"
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"must be a PEM certificate, not {type(text).__name__}")
+    found = PEM_RE.findall(text)
+    if len(found) != 1:
+        raise ValueError(
+            "not a PEM certificate (expected one -----BEGIN CERTIFICATE----- "
+            f"block, found {len(found)})"
+        )
+    body = "".join(found[0].split())
+    try:
+        der = base64.b64decode(body, validate=True)
+    except ValueError as exc:
+        raise ValueError(f"not a PEM certificate: its body is not base64 ({exc})")
+    _parse_der(der)
+    lines = [body[start:start + 64] for start in range(0, len(body), 64)]
+    return "\n".join(
+        ["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----", ""]
+    )
+
+
+def _parse_der(der):
+    # cryptography comes with pylxd, which the lxd module needs anyway
+    from cryptography import x509
+
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise ValueError(f"not an X.509 certificate: {exc}")
+
+
+def load(cert=None, cert_url=None):
+    """
+    Return the PEM certificate given inline (``cert``) or at ``cert_url``
+    (``https://``, ``http://`` or ``salt://``), normalised.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_trust.load cert_url=salt://certs/ci.crt
+    """
+    if bool(cert) == bool(cert_url):
+        raise CommandExecutionError("give exactly one of cert and cert_url")
+    if cert_url:
+        try:
+            cert = __salt__["cp.get_file_str"](cert_url)
+        except MinionError as exc:
+            raise CommandExecutionError(f"could not fetch {cert_url}: {exc}")
+        if not cert:
+            raise CommandExecutionError(f"could not fetch a certificate from {cert_url}")
+    try:
+        return normalise_pem(cert)
+    except ValueError as exc:
+        raise CommandExecutionError(str(exc))
+
+
+def parse_fingerprint(fingerprint):
+    """
+    Return a certificate fingerprint as LXD writes it (lowercase hex), from
+    that form, a colon-separated one, or ``openssl x509 -fingerprint``'s
+    ``sha256 Fingerprint=AB:CD:...``; a unique prefix of 8 or more digits
+    is enough.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_trust.parse_fingerprint 'sha256 Fingerprint=AB:CD:EF:01:23:45:67:89'
+    """
+    text = str(fingerprint).strip()
+    text = re.sub(r"^sha-?256\s+fingerprint\s*=\s*", "", text, flags=re.IGNORECASE)
+    text = text.replace(":", "").lower()
+    if not FINGERPRINT_RE.match(text):
+        raise CommandExecutionError(
+            f"{fingerprint!r} is not a SHA-256 fingerprint (hex, optionally with "
+            "colons or openssl's 'sha256 Fingerprint=' prefix; at least 8 digits)"
+        )
+    return text
+
+
+def _projects(projects):
+    """``restricted`` and ``projects`` for LXD: absent (None) is
+    unrestricted, an empty list is no access at all; a comma-separated
+    string is accepted as the charm's action takes it."""
+    if projects is None:
+        return False, []
+    if isinstance(projects, str):
+        projects = [name.strip() for name in projects.split(",") if name.strip()]
+    return True, sorted(projects)
+
+
+# ---------------------------------------------------------------- by hand
+
+
+def trusted():
+    """
+    Return the trusted certificates, by fingerprint: name, type,
+    restricted, projects (without the certificate itself).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_trust.trusted
+    """
+    return {
+        fingerprint: {field: cert[field] for field in TRUST_FIELDS}
+        for fingerprint, cert in __salt__["lxd.certificates"]().items()
+    }
+
+
+def add(name, cert=None, cert_url=None, projects=None, type="client"):
+    """
+    Trust a client certificate (the charm's ``add-trusted-client`` action):
+    ``cert`` (PEM, whitespace may be re-flowed) or ``cert_url``;
+    ``projects`` restricts it to those projects (a list or comma-separated;
+    absent: unrestricted; empty: no access). Returns the fingerprint.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.add ci-runner cert="$(cat ci.crt)" projects=default,ci
+    """
+    restricted, projects = _projects(projects)
+    return __salt__["lxd.add_certificate"](
+        name, load(cert, cert_url), type=type, restricted=restricted, projects=projects
+    )
+
+
+def remove(fingerprint):
+    """
+    Stop trusting the certificate with this ``fingerprint`` (any form
+    :py:func:`parse_fingerprint` reads). Returns the removed certificate's
+    full fingerprint and name.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.remove 'sha256 Fingerprint=2E:9B:E1:9A:BE:68:96:EE'
+    """
+    wanted = parse_fingerprint(fingerprint)
+    matches = {fp: cert for fp, cert in trusted().items() if fp.startswith(wanted)}
+    if len(matches) != 1:
+        found = "none" if not matches else "several; give more digits"
+        raise CommandExecutionError(f"no single trusted certificate {wanted}: {found}")
+    ((full, cert),) = matches.items()
+    __salt__["lxd.delete_certificate"](full)
+    return {"fingerprint": full, "name": cert["name"]}
+
+
+def token(name, projects=None):
+    """
+    Create a trust token for a client called ``name`` (``lxc remote add``
+    takes it), restricted to ``projects`` as :py:func:`add`. A token is a
+    secret: it is written to a file only root can read on this minion
+    (``<cachedir>/lxd-trust-tokens/<name>``), never returned. Refused when
+    this server has no https listener (``lxd:listen:https``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.token laptop projects=dev
+    """
+    config = __salt__["lxd.config_get"]()
+    addresses = [config.get(key) for key in ("core.https_address", "cluster.https_address")]
+    if not any(addresses):
+        raise CommandExecutionError(
+            "this server has no https listener, so a client could not use a "
+            "trust token: turn on lxd:listen:https first"
+        )
+    restricted, projects = _projects(projects)
+    encoded = __salt__["lxd.issue_trust_token"](
+        name, restricted=restricted, projects=projects
+    )
+    path = os.path.join(__opts__["cachedir"], "lxd-trust-tokens", name)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    with salt.utils.files.fpopen(path, "w", mode=0o600) as handle:
+        handle.write(encoded + "\n")
+    return {"name": name, "token_file": path}
+
+
+# ---------------------------------------------------------------- kept in pillar
+
+
+def plan(clients=None, cluster=None, metrics=False):
+    """
+    Return what keeping the trust store as wanted would change, without
+    changing anything: ``clients`` (``lxd:trust:clients``) and the client
+    minions asking cluster ``cluster`` for trust (:py:func:`requests`);
+    ``metrics`` says whether the metrics listener is on (certificates of
+    type ``metrics`` are trusted only then). Returns ``{"changes": {LXD
+    name: {"old", "new"}}, "steps": [...], "notes": [...]}``; ``steps`` is
+    what :py:func:`apply` runs.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.plan "$(salt-call --out=json pillar.get lxd:trust:clients)"
+    """
+    wanted, unwanted, notes = _wanted(clients or {}, requests(cluster) if cluster else {})
+    for name in [name for name, entry in wanted.items() if entry["type"] == "metrics"]:
+        if not metrics:
+            notes.append(f"{name}: a metrics certificate, trusted once lxd:listen:metrics is on")
+            del wanted[name]
+    current = __salt__["lxd.certificates"]()
+    steps = []
+    for name, entry in sorted(wanted.items()):
+        have = current.get(entry["fingerprint"])
+        if have is None:
+            steps.append(("add", name, None, entry))
+        elif _fields(have) != _fields(entry, name):
+            steps.append(("update", name, _fields(have), entry))
+    kept = {entry["fingerprint"] for entry in wanted.values()}
+    for fingerprint, have in sorted(current.items()):
+        if fingerprint in kept:
+            continue
+        if _managed(have["name"]) or fingerprint in unwanted:
+            steps.append(("remove", have["name"], _fields(have), {"fingerprint": fingerprint}))
+    return {
+        "changes": {name: _change(old, entry, name, action) for action, name, old, entry in steps},
+        "steps": steps,
+        "notes": notes,
+    }
+
+
+def apply(steps):
+    """
+    Run the ``steps`` of a :py:func:`plan`, in order. Returns the number of
+    steps run.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.apply "$(salt-call --out=json lxd_trust.plan ... | jq .steps)"
+    """
+    for action, name, _old, entry in steps:
+        if action == "remove":
+            __salt__["lxd.delete_certificate"](entry["fingerprint"])
+            continue
+        fields = {key: entry[key] for key in ("type", "restricted", "projects")}
+        if action == "add":
+            __salt__["lxd.add_certificate"](name, entry["pem"], **fields)
+        else:
+            __salt__["lxd.update_certificate"](entry["fingerprint"], name, **fields)
+    return len(steps)
+
+
+def _wanted(clients, minion_requests):
+    """The certificates wanted trusted, by LXD name; the fingerprints
+    pillar wants gone (present: false); notes on what was skipped."""
+    wanted, unwanted, notes, seen = {}, set(), [], {}
+    sources = [
+        (PILLAR_PREFIX + name, f"lxd:trust:clients:{name}", entry)
+        for name, entry in sorted(clients.items())
+    ] + [
+        (MINION_PREFIX + minion, f"minion {minion}", entry)
+        for minion, entry in sorted(minion_requests.items())
+    ]
+    for name, origin, entry in sources:
+        present = entry.get("present", True)
+        if not present and not (entry.get("cert") or entry.get("cert_url")):
+            continue
+        try:
+            pem = load(entry.get("cert") or entry.get("certificate"), entry.get("cert_url"))
+        except CommandExecutionError as exc:
+            raise CommandExecutionError(f"{origin}: {exc}")
+        fingerprint = __salt__["lxd.certificate_fingerprint"](pem)
+        if not present:
+            unwanted.add(fingerprint)
+        elif fingerprint in seen:
+            notes.append(f"{name}: same certificate as {seen[fingerprint]}, trusted once")
+        else:
+            seen[fingerprint] = name
+            restricted, projects = _projects(entry.get("projects"))
+            wanted[name] = {
+                "pem": pem, "fingerprint": fingerprint, "type": entry.get("type") or "client",
+                "restricted": restricted, "projects": projects,
+            }
+    return wanted, unwanted - set(seen), notes
+
+
+def _managed(name):
+    return name.startswith((PILLAR_PREFIX, MINION_PREFIX))
+
+
+def _fields(cert, name=None):
+    """What is compared between a trusted certificate and a wanted one."""
+    return {
+        "name": name or cert["name"],
+        "type": cert["type"],
+        "restricted": cert["restricted"],
+        "projects": sorted(cert["projects"] or []) if cert["restricted"] else [],
+    }
+
+
+def _change(old, entry, name, action):
+    def shown(fields, fingerprint):
+        access = fields["projects"] if fields["restricted"] else "all projects"
+        return {"fingerprint": fingerprint[:12], "type": fields["type"], "projects": access}
+
+    fingerprint = entry["fingerprint"]
+    return {
+        "old": shown(old, fingerprint) if old else None,
+        "new": None if action == "remove" else shown(_fields(entry, name), fingerprint),
+    }
+
+
+# ---------------------------------------------------------------- https relation
+
+
+def request():
+    """
+    Return what this client minion asks LXD hosts for (its mine entry
+    ``lxd_client``): the cluster (``lxd:client:cluster``), its certificate
+    (read from ``lxd:client:cert``; the key stays on this minion), the
+    projects and the type.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt ci1 lxd_trust.request
+    """
+    settings = __salt__["lxd_pillar.merge"]()["client"]
+    with salt.utils.files.fopen(settings["cert"]) as handle:
+        certificate = normalise_pem(handle.read())
+    return {
+        "cluster": settings["cluster"],
+        "certificate": certificate,
+        "projects": settings["projects"],
+        "type": settings["type"],
+    }
+
+
+def requests(cluster):
+    """
+    Return the requests of the client minions asking cluster ``cluster``
+    (``lxd:cluster:name`` of the hosts) for trust, by minion id.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.requests default
+    """
+    return {
+        minion: entry
+        for minion, entry in __salt__["mine.get"]("*", MINE_REQUEST).items()
+        if isinstance(entry, dict) and entry.get("cluster") == cluster
+    }
+
+
+def connection_facts():
+    """
+    Return what a client needs to connect to this LXD host (its mine entry
+    ``lxd_server``, the charm's https relation answer): its cluster name,
+    certificate (the cluster's, in a cluster) and fingerprint, and the
+    addresses of its https and metrics listeners.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.connection_facts
+    """
+    settings = __salt__["lxd_pillar.merge"]()
+    server = __salt__["lxd.info"]()
+    environment, config = server["environment"], server["config"]
+    return {
+        "cluster": settings["cluster"]["name"],
+        "mode": settings["mode"],
+        "certificate": environment["certificate"],
+        "certificate_fingerprint": environment["certificate_fingerprint"],
+        "addresses": environment.get("addresses") or [],
+        "metrics_addresses": [config["core.metrics_address"]]
+        if config.get("core.metrics_address") else [],
+    }
+
+
+def servers(cluster=None):
+    """
+    Return the connection facts of the LXD hosts of cluster ``cluster``
+    (default: this client's ``lxd:client:cluster``), by minion id.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt ci1 lxd_trust.servers
+    """
+    if cluster is None:
+        cluster = __salt__["lxd_pillar.merge"]()["client"]["cluster"]
+    return {
+        minion: facts
+        for minion, facts in __salt__["mine.get"]("*", MINE_SERVER).items()
+        if isinstance(facts, dict) and facts.get("cluster") == cluster
+    }

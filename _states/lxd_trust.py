@@ -1,0 +1,73 @@
+"""
+States for LXD's trust store (over the ``lxd_trust`` execution module).
+
+.. code-block:: yaml
+
+    lxd-trusted-clients:
+      lxd_trust.clients_trusted:
+        - clients:
+            ci-runner:
+              cert_url: salt://certs/ci.crt
+              projects: [ci]
+        - cluster: default
+        - metrics: false
+        - mode: standalone
+"""
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "lxd_trust"
+
+
+def __virtual__():
+    if "lxd_trust.plan" in __salt__:
+        return __virtualname__
+    return (False, "the lxd_trust execution module is not available (is pylxd installed?)")
+
+
+def clients_trusted(name, clients=None, cluster=None, metrics=False, mode="standalone"):
+    """
+    Ensure LXD trusts exactly the clients the formula wants: the entries of
+    ``lxd:trust:clients`` (as ``salt:<name>``) and the client minions asking
+    cluster ``cluster`` through the mine (as ``salt-minion:<minion id>``).
+    Certificates the formula trusted before and no longer wants are
+    removed, as are those of entries with ``present: false``; certificates
+    added by other means are left alone. In a cluster one member acts.
+
+    clients
+        ``lxd:trust:clients``.
+
+    cluster
+        ``lxd:cluster:name``: whose client minions to trust.
+
+    metrics
+        ``lxd:listen:metrics``: certificates of type ``metrics`` are trusted
+        only while the metrics listener is on.
+
+    mode
+        ``lxd:mode``.
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        elsewhere = __salt__["lxd_cluster.shared_settings_keeper"](mode)
+        if elsewhere:
+            ret["comment"] = f"The trusted clients are {elsewhere}."
+            return ret
+        plan = __salt__["lxd_trust.plan"](clients or {}, cluster, metrics)
+        notes = "".join(f" {note}." for note in plan["notes"])
+        ret["changes"] = plan["changes"]
+        if not plan["steps"]:
+            ret["comment"] = "The trusted clients are as wanted." + notes
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = "The trusted clients would be changed." + notes
+            return ret
+        __salt__["lxd_trust.apply"](plan["steps"])
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["changes"] = {}
+        ret["comment"] = f"Keeping the trusted clients failed: {exc}"
+        return ret
+    ret["comment"] = "The trusted clients were changed." + notes
+    return ret
