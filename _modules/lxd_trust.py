@@ -462,3 +462,22 @@ def servers(cluster=None):
         for minion, facts in __salt__["mine.get"]("*", MINE_SERVER).items()
         if isinstance(facts, dict) and facts.get("cluster") == cluster
     }
+
+
+def forget_minion(minion):
+    """
+    Stop trusting client minion ``minion`` (the certificate trusted as
+    ``salt-minion:<minion>``). Returns its fingerprint, or None when it was
+    not trusted. The ``lxd_trust.on_key_deleted`` runner calls this.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.forget_minion ci1
+    """
+    for fingerprint, cert in trusted().items():
+        if cert["name"] == MINION_PREFIX + minion:
+            __salt__["lxd.delete_certificate"](fingerprint)
+            return fingerprint
+    return None

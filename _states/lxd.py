@@ -107,23 +107,23 @@ def reachable(name="lxd"):
     return ret
 
 
-def listening(name, listen=None, addresses=None):
+def listening(name, listeners=None, addresses=None):
     """
-    Ensure LXD's network listeners are as ``listen`` says (``lxd:listen``:
+    Ensure LXD's network listeners are as ``listeners`` says (``lxd:listen``:
     https, bgp, dns, metrics: on or off), live: each on listener's
     ``core.<endpoint>_address`` set to its ``lxd:addresses`` value, each off
     one unset. A listener whose API extension this LXD lacks fails the
     state before anything changes.
 
-    listen
-        ``lxd:listen``.
+    listeners
+        ``lxd:listen`` (not ``listen``: that name is Salt's requisite).
 
     addresses
         ``lxd:addresses``.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        wanted = __salt__["lxd.listener_config"](listen or {}, addresses or {})
+        wanted = __salt__["lxd.listener_config"](listeners or {}, addresses or {})
     except CommandExecutionError as exc:
         return _failed(ret, f"{exc}; no listener was changed.")
     return _server_config(ret, wanted, "listeners")

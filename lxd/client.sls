@@ -22,7 +22,7 @@ lxd-client-key:
 lxd-client-certificate:
   x509.certificate_managed:
     - name: {{ lxd.client.cert }}
-    - private_key: {{ lxd.client.key }}
+    - signing_private_key: {{ lxd.client.key }}
     - CN: {{ grains.id }}
     - extendedKeyUsage: clientAuth
     - days_valid: 3650

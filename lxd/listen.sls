@@ -8,7 +8,7 @@ include:
 
 lxd-listeners:
   lxd.listening:
-    - listen: {{ lxd.listen | json }}
+    - listeners: {{ lxd.listen | json }}
     - addresses: {{ lxd.addresses | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid

@@ -193,7 +193,7 @@ def test_metrics_certificate_trusted_while_the_listener_is_on(
     state = loaders.states.lxd_trust.clients_trusted
     clients = {"prometheus": {"cert": client["pem"], "type": "metrics"}}
     loaders.states.lxd.listening(
-        "listeners", listen={"metrics": True, "https": True},
+        "listeners", listeners={"metrics": True, "https": True},
         addresses={"metrics": lxd_daemon.address, "https": lxd_daemon.address})
     stranger = make_client(tmp_path, "stranger")
     assert https_get(lxd_daemon, client, "/1.0/metrics", port=9100)[0] == 403
@@ -243,22 +243,22 @@ def test_listeners_bind_and_unbind(loaders, lxd_daemon):
     on = {"https": True, "metrics": True, "dns": True, "bgp": True}
     addresses = {"https": lxd_daemon.address, "metrics": f"{lxd_daemon.address}:9101",
                  "dns": f"{lxd_daemon.address}:5353", "bgp": f"{lxd_daemon.address}:1179"}
-    dry = state("listeners", listen=on, addresses=addresses, test=True)
+    dry = state("listeners", listeners=on, addresses=addresses, test=True)
     assert dry.result is None
     assert dry.changes["core.https_address"] == {
         "old": None, "new": f"{lxd_daemon.address}:8443"}
     assert not listening_on(lxd_daemon.address, 8443)
 
-    assert state("listeners", listen=on, addresses=addresses).result is True
+    assert state("listeners", listeners=on, addresses=addresses).result is True
     config = lxd_daemon.query("/1.0")["config"]
     assert config["core.metrics_address"] == f"{lxd_daemon.address}:9101"
     assert config["core.dns_address"] == f"{lxd_daemon.address}:5353"
     assert config["core.bgp_address"] == f"{lxd_daemon.address}:1179"
     for port in (8443, 9101, 5353):
         assert listening_on(lxd_daemon.address, port), port
-    assert state("listeners", listen=on, addresses=addresses).changes == {}
+    assert state("listeners", listeners=on, addresses=addresses).changes == {}
 
-    off = state("listeners", listen={}, addresses=addresses)
+    off = state("listeners", listeners={}, addresses=addresses)
     assert set(off.changes) == {"core.https_address", "core.metrics_address",
                                 "core.dns_address", "core.bgp_address"}
     for port in (8443, 9101, 5353):
@@ -267,7 +267,7 @@ def test_listeners_bind_and_unbind(loaders, lxd_daemon):
 
 def test_listener_ipv6_is_bracketed(loaders, lxd_daemon):
     result = loaders.states.lxd.listening(
-        "listeners", listen={"https": True}, addresses={"https": "0:0:0:0:0:0:0:1"})
+        "listeners", listeners={"https": True}, addresses={"https": "0:0:0:0:0:0:0:1"})
     assert result.result is True
     assert lxd_daemon.query("/1.0")["config"]["core.https_address"] == "[::1]:8443"
 

@@ -62,7 +62,7 @@ class Cluster:
             "cluster": {"name": "ci"},
         }
         for key, value in lxd.items():
-            pillar[key] = dict(pillar[key], **value) if isinstance(value, dict) else value
+            pillar[key] = dict(pillar.get(key, {}), **value) if isinstance(value, dict) else value
         self.pillars[name] = pillar
         (self.pillar_dir / f"{name}.sls").write_text(yaml.safe_dump({"lxd": pillar}))
         top = {"base": {host: [host] for host in self.pillars}}

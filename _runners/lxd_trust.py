@@ -1,0 +1,74 @@
+"""
+Runner for the https relation, on the master: when a client minion's key is
+deleted (``reactor/key_deleted.sls``), its certificate stops being trusted
+by the LXD hosts: once per cluster (one answering member), and on each
+standalone host. The hosts are those that publish their connection facts
+(mine entry ``lxd_server``, from ``state.apply lxd``).
+
+.. code-block:: bash
+
+    salt-run lxd_trust.revoke ci1
+"""
+
+import logging
+
+import salt.cache
+import salt.client
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "lxd_trust"
+
+MINE_SERVER = "lxd_server"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _host_groups(minion):
+    """The LXD hosts that may trust ``minion``, grouped so that each trust
+    store is asked once: a cluster's members together, standalone hosts
+    alone."""
+    cache = salt.cache.factory(__opts__)
+    groups = {}
+    for host in sorted(cache.list("mine")):
+        facts = (cache.fetch("mine", host) or {}).get(MINE_SERVER)
+        if host == minion or not isinstance(facts, dict):
+            continue
+        key = facts["cluster"] if facts.get("mode") == "cluster" else f"host {host}"
+        groups.setdefault(key, []).append(host)
+    return groups
+
+
+def revoke(minion):
+    """
+    Stop trusting client minion ``minion`` (``salt-minion:<minion>``) on
+    every LXD host that publishes its connection facts: for a cluster, on
+    the first member that answers. Returns, per cluster or host, what was
+    done.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_trust.revoke ci1
+    """
+    client = salt.client.get_local_client(__opts__["conf_file"])
+    wait = __opts__.get("gather_job_timeout", 10)
+    outcome = {}
+    for group, hosts in _host_groups(minion).items():
+        outcome[group] = f"no host answered (tried: {', '.join(hosts)})"
+        for host in hosts:
+            answer = client.cmd(host, "lxd_trust.forget_minion", [minion],
+                                timeout=wait, full_return=True).get(host)
+            if isinstance(answer, dict) and answer.get("retcode", 0) == 0:
+                removed = answer["ret"]
+                outcome[group] = f"removed {removed[:12]} via {host}" if removed else (
+                    "was not trusted")
+                break
+    if any(text.startswith("no host answered") for text in outcome.values()):
+        __context__["retcode"] = 1
+    log.info("lxd_trust: client %s revoked: %s", minion, outcome)
+    return outcome
+

@@ -1,0 +1,144 @@
+"""The https relation through the mine: a real master (with the formula's
+reactor), a two-member cluster of real minions and LXD daemons listening on
+https, and a client minion. One story, in order: the client asks, one
+member trusts it for the cluster, the client connects with what the mine
+tells it, and deleting its key revokes it."""
+
+import os
+import stat
+import time
+
+import pylxd
+import pylxd.client
+import pytest
+import yaml
+
+from test_cluster import Cluster, by_id, changed, failures
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOSTS = ("lxd-t1", "lxd-t2")
+CLIENT = "lxd-client-1"
+
+
+class TrustCluster(Cluster):
+    """Cluster hosts listening on https, and a client minion beside them."""
+
+    def add_client(self, name, **client):
+        files = self.tmp_path / name
+        files.mkdir()
+        settings = {"cluster": "ci", "cert": str(files / "client.crt"),
+                    "key": str(files / "client.key"), **client}
+        self.pillars[name] = {"client": settings}
+        (self.pillar_dir / f"{name}.sls").write_text(yaml.safe_dump({"lxd": self.pillars[name]}))
+        top = {"base": {host: [host] for host in self.pillars}}
+        (self.pillar_dir / "top.sls").write_text(yaml.safe_dump(top))
+        minion = self.master.salt_minion_daemon(name)
+        minion.start()
+        self.minions[name] = minion
+        synced = self.salt.run("saltutil.sync_all", minion_tgt=name)
+        assert synced.returncode == 0, synced
+        return settings
+
+    def apply(self, name, sls="lxd"):
+        result = self.salt.run("state.apply", sls, minion_tgt=name)
+        assert isinstance(result.data, dict), result
+        return by_id(result.data)
+
+    def trusted(self):
+        return {cert["name"]: cert
+                for cert in self.daemons["lxd-t1"].query("/1.0/certificates?recursion=1")}
+
+
+@pytest.fixture(scope="module")
+def cluster(salt_factories, tmp_path_factory, lxd_daemons, formula_roots):
+    pillar_dir = tmp_path_factory.mktemp("trust-pillar")
+    (pillar_dir / "top.sls").write_text("base: {}\n")
+    config = {
+        "file_roots": {"base": [str(formula_roots)]},
+        "pillar_roots": {"base": [str(pillar_dir)]},
+        "reactor": [{"salt/key": [os.path.join(REPO, "reactor", "key_deleted.sls")]}],
+    }
+    master = salt_factories.salt_master_daemon("lxd-trust-master", overrides=config)
+    with master.started():
+        env = TrustCluster(master, pillar_dir, tmp_path_factory.mktemp("trust-files"),
+                           lxd_daemons)
+        synced = env.run.run("saltutil.sync_runners")
+        assert synced.returncode == 0, synced
+        try:
+            yield env
+        finally:
+            env.teardown()
+
+
+def test_the_cluster_forms_listening_on_https(cluster):
+    cluster.add_hosts(*HOSTS)
+    for name in HOSTS:
+        address = cluster.daemons[name].address
+        cluster.set_pillar(name, listen={"https": True, "metrics": True},
+                           addresses={"https": address, "metrics": address})
+    steps = cluster.orchestrate()
+    assert failures(steps) == {}
+    for name in HOSTS:
+        config = cluster.daemons[name].query("/1.0")["config"]
+        assert config["core.https_address"] == f"{cluster.daemons[name].address}:8443"
+        assert config["core.metrics_address"] == f"{cluster.daemons[name].address}:9100"
+
+
+def test_a_client_minion_publishes_its_certificate_and_keeps_its_key(cluster):
+    settings = cluster.add_client(CLIENT, projects=["default"])
+    states = cluster.apply(CLIENT, "lxd.client")
+    assert failures(states) == {}
+    assert stat.S_IMODE(os.stat(settings["key"]).st_mode) == 0o600
+    key = open(settings["key"]).read()
+    mine = cluster.salt.run("mine.get", CLIENT, "lxd_client", minion_tgt="lxd-t1")
+    published = mine.data[CLIENT]
+    assert published["cluster"] == "ci" and published["projects"] == ["default"]
+    assert published["certificate"] == open(settings["cert"]).read()
+    assert "PRIVATE KEY" not in str(mine.data) and key.splitlines()[1] not in str(mine.data)
+    assert changed(cluster.apply(CLIENT, "lxd.client")) == {}
+
+
+def test_one_member_trusts_the_client_for_the_whole_cluster(cluster):
+    results = {name: cluster.apply(name) for name in HOSTS}
+    for name in HOSTS:
+        assert failures(results[name]) == {}, name
+    acting = [name for name in HOSTS if results[name]["lxd-trusted-clients"]["changes"]]
+    assert acting == ["lxd-t1"]
+    assert "kept by member lxd-t1" in results["lxd-t2"]["lxd-trusted-clients"]["comment"]
+    cert = cluster.trusted()[f"salt-minion:{CLIENT}"]
+    assert cert["restricted"] is True and cert["projects"] == ["default"]
+    for name in HOSTS:
+        assert changed(cluster.apply(name)) == {}, name
+
+
+def test_the_client_connects_with_what_the_mine_tells_it(cluster, tmp_path):
+    cluster.daemons["lxd-t1"].lxc("project", "create", "other")
+    servers = cluster.salt.run("lxd_trust.servers", minion_tgt=CLIENT).data
+    assert sorted(servers) == list(HOSTS)
+    facts = servers["lxd-t2"]
+    assert facts["addresses"] == [f"{cluster.daemons['lxd-t2'].address}:8443"]
+    assert facts["metrics_addresses"] == [f"{cluster.daemons['lxd-t2'].address}:9100"]
+    server_cert = tmp_path / "server.crt"
+    server_cert.write_text(facts["certificate"])
+    settings = cluster.pillars[CLIENT]["client"]
+    endpoint = f"https://{facts['addresses'][0]}"
+    cert = (settings["cert"], settings["key"])
+    session = pylxd.client.get_session_for_url(endpoint, cert=cert, verify=str(server_cert))
+    session.trust_env = False  # the pinned cluster certificate, not $REQUESTS_CA_BUNDLE
+    client = pylxd.Client(endpoint=endpoint, cert=cert, verify=str(server_cert),
+                          session=session)
+    assert client.trusted
+    assert [project.name for project in client.projects.all()] == ["default"]
+    assert client.api.instances.get(params={"project": "default"}).status_code == 200
+    with pytest.raises(pylxd.exceptions.LXDAPIException):
+        client.api.instances.get(params={"project": "other"})
+
+
+def test_deleting_the_client_key_revokes_it(cluster):
+    deleted = cluster.master.salt_key_cli().run("-d", CLIENT, "-y")
+    assert deleted.returncode == 0, deleted
+    deadline = time.monotonic() + 120
+    while f"salt-minion:{CLIENT}" in cluster.trusted() and time.monotonic() < deadline:
+        time.sleep(1)  # the reactor works asynchronously
+    assert f"salt-minion:{CLIENT}" not in cluster.trusted()
+    cluster.minions.pop(CLIENT).terminate()
