@@ -149,6 +149,24 @@ def _metadata(node, **params):
         raise _api_error(exc)
 
 
+def query(path, **params):
+    """
+    Return the metadata of ``GET /1.0/<path>`` (read only), for what has no
+    function of its own, e.g. ``resources`` or ``warnings``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.query resources
+        salt '*' lxd.query operations recursion=1
+    """
+    node = _client().api
+    for part in path.strip("/").split("/"):
+        node = node[part]
+    return _metadata(node, **params)
+
+
 def reachable():
     """
     Return True when the LXD daemon answers on :py:func:`endpoint`.
@@ -1006,6 +1024,25 @@ def _report(plan):
                 "created" if action == "create" else "updated"
             )
     return changes
+
+
+def masked(data, key=""):
+    """
+    Return ``data`` with the value of every key naming a secret (password,
+    secret, token) masked, at any depth: what state output and debug
+    bundles show.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.masked '{config: {core.trust_password: x}}'
+    """
+    if isinstance(data, dict):
+        return {name: masked(value, name) for name, value in data.items()}
+    if isinstance(data, list):
+        return [masked(value, key) for value in data]
+    return _mask(key, data)
 
 
 def _mask(key, value):

@@ -1,0 +1,160 @@
+"""lxd_debug.bundle against a real LXD daemon: the archive, what it holds,
+secrets kept out, lxd.buginfo used when present, failures skipped."""
+
+import base64
+import gzip
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def bundle(loaders, tmp_path):
+    """Make a bundle in a fresh directory; return the result and the
+    archive's members by their name under the top directory."""
+
+    def make(**kwargs):
+        result = loaders.modules.lxd_debug.bundle(dest=str(tmp_path / "out"), **kwargs)
+        with tarfile.open(result["path"], "r:gz") as archive:
+            members = {
+                member.name.split("/", 1)[1]: archive.extractfile(member).read()
+                for member in archive.getmembers()
+            }
+        return result, members
+
+    return make
+
+
+def test_archive_holds_server_info_daemon_log_and_host_facts(bundle, lxd_daemon, tmp_path):
+    lxd_daemon.lxc("storage", "create", "pool1", "dir")
+    result, members = bundle()
+    assert result["path"].startswith(str(tmp_path / "out" / "lxd-debug-lxd-test-"))
+    assert result["path"].endswith(".tar.gz")
+    assert result["size"] == os.path.getsize(result["path"])
+    assert sorted(result["files"]) == sorted(members)
+    assert result["pushed"] is False
+
+    server = json.loads(members["lxd/server.json"])
+    environment = lxd_daemon.query("/1.0")["environment"]
+    assert server["environment"]["server_name"] == environment["server_name"]
+    assert server["environment"]["server_version"] == environment["server_version"]
+    assert "warnings" in json.loads(members["lxd/api-extensions.json"])
+    assert json.loads(members["lxd/cluster.json"])["enabled"] is False
+    assert "default" in json.loads(members["lxd/profiles.json"])
+    pool = json.loads(members["lxd/storage-pools.json"])["pool1"]
+    assert pool["driver"] == "dir" and pool["resources"]["space"]["total"] > 0
+
+    # the daemon's --logfile, found from its command line
+    daemon_log = (lxd_daemon.root / "daemon.log").read_bytes()
+    assert daemon_log and members[f"logs{lxd_daemon.root}/daemon.log"] == daemon_log
+
+    assert os.uname().release.encode() in members["host/uname.txt"]
+    assert members["host/os-release"] == Path("/etc/os-release").read_bytes()
+    assert members["host/kernel-cmdline"] == Path("/proc/cmdline").read_bytes()
+    # df of the daemon's directory: the filesystem it lives on
+    mount_point = members["host/df.txt"].decode().splitlines()[-1].split()[-1]
+    assert Path(mount_point) in (lxd_daemon.root, *lxd_daemon.root.parents)
+    sysctl = json.loads(members["host/sysctl.json"])
+    assert sysctl["vm.max_map_count"] == Path("/proc/sys/vm/max_map_count").read_text().strip()
+    assert b"5.0" in members["host/lxd-version.txt"]
+
+    # not there on this host: said why, not collected
+    assert "not enabled" in result["skipped"]["lxd/cluster-members.json"]
+    assert "lxd.buginfo" in result["skipped"]["buginfo.txt"]
+    assert "No such file" in result["skipped"][f"logs{lxd_daemon.root}/logs/lxd.log"]
+    assert not set(result["skipped"]) & set(result["files"])
+
+
+def test_default_destination_is_the_minion_cache(loaders, lxd_daemon):
+    result = loaders.modules.lxd_debug.bundle()
+    directory = Path(loaders.opts["cachedir"]) / "lxd-debug"
+    assert Path(result["path"]).parent == directory
+    assert tarfile.is_tarfile(result["path"])
+    assert oct(os.stat(result["path"]).st_mode & 0o777) == oct(0o600)
+
+
+def test_secrets_never_reach_the_archive(bundle, lxd_daemon):
+    lxd_daemon.lxc("config", "set", "core.trust_password", "s3cret-pass")
+    lxd_daemon.lxc("config", "set", "core.https_address", f"{lxd_daemon.address}:8443")
+    # a pending trust token: its operation holds the secret in its metadata
+    token = lxd_daemon.lxc("config", "trust", "add", "--name", "ci").strip().splitlines()[-1]
+    token_secret = json.loads(base64.b64decode(token))["secret"]
+
+    result, members = bundle()
+
+    operations = json.loads(members["lxd/operations.json"])
+    tokens = [op for op in operations["running"] if op["class"] == "token"]
+    assert [op["metadata"]["secret"] for op in tokens] == ["********"]
+    config = json.loads(members["lxd/server.json"])["config"]
+    assert config["core.trust_password"] == "********"
+    tar_bytes = gzip.decompress(Path(result["path"]).read_bytes())
+    for secret in (b"s3cret-pass", token_secret.encode(), token.encode()):
+        assert secret not in tar_bytes
+
+
+@pytest.fixture
+def buginfo_on_path(tmp_path, monkeypatch):
+    """Put an `lxd.buginfo` running the shell `script` first on PATH."""
+
+    def install(script):
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        program = bin_dir / "lxd.buginfo"
+        program.write_text(f"#!/bin/sh\n{script}\n")
+        program.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+    return install
+
+
+def test_buginfo_on_path_is_used(bundle, lxd_daemon, buginfo_on_path):
+    buginfo_on_path("echo 'buginfo-marker: LXD bug report'")
+
+    result, members = bundle()
+
+    assert members["buginfo.txt"] == b"buginfo-marker: LXD bug report\n"
+    assert "buginfo.txt" not in result["skipped"]
+    # the API facts are collected as well
+    assert "lxd/server.json" in members
+
+
+def test_failing_buginfo_is_skipped_with_its_error(bundle, lxd_daemon, buginfo_on_path):
+    buginfo_on_path("echo 'cannot reach the daemon' >&2; exit 3")
+
+    result, members = bundle()
+
+    assert "cannot reach the daemon" in result["skipped"]["buginfo.txt"]
+    assert "buginfo.txt" not in members
+
+
+def test_unreadable_log_is_skipped_not_fatal(bundle, lxd_daemon):
+    # a directory where the log file should be: reading it fails
+    (lxd_daemon.root / "logs" / "lxd.log").mkdir()
+    result, members = bundle()
+    assert "Is a directory" in result["skipped"][f"logs{lxd_daemon.root}/logs/lxd.log"]
+    assert f"logs{lxd_daemon.root}/daemon.log" in members
+    assert "lxd/server.json" in members
+
+
+def test_stopped_daemon_still_gives_its_log_and_the_host(bundle, loaders, tmp_path):
+    daemon_dir = tmp_path / "lxd"
+    (daemon_dir / "logs").mkdir(parents=True)
+    (daemon_dir / "logs" / "lxd.log").write_text("level=error msg=\"last words\"\n")
+    loaders.opts["lxd"] = {"connection": {"socket": str(daemon_dir / "unix.socket")}}
+
+    result, members = bundle()
+
+    assert members[f"logs{daemon_dir}/logs/lxd.log"] == b"level=error msg=\"last words\"\n"
+    assert "host/uname.txt" in members
+    assert "not reachable" in result["skipped"]["lxd/server.json"]
+    assert not [name for name in members if name.startswith("lxd/")]
+
+
+def test_masterless_push_is_refused_with_the_reason(bundle, lxd_daemon):
+    result, members = bundle(push=True)
+    assert result["pushed"] is False
+    assert "masterless" in result["push_error"]
+    assert "lxd/server.json" in members
