@@ -19,10 +19,17 @@ def pillar_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def salt_master(salt_factories, pillar_dir, formula_roots):
+def master_overrides():
+    """Extra salt-master configuration; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def salt_master(salt_factories, pillar_dir, formula_roots, master_overrides):
     config = {
         "file_roots": {"base": [str(formula_roots)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
+        **master_overrides,
     }
     master = salt_factories.salt_master_daemon("lxd-master", overrides=config)
     with master.started():
