@@ -176,7 +176,9 @@ def add(name, cert=None, cert_url=None, projects=None, type="client"):
     Trust a client certificate (the charm's ``add-trusted-client`` action):
     ``cert`` (PEM, whitespace may be re-flowed) or ``cert_url``;
     ``projects`` restricts it to those projects (a list or comma-separated;
-    absent: unrestricted; empty: no access). Returns the fingerprint.
+    absent: unrestricted; empty: no access). Returns the fingerprint. A
+    certificate already trusted is left as it is, so that targeting every
+    member of a cluster acts once.
 
     CLI Example:
 
@@ -184,10 +186,19 @@ def add(name, cert=None, cert_url=None, projects=None, type="client"):
 
         salt lxd1 lxd_trust.add ci-runner cert="$(cat ci.crt)" projects=default,ci
     """
+    pem = load(cert, cert_url)
+    fingerprint = __salt__["lxd.certificate_fingerprint"](pem)
     restricted, projects = _projects(projects)
-    return __salt__["lxd.add_certificate"](
-        name, load(cert, cert_url), type=type, restricted=restricted, projects=projects
-    )
+    try:
+        __salt__["lxd.add_certificate"](
+            name, pem, type=type, restricted=restricted, projects=projects
+        )
+    except CommandExecutionError:
+        # Run on every member of a cluster, one adds it for all: the
+        # others find it there, which is what was asked.
+        if fingerprint not in trusted():
+            raise
+    return fingerprint
 
 
 def remove(fingerprint):

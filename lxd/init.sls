@@ -15,3 +15,4 @@ include:
   - lxd.listen
   - lxd.proxy
   - lxd.trust
+  - lxd.facts

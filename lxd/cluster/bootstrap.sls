@@ -8,6 +8,7 @@ include:
   {#- the settings a cluster shares, from its first member #}
   - {{ tplroot }}.proxy
   - {{ tplroot }}.trust
+  - {{ tplroot }}.facts
 
 lxd-cluster-bootstrapped:
   lxd_cluster.bootstrapped:
@@ -26,5 +27,9 @@ extend:
         - lxd_cluster: lxd-cluster-bootstrapped
   lxd-trusted-clients:
     lxd_trust.clients_trusted:
+      - require:
+        - lxd_cluster: lxd-cluster-bootstrapped
+  lxd-server-published:
+    lxd_mine.published:
       - require:
         - lxd_cluster: lxd-cluster-bootstrapped

@@ -6,6 +6,8 @@
 
 include:
   - {{ tplroot }}.validate
+  {#- its certificate is now the cluster's #}
+  - {{ tplroot }}.facts
 
 lxd-cluster-joined:
   lxd_cluster.joined:
@@ -16,3 +18,9 @@ lxd-cluster-joined:
     - init: {{ lxd.init | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid
+
+extend:
+  lxd-server-published:
+    lxd_mine.published:
+      - require:
+        - lxd_cluster: lxd-cluster-joined
