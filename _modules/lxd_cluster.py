@@ -11,7 +11,10 @@ join. It never appears in a job return, state output or log.
 """
 
 import datetime
+import http.client
 import logging
+import socket
+import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -432,3 +435,240 @@ def _quorum_notes(member, target, remaining):
     if _is_voter(target) and len(remaining) >= 3:
         notes.append(f"{member} is a database voter: LXD promotes another member")
     return notes
+
+
+def shared_settings_keeper(mode):
+    """
+    Return None when this daemon keeps the settings a cluster shares
+    (trusted clients, ``core.proxy_*``) itself: it is standalone, or the
+    first online member by name, so that one member acts per run and every
+    member's ``state.apply lxd`` agrees on which. Otherwise return who keeps
+    them, as a phrase for state comments.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_cluster.shared_settings_keeper cluster
+    """
+    if mode != "cluster":
+        return None
+    state = __salt__["lxd.cluster"]()
+    if not state["enabled"]:
+        return "set by the bootstrap member once the cluster is formed"
+    online = sorted(
+        name for name, member in __salt__["lxd.cluster_members"]().items()
+        if member["status"] == "Online"
+    )
+    if online and online[0] != state["server_name"]:
+        return f"kept by member {online[0]} for the cluster"
+    return None
+
+
+# ---------------------------------------------------------------- upgrades
+
+
+# Member statuses of a healthy cluster: an evacuated member is up, only
+# kept free of instances for maintenance.
+HEALTHY_STATUSES = ("Online", "Evacuated")
+
+# Member statuses change with LXD's heartbeats (every 10 s): there is no
+# operation or event to wait on, so a health wait asks again at this pace.
+HEALTH_POLL_SECONDS = 2
+
+
+def upgrade_status():
+    """
+    Return :py:func:`identity` and what a rolling upgrade needs to know:
+    ``method`` (``lxd:install:method``), ``channel`` (the pillar's, as
+    ``track/risk``), ``installed`` (the snap's tracked channel and version,
+    None when not installed or not a snap install) and ``members`` (the
+    member names this daemon knows; empty when it does not answer). The
+    ``lxd_cluster.upgrade_plan`` runner reads this from every member.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -I 'lxd:mode:cluster' lxd_cluster.upgrade_status
+    """
+    install = _settings()["install"]
+    facts = identity()
+    facts.update(method=install["method"], channel=install["channel"], installed=None)
+    if install["method"] == "snap":
+        normalise = __salt__["snap.normalise_channel"]
+        facts["channel"] = normalise(install["channel"])
+        snap = __salt__["snap.info"](install["snap"])
+        if snap:
+            facts["installed"] = {"channel": normalise(snap["channel"]),
+                                  "version": snap["version"]}
+    try:
+        facts["members"] = sorted(__salt__["lxd.cluster_members"]())
+    except CommandExecutionError:
+        facts["members"] = []
+    return facts
+
+
+def daemon_state():
+    """
+    Return how this minion's LXD daemon answers now: ``ready`` (GET /1.0
+    answers), ``held`` (it answers 503 "LXD daemon setup in progress": after
+    a refresh that changed the database schema, LXD holds the member until
+    every member runs its version) or ``down``. Over an https connection a
+    held daemon counts as down.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_cluster.daemon_state
+    """
+    # a new connection: the one this run cached may predate a daemon restart
+    __context__.pop("lxd.clients", None)
+    if __salt__["lxd.reachable"]():
+        return "ready"
+    endpoint = __salt__["lxd.endpoint"]()
+    if not endpoint.startswith("https://") and _answers_unavailable(endpoint):
+        return "held"
+    return "down"
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def _answers_unavailable(path):
+    # pylxd reports any non-200 answer as "cannot connect": ask directly
+    connection = _UnixConnection(path)
+    try:
+        connection.request("GET", "/1.0")
+        return connection.getresponse().status == http.client.SERVICE_UNAVAILABLE
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def health(due=()):
+    """
+    Return this member's view of its cluster during a rolling upgrade:
+    ``member``, ``daemon`` (:py:func:`daemon_state`), ``members`` (name:
+    status and message, as this daemon reports them) and ``problems`` (see
+    :py:func:`health_problems`; empty when healthy). ``due`` names the
+    members still to be refreshed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -I 'lxd:mode:cluster' lxd_cluster.health
+        salt lxd1 lxd_cluster.health due='[lxd2, lxd3]'
+    """
+    member = __grains__["id"]
+    daemon = daemon_state()
+    members = {}
+    if daemon == "ready":
+        members = {
+            name: {"status": info["status"], "message": info.get("message", "")}
+            for name, info in __salt__["lxd.cluster_members"]().items()
+        }
+    return {"member": member, "daemon": daemon, "members": members,
+            "problems": health_problems(member, daemon, members, due)}
+
+
+def health_problems(member, daemon, members, due=()):
+    """
+    Return what keeps a cluster from being healthy, as seen by ``member``
+    (its ``daemon`` state and the ``members`` statuses its daemon reports),
+    while the members in ``due`` still await their refresh:
+
+    - the member's own daemon must answer; ``held`` (waiting for the others
+      to match its newer LXD) is expected only for a member already
+      refreshed while others are still due;
+    - every member must be Online or Evacuated; ``Blocked`` (LXD: "Needs
+      updating to newer version") is expected only for a member still due:
+      it waits for exactly the refresh the roll brings it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_cluster.health_problems lxd1 ready '{lxd2: {status: Blocked}}' due='[lxd2]'
+    """
+    due = set(due)
+    problems = []
+    if daemon == "down":
+        problems.append(f"{member}: its LXD daemon does not answer")
+    elif daemon == "held" and (member in due or not due):
+        problems.append(
+            f"{member}: its LXD daemon is held in setup, yet no member it could wait "
+            "for is due a refresh"
+        )
+    for name, info in sorted(members.items()):
+        status = info["status"]
+        if status in HEALTHY_STATUSES or (status == "Blocked" and name in due):
+            continue
+        message = f" ({info['message']})" if info.get("message") else ""
+        problems.append(f"{name} is {status}{message}")
+    return problems
+
+
+def wait_healthy(due=(), timeout=0):
+    """
+    Return :py:func:`health` once it reports no problem, or as it stands
+    after ``timeout`` seconds (0: ask once).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd2 lxd_cluster.wait_healthy due='[lxd3]' timeout=300
+    """
+    deadline = time.monotonic() + timeout
+    report = health(due)
+    while report["problems"] and time.monotonic() < deadline:
+        time.sleep(HEALTH_POLL_SECONDS)
+        report = health(due)
+    return report
+
+
+# ---------------------------------------------------------------- maintenance
+
+
+def evacuation_plan(member):
+    """
+    Return what evacuating ``member`` would do: its ``status``, the
+    ``instances`` on it (moved to other members, or stopped, per their
+    ``cluster.evacuate``), the online members that could take them
+    (``targets``) and ``refused`` (the reason, or None).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_cluster.evacuation_plan lxd3
+    """
+    members = __salt__["lxd.cluster_members"]()
+    if member not in members:
+        return {"status": None, "instances": [], "targets": [],
+                "refused": f"{member} is not a member of this cluster"}
+    status = members[member]["status"]
+    instances = sorted(__salt__["lxd.instances"](location=member))
+    targets = sorted(name for name, info in members.items()
+                     if name != member and info["status"] == "Online")
+    refused = None
+    if status not in HEALTHY_STATUSES:
+        refused = f"{member} is {status}: LXD evacuates an online member only"
+    elif status == "Online" and instances and not targets:
+        refused = (
+            f"no other member is online to take its instances ({', '.join(instances)})"
+        )
+    return {"status": status, "instances": instances, "targets": targets,
+            "refused": refused}

@@ -178,6 +178,55 @@ def refresh(name, channel, cohort=False):
     return info(name)
 
 
+def install_file(name, path):
+    """
+    Install the snap file at ``path`` as snap ``name``, unsigned (``snap
+    install --dangerous``), over any store revision: snapd gives it a local
+    revision, ``x1``, ``x2``... Returns :py:func:`info`.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.install_file lxd /tmp/lxd_amd64.snap
+    """
+    _run("install", "--dangerous", path)
+    return info(name)
+
+
+def amend(name, channel, cohort=False):
+    """
+    Bring snap ``name`` from a local revision back to the store's
+    ``channel`` (``snap refresh --amend``). No downgrade check: a local
+    snap's version cannot be ordered against the store's.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.amend lxd latest/stable
+    """
+    args = ["refresh", name, "--amend", f"--channel={channel}"]
+    if cohort:
+        args.append("--cohort=+")
+    _run(*args)
+    return info(name)
+
+
+def restart(name):
+    """
+    Restart the services of snap ``name``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.restart lxd
+    """
+    _run("restart", name)
+    return True
+
+
 def hold(name):
     """
     Hold automatic refreshes of snap ``name`` indefinitely (upgrades then

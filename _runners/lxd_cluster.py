@@ -2,7 +2,9 @@
 Runner for LXD clusters, on the master: what the ``lxd.cluster``
 orchestrate must do (``plan``), and removing a member, on purpose
 (``remove``) or when its minion's key is deleted (``on_key_deleted``, called
-by ``reactor/key_deleted.sls``).
+by ``reactor/key_deleted.sls``); what the ``lxd.cluster.upgrade``
+orchestrate must refresh (``upgrade_plan``); taking a member out for
+maintenance and back (``evacuate``, ``restore``).
 
 Cluster minions publish their identity (``lxd_cluster.identity``) in the
 mine when ``state.apply lxd`` runs; that is how a member is found after
@@ -12,6 +14,8 @@ its minion is gone.
 
     salt-run lxd_cluster.plan
     salt-run lxd_cluster.remove lxd3 evacuate=True
+    salt-run lxd_cluster.upgrade_plan
+    salt-run lxd_cluster.evacuate lxd3
 """
 
 import logging
@@ -90,6 +94,13 @@ def plan_clusters(statuses, only=None):
 
         salt-run lxd_cluster.plan_clusters '{lxd1: {...}}'
     """
+    return _plan_each(statuses, only, _plan_cluster)
+
+
+def _plan_each(statuses, only, plan_cluster):
+    """``plan_cluster(name, {minion: facts})`` for each cluster (or only the
+    one named) of the cluster minions' answers; a ValueError is an error of
+    that cluster."""
     clusters, errors = {}, []
     for minion, facts in sorted(statuses.items()):
         if facts["mode"] == "cluster":
@@ -99,7 +110,7 @@ def plan_clusters(statuses, only=None):
         if only and name != only:
             continue
         try:
-            plans.append(_plan_cluster(name, clusters[name]))
+            plans.append(plan_cluster(name, clusters[name]))
         except ValueError as exc:
             errors.append(f"cluster {name}: {exc}")
     if only and only not in clusters:
@@ -182,34 +193,43 @@ def remove(minion, evacuate=None, force=False, test=False):
         return _result(minion, True, f"{minion} is not a known LXD cluster member.")
     if evacuate is None:
         evacuate = identity["evacuate_on_remove"]
-    peers = sorted(
+    return _member_state(
+        minion, identity, _peers(identities, minion), "lxd_cluster.member_absent",
+        evacuate=evacuate, force=force, test=test,
+    )
+
+
+def _peers(identities, minion):
+    """The other minions of ``minion``'s cluster."""
+    cluster = identities[minion]["cluster"]
+    return sorted(
         other
         for other, facts in identities.items()
-        if other != minion and facts.get("cluster") == identity["cluster"]
+        if other != minion and facts.get("cluster") == cluster
     )
-    answering = sorted(_ask(peers, "test.ping", tgt_type="list"))
-    if not answering:
+
+
+def _member_state(minion, identity, candidates, state, **kwargs):
+    """Apply ``state`` to ``minion``'s member (``state.single``) through the
+    first of ``candidates`` that answers; the runner's result."""
+    answered = _ask(candidates, "test.ping", tgt_type="list")
+    via = next((other for other in candidates if other in answered), None)
+    if via is None:
         return _result(
             minion, False,
-            f"no other minion of cluster {identity['cluster']} answers "
-            f"(tried: {', '.join(peers) or 'none'}); nothing was changed",
+            f"no minion of cluster {identity['cluster']} that could do it answers "
+            f"(tried: {', '.join(candidates) or 'none'}); nothing was changed",
         )
     returns = _client().cmd(
-        answering[0],
-        "state.single",
-        ["lxd_cluster.member_absent"],
-        kwarg={"name": identity["member"], "evacuate": evacuate, "force": force,
-               "test": test},
+        via, "state.single", [state], kwarg=dict(kwargs, name=identity["member"]),
         timeout=_wait(),
     )
-    outcome = returns.get(answering[0])
+    outcome = returns.get(via)
     if not isinstance(outcome, dict):
-        return _result(minion, False, f"{answering[0]} did not remove it: {outcome}")
-    state = next(iter(outcome.values()))
-    return dict(
-        _result(minion, state["result"], state["comment"], via=answering[0]),
-        changes=state["changes"],
-    )
+        return _result(minion, False, f"{via} did not apply {state}: {outcome}")
+    done = next(iter(outcome.values()))
+    return dict(_result(minion, done["result"], done["comment"], via=via),
+                changes=done["changes"])
 
 
 def _result(minion, result, comment, via=None):
@@ -248,3 +268,128 @@ def on_key_deleted(minion):
         _cache().flush("mine", minion)
     log.info("lxd_cluster: key of %s deleted: %s", minion, result["comment"])
     return result
+
+
+# ---------------------------------------------------------------- upgrades
+
+
+def upgrade_plan(cluster=None):
+    """
+    Return what rolling the pillar's snap channel through the clusters
+    needs, asking every cluster minion (``lxd_cluster.upgrade_status``):
+    per cluster its ``minions``, the ``channel`` (``lxd:install:channel``),
+    what each minion has ``installed`` and the members ``due`` a refresh,
+    in the order the ``lxd.cluster.upgrade`` orchestrate refreshes them
+    (by minion id); and ``errors`` that stop a cluster from being upgraded
+    safely. ``cluster`` limits it to one cluster name.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.upgrade_plan
+        salt-run lxd_cluster.upgrade_plan cluster=prod
+    """
+    statuses = _ask(CLUSTER_TARGET, "lxd_cluster.upgrade_status", tgt_type="compound")
+    return plan_upgrades(statuses, only=cluster)
+
+
+def plan_upgrades(statuses, only=None):
+    """
+    The plan of :py:func:`upgrade_plan` from the minions' answers
+    (``{minion: lxd_cluster.upgrade_status}``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.plan_upgrades '{lxd1: {...}}'
+    """
+    return _plan_each(statuses, only, _plan_upgrade)
+
+
+def _plan_upgrade(name, minions):
+    others = sorted(minion for minion, facts in minions.items() if facts["method"] != "snap")
+    if others:
+        raise ValueError(
+            f"{', '.join(others)} do not install LXD as a snap (lxd:install:method); "
+            "the formula rolls snap refreshes only"
+        )
+    channels = sorted({facts["channel"] for facts in minions.values()})
+    if len(channels) > 1:
+        raise ValueError(
+            f"its minions ask for different channels ({', '.join(channels)}): "
+            "members must run the same LXD; give them one lxd:install:channel"
+        )
+    missing = sorted(minion for minion, facts in minions.items() if not facts["installed"])
+    if missing:
+        raise ValueError(f"the LXD snap is not installed on {', '.join(missing)} "
+                         "(run the lxd.cluster orchestrate first)")
+    members = set().union(*(facts["members"] for facts in minions.values()))
+    unanswered = sorted(members - {facts["member"] for facts in minions.values()})
+    if unanswered:
+        raise ValueError(
+            f"members {', '.join(unanswered)} have no minion that answered: their LXD "
+            "cannot be checked or refreshed; nothing was refreshed"
+        )
+    return {
+        "name": name,
+        "channel": channels[0],
+        "minions": sorted(minions),
+        "installed": {
+            minion: f"{facts['installed']['channel']} ({facts['installed']['version']})"
+            for minion, facts in sorted(minions.items())
+        },
+        "due": [
+            {"minion": minion, "member": facts["member"]}
+            for minion, facts in sorted(minions.items())
+            if facts["installed"]["channel"] != channels[0]
+        ],
+    }
+
+
+# ---------------------------------------------------------------- maintenance
+
+
+def evacuate(minion, test=False):
+    """
+    Evacuate the LXD member of ``minion`` for maintenance: its instances
+    move to other members (or stop, per their ``cluster.evacuate``) and it
+    takes no new ones until :py:func:`restore`. Applied through the
+    minion itself, else another member of its cluster that answers.
+    Refused when no other member is online to take its instances.
+    ``test=True`` lists the instances that would move.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.evacuate lxd3 test=True
+        salt-run lxd_cluster.evacuate lxd3
+    """
+    return _maintenance(minion, "lxd_cluster.member_evacuated", test)
+
+
+def restore(minion, test=False):
+    """
+    Restore the evacuated LXD member of ``minion``: it takes instances
+    again and those evacuated from it come back. Applied as
+    :py:func:`evacuate`.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.restore lxd3
+    """
+    return _maintenance(minion, "lxd_cluster.member_restored", test)
+
+
+def _maintenance(minion, state, test):
+    identities = _identities()
+    identity = identities.get(minion)
+    if identity is None or identity.get("mode") != "cluster":
+        return _result(minion, False, f"{minion} is not a known LXD cluster member "
+                                      "(no cluster identity in the mine).")
+    candidates = [minion] + _peers(identities, minion)
+    return _member_state(minion, identity, candidates, state, test=test)

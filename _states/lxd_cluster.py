@@ -4,6 +4,9 @@ execution modules). The ``lxd.cluster`` orchestrate applies them in order:
 ``bootstrapped`` on one member, then for each joiner ``join_offered`` (on
 that member), ``joined`` (on the joiner) and ``join_offer_withdrawn`` (on
 that member again). ``member_absent`` removes a member, from another one.
+The ``lxd.cluster.upgrade`` orchestrate rolls a snap channel change through
+the members with ``healthy`` and ``member_refreshed``; ``member_evacuated``
+and ``member_restored`` take a member out for maintenance and back.
 
 .. code-block:: yaml
 
@@ -280,4 +283,163 @@ def identity_published(name):
     if not __salt__["lxd_cluster.publish_identity"]():
         return _failed(ret, "Publishing the cluster identity to the mine failed.")
     ret["comment"] = "The cluster identity was published in the mine."
+    return ret
+
+
+def healthy(name, due=(), timeout=0):
+    """
+    Check that cluster ``name`` is healthy as this member sees it: its own
+    daemon answers and every member is Online or Evacuated, waiting up to
+    ``timeout`` seconds for it (see ``lxd_cluster.health_problems`` for
+    what is expected while members in ``due`` await their refresh). Never
+    changes anything; fails naming every problem and status.
+
+    name
+        The cluster name.
+
+    due
+        Members still to be refreshed by the rolling upgrade.
+
+    timeout
+        Seconds to wait for the cluster to become healthy (0: check once;
+        a dry run checks once).
+    """
+    ret = _ret(name)
+    try:
+        report = __salt__["lxd_cluster.wait_healthy"](
+            due, timeout=0 if __opts__["test"] else timeout
+        )
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Checking cluster {name} failed: {exc}")
+    statuses = ", ".join(
+        f"{member} {info['status']}" for member, info in sorted(report["members"].items())
+    ) or "not known"
+    if report["problems"]:
+        waited = f" after waiting {timeout} s" if timeout and not __opts__["test"] else ""
+        return _failed(
+            ret,
+            f"Cluster {name} is not healthy as {report['member']} sees it{waited}: "
+            f"{'; '.join(report['problems'])}. Members: {statuses}.",
+        )
+    ret["comment"] = (
+        f"Cluster {name} is healthy as {report['member']} sees it (daemon "
+        f"{report['daemon']}; members: {statuses})."
+    )
+    return ret
+
+
+def member_refreshed(name, snap="lxd", channel="latest/stable", cohort=True):
+    """
+    Ensure this member's LXD snap tracks ``channel``: refresh it (with
+    ``--cohort=+`` when ``cohort``, so every member gets the same revision)
+    when it does not. A downgrade is refused. The ``lxd.cluster.upgrade``
+    orchestrate applies it to one member at a time and checks the cluster
+    before and after.
+
+    name
+        This member's name.
+
+    snap
+        The snap name (``lxd:install:snap``).
+
+    channel
+        ``lxd:install:channel``.
+    """
+    ret = _ret(name)
+    try:
+        wanted = __salt__["snap.normalise_channel"](channel)
+        current = __salt__["snap.info"](snap)
+        if current is None:
+            return _failed(ret, f"Snap {snap} is not installed on {name} (state.apply lxd "
+                                "installs it); nothing was refreshed.")
+        if __salt__["snap.normalise_channel"](current["channel"]) == wanted:
+            ret["comment"] = f"{name} runs {snap} {current['version']} from {wanted}."
+            return ret
+        ret["changes"][snap] = {"old": f"{current['channel']} ({current['version']})",
+                                "new": wanted}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"{name} would refresh {snap} to {wanted}."
+            return ret
+        refreshed = __salt__["snap.refresh"](snap, wanted, cohort=cohort)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Refreshing {snap} on {name} failed: {exc}")
+    ret["changes"][snap]["new"] = f"{refreshed['channel']} ({refreshed['version']})"
+    ret["comment"] = f"{name} refreshed {snap} to {wanted}."
+    return ret
+
+
+def member_evacuated(name):
+    """
+    Ensure cluster member ``name`` is evacuated for maintenance: its
+    instances move to other members (or stop, per their
+    ``cluster.evacuate``) and it takes no new ones until restored. Refused
+    when the member is not online, or when it holds instances and no other
+    member is online to take them.
+
+    name
+        The member's name.
+    """
+    ret = _ret(name)
+    try:
+        plan = __salt__["lxd_cluster.evacuation_plan"](name)
+        if plan["refused"]:
+            return _failed(ret, f"Evacuating {name} is refused: {plan['refused']}; "
+                                "nothing was changed.")
+        if plan["status"] == "Evacuated":
+            ret["comment"] = f"{name} is evacuated."
+            return ret
+        moving = ", ".join(plan["instances"]) or "none"
+        ret["changes"]["status"] = {"old": plan["status"], "new": "Evacuated"}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = (f"{name} would be evacuated; instances leaving it: {moving} "
+                              f"(members online to take them: {', '.join(plan['targets'])}).")
+            return ret
+        __salt__["lxd.evacuate_member"](name)
+        left = sorted(__salt__["lxd.instances"](location=name))
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Evacuating {name} failed: {exc}")
+    if plan["instances"]:
+        ret["changes"]["instances"] = {"old": plan["instances"], "new": left}
+    ret["comment"] = f"{name} was evacuated; instances that left it: {moving}."
+    if left:
+        ret["comment"] += f" Stopped in place (cluster.evacuate: stop): {', '.join(left)}."
+    return ret
+
+
+def member_restored(name):
+    """
+    Ensure cluster member ``name`` is not evacuated: an evacuated member is
+    restored and the instances evacuated from it come back.
+
+    name
+        The member's name.
+    """
+    ret = _ret(name)
+    try:
+        members = __salt__["lxd.cluster_members"]()
+        if name not in members:
+            return _failed(ret, f"{name} is not a member of this cluster.")
+        status = members[name]["status"]
+        if status != "Evacuated":
+            if status != "Online":
+                return _failed(ret, f"{name} is {status}: only an evacuated member "
+                                    "can be restored; nothing was changed.")
+            ret["comment"] = f"{name} is not evacuated."
+            return ret
+        ret["changes"]["status"] = {"old": status, "new": "Online"}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"{name} would be restored; the instances evacuated from it come back."
+            return ret
+        before = sorted(__salt__["lxd.instances"](location=name))
+        __salt__["lxd.restore_member"](name)
+        after = sorted(__salt__["lxd.instances"](location=name))
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Restoring {name} failed: {exc}")
+    if before != after:
+        ret["changes"]["instances"] = {"old": before, "new": after}
+    back = ", ".join(sorted(set(after) - set(before))) or "none"
+    ret["comment"] = f"{name} was restored; instances back on it: {back}."
     return ret

@@ -29,7 +29,7 @@ def __virtual__():
     return (False, "the snap execution module is not available (no snap command)")
 
 
-def installed(name, channel="latest/stable", cohort=False, hold=False):
+def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=True):
     """
     Ensure snap ``name`` is installed and tracks ``channel``. A channel
     change refreshes the snap, unless it would downgrade it: that fails and
@@ -44,9 +44,16 @@ def installed(name, channel="latest/stable", cohort=False, hold=False):
 
     hold
         Hold snapd's automatic refreshes: upgrades happen through Salt only.
+
+    refresh
+        Refresh an installed snap to a changed ``channel`` here. ``False``
+        for LXD cluster members: they must not all refresh at once, so the
+        change is left to the ``lxd.cluster.upgrade`` orchestrate, which
+        refreshes them one at a time (a fresh install still happens here).
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     channel = __salt__["snap.normalise_channel"](channel)
+    deferred = ""  # a cluster member's channel change, left to the rolling upgrade
     try:
         current = __salt__["snap.info"](name)
         if current is None:
@@ -61,19 +68,24 @@ def installed(name, channel="latest/stable", cohort=False, hold=False):
                     "LXD cannot be downgraded; nothing was changed."
                 )
                 return ret
-            ret["changes"]["channel"] = {"old": current["channel"], "new": channel}
-            action = "refresh"
+            if refresh:
+                ret["changes"]["channel"] = {"old": current["channel"], "new": channel}
+                action = "refresh"
+            else:
+                action = None
+                deferred = _rolled_out_elsewhere(name, current["channel"], channel)
         else:
             action = None
         held = bool(current and current["held"])
         if held != hold:
             ret["changes"]["held"] = {"old": held, "new": hold}
         if not ret["changes"]:
-            ret["comment"] = f"Snap {name} is installed from {channel}."
+            ret["comment"] = deferred or f"Snap {name} is installed from {channel}."
             return ret
         if __opts__["test"]:
             ret["result"] = None
-            ret["comment"] = f"Snap {name} would be brought to {channel}."
+            ret["comment"] = (f"{deferred} Its refresh hold would change." if deferred
+                              else f"Snap {name} would be brought to {channel}.")
             return ret
         if action == "install":
             __salt__["snap.install"](name, channel, cohort=cohort)
@@ -86,8 +98,17 @@ def installed(name, channel="latest/stable", cohort=False, hold=False):
         ret["changes"] = {}
         ret["comment"] = f"Snap {name}: {exc}"
         return ret
-    ret["comment"] = f"Snap {name} was brought to {channel}."
+    ret["comment"] = (f"{deferred} Its refresh hold was changed." if deferred
+                      else f"Snap {name} was brought to {channel}.")
     return ret
+
+
+def _rolled_out_elsewhere(name, current, wanted):
+    return (
+        f"Snap {name} tracks {current}; lxd:install:channel asks for {wanted}. "
+        "Cluster members are not refreshed here: the channel change is rolled out "
+        "member by member by `salt-run state.orchestrate lxd.cluster.upgrade`."
+    )
 
 
 def configured(name, config, reboot_keys=None):

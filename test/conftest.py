@@ -186,7 +186,8 @@ def minion_opts(root, **extra):
     opts.update(
         id="lxd-test",
         file_client="local",
-        file_roots={"base": [str(REPO)]},
+        # the formula, and salt:// files that tests serve (under root/srv)
+        file_roots={"base": [str(REPO), str(root / "srv")]},
         pillar_roots={"base": [str(root / "pillar")]},
         root_dir=str(root),
         cachedir=str(root / "cache"),

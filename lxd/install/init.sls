@@ -7,6 +7,9 @@ include:
 {%- if lxd.install.method in ("snap", "package") %}
   - lxd.install.{{ lxd.install.method }}
 {%- endif %}
+{%- if lxd.install.method == "snap" %}
+  - lxd.install.sideload
+{%- endif %}
 
 lxd-daemon-reachable:
   lxd.reachable:
@@ -14,4 +17,7 @@ lxd-daemon-reachable:
       - lxd_pillar: lxd-pillar-valid
 {%- if lxd.install.method in ("snap", "package") %}
       - sls: lxd.install.{{ lxd.install.method }}
+{%- endif %}
+{%- if lxd.install.method == "snap" %}
+      - lxd_sideload: lxd-sideload
 {%- endif %}

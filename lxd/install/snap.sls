@@ -19,6 +19,9 @@ lxd-snap:
     - channel: {{ lxd.install.channel }}
     - cohort: {{ lxd.mode == "cluster" and lxd.install.cohort }}
     - hold: {{ lxd.install.hold }}
+    {#- cluster members must not all refresh at once: a channel change is
+        rolled out by the lxd.cluster.upgrade orchestrate, one at a time #}
+    - refresh: {{ lxd.mode != "cluster" }}
     - require:
       - pkg: lxd-snapd
 

@@ -1,6 +1,7 @@
 """A real salt-master and salt-minion (pytest-salt-factories) serving this
 repository as their file roots, the pillar written by each test."""
 
+import contextlib
 import textwrap
 
 import pytest
@@ -79,3 +80,34 @@ def host(salt_master, salt_minion, pillar_dir, lxd_daemon, tmp_path):
         "tmpfiles_conf": str(tmp_path / "lxd-hardening.conf"),
     }
     return Host(salt_master, salt_minion, pillar_dir, lxd_daemon, files)
+
+
+@pytest.fixture(scope="module")
+def cluster_environment(salt_factories, tmp_path_factory, lxd_daemons, formula_roots):
+    """``with cluster_environment(cluster_class, name, **master_config) as
+    env``: a started salt-master ``name`` serving the formula, with an empty
+    pillar top and the formula's runners synced, and on it a
+    ``cluster_class`` (test_cluster's ``Cluster`` or a subclass), whose
+    minions are stopped at the end."""
+
+    @contextlib.contextmanager
+    def start(cluster_class, name, **master_config):
+        pillar_dir = tmp_path_factory.mktemp(f"{name}-pillar")
+        (pillar_dir / "top.sls").write_text("base: {}\n")
+        config = {
+            "file_roots": {"base": [str(formula_roots)]},
+            "pillar_roots": {"base": [str(pillar_dir)]},
+            **master_config,
+        }
+        master = salt_factories.salt_master_daemon(name, overrides=config)
+        with master.started():
+            env = cluster_class(master, pillar_dir, tmp_path_factory.mktemp(f"{name}-files"),
+                                lxd_daemons)
+            synced = env.run.run("saltutil.sync_runners")
+            assert synced.returncode == 0, synced
+            try:
+                yield env
+            finally:
+                env.teardown()
+
+    return start

@@ -53,6 +53,22 @@ def test_channel_change_refreshes_with_cohort(states, snap_standin):
     assert snap_standin.state()["lxd"]["version"] == "5.21.2-a1b2c3d"
 
 
+def test_without_refresh_a_channel_change_is_left_to_the_rolling_upgrade(states, snap_standin):
+    snap_standin.install("lxd", "5.21/stable")
+    result = states.installed("lxd", channel="5.21/candidate", cohort=True, refresh=False)
+    assert result.result is True and result.changes == {}
+    assert "tracks 5.21/stable" in result.comment and "5.21/candidate" in result.comment
+    assert "state.orchestrate lxd.cluster.upgrade" in result.comment
+    assert not [call for call in snap_standin.calls() if call[0] == "refresh"]
+    assert snap_standin.state()["lxd"]["channel"] == "5.21/stable"
+
+
+def test_without_refresh_a_fresh_install_still_happens(states, snap_standin):
+    result = states.installed("lxd", channel="5.21/stable", refresh=False)
+    assert result.changes == {"installed": {"old": None, "new": "5.21/stable"}}
+    assert snap_standin.state()["lxd"]["channel"] == "5.21/stable"
+
+
 def test_downgrade_is_refused_and_changes_nothing(states, snap_standin):
     snap_standin.install("lxd", "5.21/stable")
     result = states.installed("lxd", channel="5.0/stable")

@@ -1,0 +1,291 @@
+"""
+Execution module for sideloading LXD on a snap install, the LXD charm's
+``lxd-binary`` and ``lxd-snap`` resources (a debugging aid):
+
+- a **binary** is installed where the snap's LXD looks for one
+  (``lxd:files:sideload_binary``, ``/var/snap/lxd/common/lxd.debug``): the
+  snap then runs it instead of its own daemon, which is restarted;
+- a **snap** is installed unsigned (``snap install --dangerous``) over the
+  store revision; snapd gives it a local revision (``x1``).
+
+A source is a ``salt://`` file, or a tarball (for mixed architectures)
+holding ``lxd_<arch>`` (binary) or ``lxd_<arch>.snap`` (snap) at its root,
+``<arch>`` as Debian names it (the ``osarch`` grain: amd64, arm64...). An
+empty file removes the sideload: the binary is deleted (LXD restarted), the
+snap goes back to the store's channel (``snap refresh --amend``).
+
+Changes are ``{kind: {old, new}}`` by content: sha256 digests, ``none``
+when nothing is sideloaded, ``removed`` for a removal.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+
+import salt.utils.files
+import salt.utils.path
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "lxd_sideload"
+
+KINDS = ("snap", "binary")
+NOTHING = "none"
+REMOVED = "removed"
+
+
+def __virtual__():
+    if salt.utils.path.which("snap"):
+        return __virtualname__
+    return (
+        False,
+        "Sideloading replaces the LXD of a snap install: the lxd_sideload module "
+        "needs the snap command (snapd) on PATH.",
+    )
+
+
+def _cache_dir():
+    path = os.path.join(__opts__["cachedir"], "lxd_sideload")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with salt.utils.files.fopen(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- assets
+
+
+def member_name(kind):
+    """
+    Return the name a tarball for sideload ``kind`` (``binary`` or ``snap``)
+    must hold at its root for this minion's architecture: ``lxd_amd64``,
+    ``lxd_arm64.snap``...
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_sideload.member_name snap
+    """
+    suffix = ".snap" if kind == "snap" else ""
+    return f"lxd_{__grains__['osarch']}{suffix}"
+
+
+def _extract(tarball, source, kind):
+    member = member_name(kind)
+    try:
+        with tarfile.open(tarball) as archive:
+            entries = {os.path.normpath(entry.name): entry for entry in archive.getmembers()}
+            entry = entries.get(member)
+            if entry is None or not entry.isfile():
+                held = ", ".join(sorted(set(entries) - {"."})) or "nothing"
+                raise CommandExecutionError(
+                    f"lxd:sideload:{kind}: the tarball {source} has no {member} at "
+                    f"its root (it holds: {held})"
+                )
+            extracted = os.path.join(_cache_dir(), member)
+            with archive.extractfile(entry) as stream, salt.utils.files.fopen(
+                extracted, "wb"
+            ) as handle:
+                shutil.copyfileobj(stream, handle)
+    except tarfile.TarError as exc:
+        raise CommandExecutionError(
+            f"lxd:sideload:{kind}: the tarball {source} cannot be read: {exc}"
+        )
+    return extracted
+
+
+def asset(source, kind):
+    """
+    Fetch sideload ``source`` (a ``salt://`` URL) for ``kind`` (``binary``
+    or ``snap``) and return the file to install and its sha256, as
+    ``{path, sha256}``; both None for an empty file (remove the sideload).
+    A tarball yields its member for this architecture (see
+    :py:func:`member_name`). Raises an error naming ``lxd:sideload:<kind>``
+    when the file is not on the fileserver or the tarball lacks the member.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_sideload.asset salt://lxd-debug/lxd.tar.gz binary
+    """
+    cached = __salt__["cp.cache_file"](source)
+    if not cached:
+        raise CommandExecutionError(
+            f"lxd:sideload:{kind}: {source} is not on the Salt fileserver"
+        )
+    if os.path.getsize(cached) == 0:
+        return {"path": None, "sha256": None}
+    # by content: a tarball's name need not say so
+    if tarfile.is_tarfile(cached):
+        cached = _extract(cached, source, kind)
+    return {"path": cached, "sha256": _sha256(cached)}
+
+
+def _assets(binary, snap):
+    """Every given source resolved, before anything changes."""
+    sources = {"binary": binary, "snap": snap}
+    return {kind: asset(source, kind) for kind, source in sources.items() if source}
+
+
+# ---------------------------------------------------------------- target
+
+
+def _target(**given):
+    """What to sideload onto (name, channel, cohort, binary_path): as given,
+    else from the formula's settings."""
+    if None not in given.values():
+        return given
+    settings = __salt__["lxd_pillar.merge"]()
+    install = settings["install"]
+    defaults = {
+        "name": install["snap"],
+        "channel": install["channel"],
+        "cohort": settings["mode"] == "cluster" and install["cohort"],
+        "binary_path": settings["files"]["sideload_binary"],
+    }
+    return {key: defaults[key] if value is None else value for key, value in given.items()}
+
+
+def _record_path(name):
+    return os.path.join(_cache_dir(), f"{name}-snap.json")
+
+
+def _sideloaded_snap(name):
+    """The sha256 of the sideloaded snap ``name`` runs (None: a store
+    revision), from the record kept when it was installed."""
+    installed = __salt__["snap.info"](name)
+    if installed is None or not installed["revision"].startswith("x"):
+        return None
+    record, path = {}, _record_path(name)
+    if os.path.exists(path):
+        with salt.utils.files.fopen(path) as handle:
+            record = json.load(handle)
+    if record.get("revision") == installed["revision"]:
+        return record["sha256"]
+    # sideloaded by hand: whatever it is, it is not the asset
+    return f"local revision {installed['revision']}"
+
+
+def _installed_binary(path):
+    return _sha256(path) if os.path.exists(path) else None
+
+
+def _current(kind, target):
+    if kind == "binary":
+        return _installed_binary(target["binary_path"])
+    return _sideloaded_snap(target["name"])
+
+
+def _changes(assets, target):
+    changes = {}
+    for kind, wanted in assets.items():
+        old = _current(kind, target)
+        if old != wanted["sha256"]:
+            changes[kind] = {"old": old or NOTHING, "new": wanted["sha256"] or REMOVED}
+    return changes
+
+
+def plan(binary=None, snap=None, name=None, channel=None, binary_path=None):
+    """
+    Return what sideloading would change, as ``{kind: {old, new}}`` for
+    ``binary`` and ``snap`` (each a ``salt://`` source; None leaves that
+    kind alone). ``name`` (the snap), ``channel`` and ``binary_path``
+    default to ``lxd:install:snap``, ``lxd:install:channel`` and
+    ``lxd:files:sideload_binary``. Changes nothing.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_sideload.plan binary=salt://lxd-debug/lxd.tar.gz
+    """
+    target = _target(name=name, channel=channel, binary_path=binary_path)
+    return _changes(_assets(binary, snap), target)
+
+
+# ---------------------------------------------------------------- apply
+
+
+def _install_binary(source, path):
+    """Atomically, executable before it is in place."""
+    handle, staged = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".lxd-sideload.")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, staged)
+        os.chmod(staged, 0o755)
+        os.replace(staged, path)
+    except OSError:
+        os.remove(staged)
+        raise
+
+
+def _apply_binary(wanted, target):
+    if wanted["path"] is None:
+        os.remove(target["binary_path"])
+    else:
+        _install_binary(wanted["path"], target["binary_path"])
+    # the snap's daemon picks lxd.debug up (or drops it) when it starts
+    __salt__["snap.restart"](target["name"])
+
+
+def _apply_snap(wanted, target):
+    name = target["name"]
+    record = _record_path(name)
+    if wanted["path"] is None:
+        __salt__["snap.amend"](name, target["channel"], cohort=target["cohort"])
+        if os.path.exists(record):
+            os.remove(record)
+        return
+    installed = __salt__["snap.install_file"](name, wanted["path"])
+    if installed is None or not installed["revision"].startswith("x"):
+        raise CommandExecutionError(
+            f"the snap file did not install as a local revision of snap {name}; "
+            f"is it a {name} snap?"
+        )
+    with salt.utils.files.fopen(record, "w") as handle:
+        json.dump({"revision": installed["revision"], "sha256": wanted["sha256"]}, handle)
+
+
+APPLY = {"binary": _apply_binary, "snap": _apply_snap}
+
+
+def apply(binary=None, snap=None, name=None, channel=None, cohort=None, binary_path=None):
+    """
+    Sideload ``binary`` and ``snap`` (see :py:func:`plan`; ``cohort``,
+    default from ``lxd:install:cohort`` in cluster mode, applies when the
+    snap goes back to the store). Every source is fetched and checked
+    before anything changes; the snap is installed first, then the binary,
+    then LXD is restarted when the binary changed. Returns the changes.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_sideload.apply snap=salt://lxd-debug/lxd_amd64.snap
+    """
+    target = _target(name=name, channel=channel, cohort=cohort, binary_path=binary_path)
+    assets = _assets(binary, snap)
+    changes = _changes(assets, target)
+    # KINDS order: the snap first, so that the binary's restart starts the final snap
+    for kind in KINDS:
+        if kind not in changes:
+            continue
+        log.info("Sideloading LXD %s: %s -> %s", kind, changes[kind]["old"], changes[kind]["new"])
+        try:
+            APPLY[kind](assets[kind], target)
+        except (CommandExecutionError, OSError) as exc:
+            raise CommandExecutionError(f"lxd:sideload:{kind}: {exc}")
+    return changes

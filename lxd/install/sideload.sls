@@ -1,0 +1,22 @@
+{#- Debugging aid, the charm's lxd-binary / lxd-snap resources: a LXD binary
+    the snap runs instead of its own, and/or a whole snap installed
+    --dangerous, from lxd:sideload. An empty file removes the sideload. #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import lxd with context %}
+
+include:
+  - lxd.validate
+  - lxd.install.snap
+
+lxd-sideload:
+  lxd_sideload.applied:
+    - name: {{ lxd.install.snap }}
+    - binary: {{ lxd.sideload.binary | json }}
+    - snap: {{ lxd.sideload.snap | json }}
+    - binary_path: {{ lxd.files.sideload_binary }}
+    {#- where a removed snap sideload goes back to #}
+    - channel: {{ lxd.install.channel }}
+    - cohort: {{ lxd.mode == "cluster" and lxd.install.cohort }}
+    - require:
+      - lxd_pillar: lxd-pillar-valid
+      - snap: lxd-snap
