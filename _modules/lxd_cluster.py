@@ -81,33 +81,6 @@ def address(spec=None):
     return __salt__["lxd_host.address"](spec, port=CLUSTER_PORT)
 
 
-def published_identity():
-    """
-    Return the identity this minion last published in the mine, or None.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_cluster.published_identity
-    """
-    return _own_mine_entry(MINE_IDENTITY)
-
-
-def publish_identity():
-    """
-    Publish :py:func:`identity` in this minion's mine (readable by the
-    master's runners and the other minions: it holds no secret).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_cluster.publish_identity
-    """
-    return __salt__["mine.send"](MINE_IDENTITY, mine_function="lxd_cluster.identity")
-
-
 def status():
     """
     Return :py:func:`identity` and what the daemon says now: ``clustered``,

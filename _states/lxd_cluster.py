@@ -257,35 +257,6 @@ def member_absent(name, evacuate=False, force=False):
     return ret
 
 
-def identity_published(name):
-    """
-    Ensure this minion's cluster identity (``lxd_cluster.identity``) is in
-    its mine, where the ``lxd_cluster`` runner finds it, e.g. after the
-    minion's key is deleted.
-
-    name
-        The cluster name.
-    """
-    ret = _ret(name)
-    try:
-        current = __salt__["lxd_cluster.identity"]()
-        published = __salt__["lxd_cluster.published_identity"]()
-    except CommandExecutionError as exc:
-        return _failed(ret, f"Reading the cluster identity failed: {exc}")
-    if published == current:
-        ret["comment"] = "The cluster identity is published in the mine."
-        return ret
-    ret["changes"]["mine"] = {"old": published, "new": current}
-    if __opts__["test"]:
-        ret["result"] = None
-        ret["comment"] = "The cluster identity would be published in the mine."
-        return ret
-    if not __salt__["lxd_cluster.publish_identity"]():
-        return _failed(ret, "Publishing the cluster identity to the mine failed.")
-    ret["comment"] = "The cluster identity was published in the mine."
-    return ret
-
-
 def healthy(name, due=(), timeout=0):
     """
     Check that cluster ``name`` is healthy as this member sees it: its own

@@ -2,13 +2,13 @@
     lxd_cluster), so that its member can be found and removed even after
     its minion is gone. #}
 {%- set tplroot = tpldir.split("/")[0] %}
-{%- from tplroot ~ "/map.jinja" import lxd with context %}
 
 include:
   - {{ tplroot }}.validate
 
 lxd-cluster-identity-published:
-  lxd_cluster.identity_published:
-    - name: {{ lxd.cluster.name }}
+  lxd_mine.published:
+    - name: lxd_cluster
+    - function: lxd_cluster.identity
     - require:
       - lxd_pillar: lxd-pillar-valid

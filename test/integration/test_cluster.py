@@ -106,25 +106,11 @@ def changed(steps):
 
 
 @pytest.fixture(scope="module")
-def cluster(salt_factories, tmp_path_factory, lxd_daemons, formula_roots):
-    pillar_dir = tmp_path_factory.mktemp("cluster-pillar")
-    (pillar_dir / "top.sls").write_text("base: {}\n")
-    config = {
-        "file_roots": {"base": [str(formula_roots)]},
-        "pillar_roots": {"base": [str(pillar_dir)]},
-        "reactor": [{"salt/key": [str(REPO / "reactor" / "key_deleted.sls")]}],
-        "log_level_logfile": "debug",
-    }
-    master = salt_factories.salt_master_daemon("lxd-cluster-master", overrides=config)
-    with master.started():
-        env = Cluster(master, pillar_dir, tmp_path_factory.mktemp("cluster-files"),
-                      lxd_daemons)
-        synced = env.run.run("saltutil.sync_runners")
-        assert synced.returncode == 0, synced
-        try:
-            yield env
-        finally:
-            env.teardown()
+def cluster(cluster_environment):
+    reactor = [{"salt/key": [str(REPO / "reactor" / "key_deleted.sls")]}]
+    with cluster_environment(Cluster, "lxd-cluster-master", reactor=reactor,
+                             log_level_logfile="debug") as env:
+        yield env
 
 
 def test_dry_run_then_three_members_form_and_are_online(cluster):

@@ -50,24 +50,10 @@ class TrustCluster(Cluster):
 
 
 @pytest.fixture(scope="module")
-def cluster(salt_factories, tmp_path_factory, lxd_daemons, formula_roots):
-    pillar_dir = tmp_path_factory.mktemp("trust-pillar")
-    (pillar_dir / "top.sls").write_text("base: {}\n")
-    config = {
-        "file_roots": {"base": [str(formula_roots)]},
-        "pillar_roots": {"base": [str(pillar_dir)]},
-        "reactor": [{"salt/key": [os.path.join(REPO, "reactor", "key_deleted.sls")]}],
-    }
-    master = salt_factories.salt_master_daemon("lxd-trust-master", overrides=config)
-    with master.started():
-        env = TrustCluster(master, pillar_dir, tmp_path_factory.mktemp("trust-files"),
-                           lxd_daemons)
-        synced = env.run.run("saltutil.sync_runners")
-        assert synced.returncode == 0, synced
-        try:
-            yield env
-        finally:
-            env.teardown()
+def cluster(cluster_environment):
+    reactor = [{"salt/key": [os.path.join(REPO, "reactor", "key_deleted.sls")]}]
+    with cluster_environment(TrustCluster, "lxd-trust-master", reactor=reactor) as env:
+        yield env
 
 
 def test_the_cluster_forms_listening_on_https(cluster):
