@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import ssl
+import urllib.parse
 
 import salt.utils.files
 from salt.exceptions import CommandExecutionError
@@ -30,6 +31,7 @@ try:
     import pylxd
     import pylxd.client
     import pylxd.exceptions
+    import requests
 
     HAS_PYLXD = True
 except ImportError:
@@ -182,6 +184,35 @@ def reachable():
     except CommandExecutionError:
         return False
     return True
+
+
+def daemon_state():
+    """
+    Return how the daemon answers now, on a new connection (one this run
+    cached may predate a restart): ``ready``; ``held`` (it answers 503
+    "LXD daemon setup in progress": after a refresh that changed the
+    database schema, LXD holds a cluster member until every member runs its
+    version); or ``down``. Over https a held daemon counts as down.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.daemon_state
+    """
+    target = endpoint()
+    __context__.get("lxd.clients", {}).pop(target, None)
+    if reachable():
+        return "ready"
+    if "://" in target:
+        return "down"
+    # pylxd reports any answer but 200 as "cannot connect": ask directly
+    url = f"{pylxd.client.DEFAULT_SCHEME}{urllib.parse.quote(target, safe='')}/1.0"
+    try:
+        answer = pylxd.client.get_session_for_url(url).get(url, timeout=10)
+    except requests.exceptions.RequestException:
+        return "down"
+    return "held" if answer.status_code == 503 else "down"
 
 
 # ---------------------------------------------------------------- server

@@ -11,14 +11,10 @@ join. It never appears in a job return, state output or log.
 """
 
 import datetime
-import http.client
-import logging
-import socket
 import time
 
 from salt.exceptions import CommandExecutionError
 
-log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd_cluster"
 
@@ -482,57 +478,10 @@ def upgrade_status():
     return facts
 
 
-def daemon_state():
-    """
-    Return how this minion's LXD daemon answers now: ``ready`` (GET /1.0
-    answers), ``held`` (it answers 503 "LXD daemon setup in progress": after
-    a refresh that changed the database schema, LXD holds the member until
-    every member runs its version) or ``down``. Over an https connection a
-    held daemon counts as down.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd_cluster.daemon_state
-    """
-    # a new connection: the one this run cached may predate a daemon restart
-    __context__.pop("lxd.clients", None)
-    if __salt__["lxd.reachable"]():
-        return "ready"
-    endpoint = __salt__["lxd.endpoint"]()
-    if not endpoint.startswith("https://") and _answers_unavailable(endpoint):
-        return "held"
-    return "down"
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=10)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
-def _answers_unavailable(path):
-    # pylxd reports any non-200 answer as "cannot connect": ask directly
-    connection = _UnixConnection(path)
-    try:
-        connection.request("GET", "/1.0")
-        return connection.getresponse().status == http.client.SERVICE_UNAVAILABLE
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
 def health(due=()):
     """
     Return this member's view of its cluster during a rolling upgrade:
-    ``member``, ``daemon`` (:py:func:`daemon_state`), ``members`` (name:
+    ``member``, ``daemon`` (``lxd.daemon_state``), ``members`` (name:
     status and message, as this daemon reports them) and ``problems`` (see
     :py:func:`health_problems`; empty when healthy). ``due`` names the
     members still to be refreshed.
@@ -545,7 +494,7 @@ def health(due=()):
         salt lxd1 lxd_cluster.health due='[lxd2, lxd3]'
     """
     member = __grains__["id"]
-    daemon = daemon_state()
+    daemon = __salt__["lxd.daemon_state"]()
     members = {}
     if daemon == "ready":
         members = {

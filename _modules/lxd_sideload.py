@@ -18,7 +18,6 @@ Changes are ``{kind: {old, new}}`` by content: sha256 digests, ``none``
 when nothing is sideloaded, ``removed`` for a removal.
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ import tarfile
 import tempfile
 
 import salt.utils.files
+import salt.utils.hashutils
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
 
@@ -53,14 +53,6 @@ def _cache_dir():
     path = os.path.join(__opts__["cachedir"], "lxd_sideload")
     os.makedirs(path, exist_ok=True)
     return path
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with salt.utils.files.fopen(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- assets
@@ -131,7 +123,7 @@ def asset(source, kind):
     # by content: a tarball's name need not say so
     if tarfile.is_tarfile(cached):
         cached = _extract(cached, source, kind)
-    return {"path": cached, "sha256": _sha256(cached)}
+    return {"path": cached, "sha256": salt.utils.hashutils.get_hash(cached)}
 
 
 def _assets(binary, snap):
@@ -180,7 +172,7 @@ def _sideloaded_snap(name):
 
 
 def _installed_binary(path):
-    return _sha256(path) if os.path.exists(path) else None
+    return salt.utils.hashutils.get_hash(path) if os.path.exists(path) else None
 
 
 def _current(kind, target):

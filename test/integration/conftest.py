@@ -7,7 +7,6 @@ import textwrap
 import pytest
 import yaml
 
-from pathlib import Path
 
 
 
