@@ -136,7 +136,7 @@ def _client():
                 endpoint=target, cert=cert, verify=settings["verify"], session=session
             )
         except pylxd.exceptions.ClientConnectionFailed as exc:
-            raise CommandExecutionError(f"LXD is not reachable at {target}: {exc}")
+            raise CommandExecutionError(f"LXD is not reachable at {target}: {exc}") from exc
     return cache[target]
 
 
@@ -148,7 +148,7 @@ def _metadata(node, **params):
     try:
         return node.get(params=params or None).json()["metadata"]
     except pylxd.exceptions.LXDAPIException as exc:
-        raise _api_error(exc)
+        raise _api_error(exc) from exc
 
 
 def query(path, **params):
@@ -403,7 +403,7 @@ def _patch_server_config(config):
     try:
         _client().api.patch(json={"config": config})
     except pylxd.exceptions.LXDAPIException as exc:
-        raise _api_error(exc)
+        raise _api_error(exc) from exc
     return True
 
 
@@ -553,7 +553,7 @@ def issue_trust_token(name, restricted=False, projects=None):
             "restricted": restricted, "projects": projects or [],
         })
     except pylxd.exceptions.LXDAPIException as exc:
-        raise _api_error(exc)
+        raise _api_error(exc) from exc
     grant = created.json()["metadata"]["metadata"]
     token = {
         "client_name": name,
@@ -678,7 +678,7 @@ def decode_join_token(token):
     try:
         return json.loads(base64.b64decode(token))
     except (ValueError, TypeError) as exc:
-        raise CommandExecutionError(f"not a cluster join token: {exc}")
+        raise CommandExecutionError(f"not a cluster join token: {exc}") from exc
 
 
 def certificate_fingerprint(pem):
@@ -694,7 +694,7 @@ def certificate_fingerprint(pem):
     try:
         der = ssl.PEM_cert_to_DER_cert(pem.strip())
     except ValueError as exc:
-        raise CommandExecutionError(f"not a PEM certificate: {exc}")
+        raise CommandExecutionError(f"not a PEM certificate: {exc}") from exc
     return hashlib.sha256(der).hexdigest()
 
 
@@ -740,7 +740,7 @@ def issue_join_token(member):
     try:
         created = _client().api.cluster.members.post(json={"server_name": member})
     except pylxd.exceptions.LXDAPIException as exc:
-        raise _api_error(exc)
+        raise _api_error(exc) from exc
     grant = created.json()["metadata"]["metadata"]
     token = {
         "server_name": grant["serverName"],
@@ -769,7 +769,7 @@ def revoke_join_token(member):
     try:
         _client().api.operations[pending["id"]].delete()
     except pylxd.exceptions.LXDAPIException as exc:
-        raise _api_error(exc)
+        raise _api_error(exc) from exc
     return True
 
 
@@ -856,7 +856,7 @@ def _run(request, **kwargs):
             if done["status"] != "Success":
                 raise CommandExecutionError(f"LXD refused the request: {done['err']}")
     except pylxd.exceptions.LXDAPIException as exc:
-        raise _api_error(exc)
+        raise _api_error(exc) from exc
     return True
 
 
@@ -959,7 +959,7 @@ def apply_preseed(preseed):
                 log.error("lxd: reverting a failed preseed: %s", revert_exc)
         raise CommandExecutionError(
             f"applying the preseed failed and was reverted: {exc}"
-        )
+        ) from exc
     return _report(plan)
 
 

@@ -15,7 +15,6 @@ import time
 
 from salt.exceptions import CommandExecutionError
 
-
 __virtualname__ = "lxd_cluster"
 
 # Mine entries: this member's identity (read by the runner, e.g. when its
@@ -242,7 +241,7 @@ def offer_expired(expires_at, now=None):
 
         salt '*' lxd_cluster.offer_expired 2026-01-01T00:00:00Z
     """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     return _parse_time(expires_at) <= now
 
 
@@ -251,7 +250,7 @@ def _parse_time(stamp):
     head, _, tail = stamp.rstrip("Z").partition(".")
     fraction = "".join(ch for ch in tail if ch.isdigit())[:6]
     parsed = datetime.datetime.fromisoformat(head + (f".{fraction}" if fraction else ""))
-    return parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.replace(tzinfo=datetime.UTC)
 
 
 def _own_mine_entry(name):

@@ -90,7 +90,7 @@ def bundle(dest=None, push=False):
     """
     directory = dest or os.path.join(__opts__["cachedir"], "lxd-debug")
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     top = f"lxd-debug-{__opts__['id']}-{stamp}"
     path = os.path.join(directory, f"{top}.tar.gz")
     files, skipped = [], {}

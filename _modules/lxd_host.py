@@ -109,7 +109,7 @@ def _octal(mode):
 
 
 def hardening_diff(paths, conf, harden=True):
-    """
+    r"""
     Return what hardening (``harden=True``) or un-hardening ``paths``
     (``{path: {mode, default}}``) would change: ``modes``, the paths whose
     mode differs (``{path: {old, new}}``), ``file``, whether the persisted
@@ -120,7 +120,8 @@ def hardening_diff(paths, conf, harden=True):
 
     .. code-block:: bash
 
-        salt '*' lxd_host.hardening_diff '{/sys/kernel/slab: {mode: "0700", default: "0755"}}' /etc/tmpfiles.d/lxd.conf
+        salt '*' lxd_host.hardening_diff \
+            '{/sys/kernel/slab: {mode: "0700", default: "0755"}}' /etc/tmpfiles.d/lxd.conf
     """
     field = "mode" if harden else "default"
     modes = {}
@@ -131,15 +132,12 @@ def hardening_diff(paths, conf, harden=True):
             continue
         if _mode(path) != _octal(wanted[field]):
             modes[path] = {"old": _mode(path), "new": _octal(wanted[field])}
-    if harden:
-        file_change = _read(conf) != _tmpfiles_text(paths)
-    else:
-        file_change = os.path.exists(conf)
+    file_change = _read(conf) != _tmpfiles_text(paths) if harden else os.path.exists(conf)
     return {"modes": modes, "file": file_change, "missing": sorted(missing)}
 
 
 def hardening_apply(paths, conf, harden=True):
-    """
+    r"""
     Harden ``paths`` now and persist the modes in ``conf`` (a
     systemd-tmpfiles rule file), or with ``harden=False`` restore their
     default modes and remove ``conf``. Returns :py:func:`hardening_diff` as
@@ -149,7 +147,8 @@ def hardening_apply(paths, conf, harden=True):
 
     .. code-block:: bash
 
-        salt '*' lxd_host.hardening_apply '{/sys/kernel/slab: {mode: "0700", default: "0755"}}' /etc/tmpfiles.d/lxd.conf
+        salt '*' lxd_host.hardening_apply \
+            '{/sys/kernel/slab: {mode: "0700", default: "0755"}}' /etc/tmpfiles.d/lxd.conf
     """
     diff = hardening_diff(paths, conf, harden)
     for path, change in diff["modes"].items():
@@ -194,11 +193,11 @@ def parse_address(spec):
         ip = ipaddress.ip_address(host)
     except ValueError:
         if bracketed or port is not None or re.match(r"^[0-9.]+$", host):
-            raise ValueError(f"{spec!r} is not an IP address")
+            raise ValueError(f"{spec!r} is not an IP address") from None
         if not INTERFACE_RE.match(host):
             raise ValueError(
                 f"{spec!r} is not an IP, IP:port, [IPv6]:port, CIDR or interface name"
-            )
+            ) from None
         return ("interface", host, None)
     if port is not None and not 0 < int(port) < 65536:
         raise ValueError(f"{spec!r}: port {port} is out of range")

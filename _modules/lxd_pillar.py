@@ -68,10 +68,7 @@ def merge(defaults=None, pillar=None):
     merged = dict(defaults)
     for key, value in pillar.items():
         if isinstance(defaults.get(key), dict):
-            if isinstance(value, dict):
-                value = merge(defaults[key], value)
-            else:
-                value = defaults[key]
+            value = merge(defaults[key], value) if isinstance(value, dict) else defaults[key]
         merged[key] = value
     return merged
 

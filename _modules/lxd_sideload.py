@@ -94,7 +94,7 @@ def _extract(tarball, source, kind):
     except tarfile.TarError as exc:
         raise CommandExecutionError(
             f"lxd:sideload:{kind}: the tarball {source} cannot be read: {exc}"
-        )
+        ) from exc
     return extracted
 
 
@@ -279,5 +279,5 @@ def apply(binary=None, snap=None, name=None, channel=None, cohort=None, binary_p
         try:
             APPLY[kind](assets[kind], target)
         except (CommandExecutionError, OSError) as exc:
-            raise CommandExecutionError(f"lxd:sideload:{kind}: {exc}")
+            raise CommandExecutionError(f"lxd:sideload:{kind}: {exc}") from exc
     return changes

@@ -72,7 +72,7 @@ def normalise_pem(text):
     try:
         der = base64.b64decode(body, validate=True)
     except ValueError as exc:
-        raise ValueError(f"not a PEM certificate: its body is not base64 ({exc})")
+        raise ValueError(f"not a PEM certificate: its body is not base64 ({exc})") from exc
     _parse_der(der)
     lines = [body[start:start + 64] for start in range(0, len(body), 64)]
     return "\n".join(
@@ -87,7 +87,7 @@ def _parse_der(der):
     try:
         return x509.load_der_x509_certificate(der)
     except ValueError as exc:
-        raise ValueError(f"not an X.509 certificate: {exc}")
+        raise ValueError(f"not an X.509 certificate: {exc}") from exc
 
 
 def load(cert=None, cert_url=None):
@@ -107,13 +107,13 @@ def load(cert=None, cert_url=None):
         try:
             cert = __salt__["cp.get_file_str"](cert_url)
         except MinionError as exc:
-            raise CommandExecutionError(f"could not fetch {cert_url}: {exc}")
+            raise CommandExecutionError(f"could not fetch {cert_url}: {exc}") from exc
         if not cert:
             raise CommandExecutionError(f"could not fetch a certificate from {cert_url}")
     try:
         return normalise_pem(cert)
     except ValueError as exc:
-        raise CommandExecutionError(str(exc))
+        raise CommandExecutionError(str(exc)) from exc
 
 
 def parse_fingerprint(fingerprint):
@@ -341,7 +341,7 @@ def _wanted(clients, minion_requests):
         try:
             pem = load(entry.get("cert") or entry.get("certificate"), entry.get("cert_url"))
         except CommandExecutionError as exc:
-            raise CommandExecutionError(f"{origin}: {exc}")
+            raise CommandExecutionError(f"{origin}: {exc}") from exc
         fingerprint = __salt__["lxd.certificate_fingerprint"](pem)
         if not present:
             unwanted.add(fingerprint)

@@ -15,6 +15,7 @@ import salt._logging.impl
 import salt.config
 from saltfactories.utils.functional import Loaders
 
+
 def pytest_sessionfinish():
     """Salt's loader installs a deferred stderr log handler that replays its
     records at exit, into pytest's closed capture stream; pytest already
@@ -48,11 +49,12 @@ class LXDDaemon:
         return str(self.root / "unix.socket")
 
     def start(self):
-        log = open(self.root / "lxd.log", "wb")
-        self.process = subprocess.Popen(
-            ["lxd", "--group", "root", "--logfile", str(self.root / "daemon.log")],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        # the daemon keeps its own copy of the descriptor
+        with open(self.root / "lxd.log", "wb") as log:
+            self.process = subprocess.Popen(
+                ["lxd", "--group", "root", "--logfile", str(self.root / "daemon.log")],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
         subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self.env, check=True)
         return self
 

@@ -10,6 +10,7 @@ import os
 import socket
 import stat
 import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -28,7 +29,7 @@ def make_client(directory, name):
     """A client key and self-signed certificate, as `lxc` makes them."""
     key = ec.generate_private_key(ec.SECP384R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject).issuer_name(subject)
@@ -132,7 +133,7 @@ def test_trust_token_needs_the_https_listener_and_stays_secret(trust, lxd_daemon
     assert set(result) == {"name", "token_file"}
     path = result["token_file"]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    token = json.loads(base64.b64decode(open(path).read()))
+    token = json.loads(base64.b64decode(Path(path).read_text()))
     assert token["client_name"] == "laptop"
     assert token["addresses"] == [f"{lxd_daemon.address}:8443"]
     assert "laptop" in lxd_daemon.lxc("config", "trust", "list-tokens")

@@ -3,6 +3,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_sysctl_tuned_applies_persists_and_is_idempotent(loaders, tmp_path, rest
     assert done.result is True and done.changes == dry.changes
     assert "no.such.key" in done.comment
     assert read("vm.max_map_count") == "262144" and read("fs.aio-max-nr") == "524288"
-    text = open(conf).read()
+    text = Path(conf).read_text()
     assert "vm.max_map_count = 262144\n" in text and "no.such.key" not in text
 
     assert state.sysctl_tuned(conf, values=SYSCTL).changes == {}
@@ -68,7 +69,7 @@ def test_hardening_applies_persists_and_reverts(loaders, tmp_path, restore_kerne
     assert done.changes == {"/sys/kernel/slab": {"old": "0755", "new": "0700"}, conf: "written"}
     assert "/proc/no_such_file" in done.comment
     assert mode("/sys/kernel/slab") == "0700"
-    assert "z /sys/kernel/slab 0700 - - -\n" in open(conf).read()
+    assert "z /sys/kernel/slab 0700 - - -\n" in Path(conf).read_text()
     assert state.hardened(conf, paths=paths).changes == {}
 
     undone = state.unhardened(conf, paths=paths)

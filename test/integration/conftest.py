@@ -8,8 +8,6 @@ import pytest
 import yaml
 
 
-
-
 @pytest.fixture(scope="module")
 def pillar_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("pillar")

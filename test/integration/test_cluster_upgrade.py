@@ -6,6 +6,7 @@ alone), roll the upgrade member by member, re-run, evacuate and restore a
 member, then refuse an upgrade with one daemon down."""
 
 import datetime
+import itertools
 import json
 import os
 
@@ -115,7 +116,7 @@ def test_a_dry_run_lists_the_members_to_refresh_in_order_and_changes_nothing(clu
     refreshed = sorted((s for s in steps.values() if s["__id__"].endswith("-refreshed")),
                        key=lambda step: step["__run_num__"])
     assert [s["__id__"] for s in refreshed] == [f"lxd-upgrade-ci-{n}-refreshed" for n in HOSTS]
-    for name, step in zip(HOSTS, refreshed):
+    for name, step in zip(HOSTS, refreshed, strict=True):
         assert step["result"] is None
         assert f"{name} would refresh lxd to 5.0/candidate" in minion_comments(step)[name]
     assert all(cluster.refreshes(name) == [] for name in HOSTS)
@@ -131,11 +132,11 @@ def test_the_upgrade_refreshes_one_member_at_a_time_checking_health_between(clus
     assert all(len(calls) == 1 for calls in refreshes), refreshes
     assert refreshes[0][0][0] == ["refresh", "lxd", "--channel=5.0/candidate", "--cohort=+"]
     timeline = [calls[0] for calls in refreshes]
-    for earlier, later in zip(timeline, timeline[1:]):
+    for earlier, later in itertools.pairwise(timeline):
         assert earlier[2] <= later[1], "refreshes overlapped"
     # each refresh started only after the health check that followed the previous one
     checks = ["lxd-upgrade-ci-healthy"] + [f"lxd-upgrade-ci-{n}-healthy" for n in HOSTS]
-    for name, (_, started, _) in zip(HOSTS, timeline):
+    for name, (_, started, _) in zip(HOSTS, timeline, strict=True):
         check = steps[checks[HOSTS.index(name)]]
         assert check["result"] is True
         assert ends(check) <= started + 0.01, (name, check["start_time"], started)

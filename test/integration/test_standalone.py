@@ -28,7 +28,7 @@ def test_apply_initialises_then_reports_no_changes(host):
     pools = host.daemon.query("/1.0/storage-pools?recursion=1")
     assert [(pool["name"], pool["driver"]) for pool in pools] == [("local", "dir")]
     assert host.daemon.query("/1.0/profiles/default")["devices"]["eth0"]["network"] == "lxdbr0"
-    assert "vm.max_map_count = 262144" in open(host.files["sysctl_conf"]).read()
+    assert "vm.max_map_count = 262144" in Path(host.files["sysctl_conf"]).read_text()
 
     second = host.apply()
     assert all(ret["result"] is True for ret in second.values()), second

@@ -7,6 +7,7 @@ tells it, and deleting its key revokes it."""
 import os
 import stat
 import time
+from pathlib import Path
 
 import pylxd
 import pylxd.client
@@ -75,11 +76,11 @@ def test_a_client_minion_publishes_its_certificate_and_keeps_its_key(cluster):
     states = cluster.apply(CLIENT, "lxd.client")
     assert failures(states) == {}
     assert stat.S_IMODE(os.stat(settings["key"]).st_mode) == 0o600
-    key = open(settings["key"]).read()
+    key = Path(settings["key"]).read_text()
     mine = cluster.salt.run("mine.get", CLIENT, "lxd_client", minion_tgt="lxd-t1")
     published = mine.data[CLIENT]
     assert published["cluster"] == "ci" and published["projects"] == ["default"]
-    assert published["certificate"] == open(settings["cert"]).read()
+    assert published["certificate"] == Path(settings["cert"]).read_text()
     assert "PRIVATE KEY" not in str(mine.data) and key.splitlines()[1] not in str(mine.data)
     assert changed(cluster.apply(CLIENT, "lxd.client")) == {}
 

@@ -2,11 +2,10 @@
 answers, token expiry, address forms, cluster pillar validation."""
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import yaml
-
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,9 +1,9 @@
 """Pillar merging and validation (lxd_pillar), no daemon involved."""
 
+from pathlib import Path
+
 import pytest
 import yaml
-
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,27 +37,32 @@ def test_defaults_are_read_from_the_formula(lxd_pillar):
     ("pillar", "expected"),
     [
         ({"mode": "swarm"}, "lxd:mode: unknown mode 'swarm'"),
-        ({"install": {"channel": "latest/stabel"}}, "lxd:install:channel: 'latest/stabel' is not a snap channel"),
+        ({"install": {"channel": "latest/stabel"}},
+         "lxd:install:channel: 'latest/stabel' is not a snap channel"),
         ({"install": {"channel": "a/b/c/d"}}, "lxd:install:channel:"),
         ({"install": {"method": "apt"}}, "lxd:install:method: unknown method 'apt'"),
         ({"install": "snap"}, "lxd:install: must be a mapping, not a string"),
         ({"install": {"hold": "yes"}}, "lxd:install:hold: must be a boolean, not a string"),
         ({"sysctl_tuning": "true"}, "lxd:sysctl_tuning: must be a boolean"),
         ({"kernel_hardening": 1}, "lxd:kernel_hardening: must be a boolean"),
-        ({"snap_config": {"daemon.debug": [1]}}, "lxd:snap_config:daemon.debug: must be a string, number or boolean"),
+        ({"snap_config": {"daemon.debug": [1]}},
+         "lxd:snap_config:daemon.debug: must be a string, number or boolean"),
         ({"snap_config": "daemon.debug=true"}, "lxd:snap_config: must be a mapping"),
         ({"sysctl": {"not a key": 1}}, "lxd:sysctl:not a key: not a sysctl key name"),
         ({"init": {"preseed": "config: [unclosed"}}, "lxd:init:preseed: not parsable as YAML"),
         ({"listen": {"https": "yes"}}, "lxd:listen:https: must be a boolean"),
         ({"listen": {"ftp": True}}, "lxd:listen:ftp: unknown key"),
-        ({"addresses": {"metrics": "10.0.0.300"}}, "lxd:addresses:metrics: '10.0.0.300' is not an IP address"),
+        ({"addresses": {"metrics": "10.0.0.300"}},
+         "lxd:addresses:metrics: '10.0.0.300' is not an IP address"),
         ({"proxy": {"http": "proxy:3128"}}, "lxd:proxy:http: must be a proxy URL"),
         ({"proxy": {"no_proxy": {"a": 1}}}, "lxd:proxy:no_proxy: must be a comma-separated string or a list"),
         ({"sideload": {"binary": "/tmp/lxd"}}, "lxd:sideload:binary: must be a salt:// URL"),
         ({"install": {"method": "package"}, "sideload": {"snap": "salt://lxd.snap"}},
          "lxd:sideload: sideloading replaces the snap's LXD: it needs lxd:install:method snap"),
-        ({"trust": {"clients": {"ci": {}}}}, "lxd:trust:clients:ci: give exactly one of cert (PEM) and cert_url"),
-        ({"trust": {"clients": {"ci": {"cert_url": "ftp://x/c.crt"}}}}, "lxd:trust:clients:ci:cert_url: must be an https://"),
+        ({"trust": {"clients": {"ci": {}}}},
+         "lxd:trust:clients:ci: give exactly one of cert (PEM) and cert_url"),
+        ({"trust": {"clients": {"ci": {"cert_url": "ftp://x/c.crt"}}}},
+         "lxd:trust:clients:ci:cert_url: must be an https://"),
         ({"trust": {"clients": {"ci": {"cert_url": "salt://c.crt", "projects": "ci"}}}},
          "lxd:trust:clients:ci:projects: must be a list of project names"),
         ({"trust": {"clients": {"ci": {"cert_url": "salt://c.crt", "type": "admin"}}}},
@@ -66,17 +71,25 @@ def test_defaults_are_read_from_the_formula(lxd_pillar):
          "lxd:trust:clients:ci:owner: unknown key"),
         ({"client": {"cert": "client.crt"}}, "lxd:client:cert: must be an absolute path"),
         ({"client": {"cluster": "a b"}}, "lxd:client:cluster: 'a b' is not a cluster name"),
-        ({"init": {"preseed": "- a\n- b"}}, "lxd:init:preseed: must be a mapping or YAML text of one, not a list"),
-        ({"init": {"preseed": {"storage_pool": []}}}, "lxd:init:preseed:storage_pool: unknown preseed section"),
-        ({"init": {"preseed": {"storage_pools": [{"driver": "dir"}]}}}, "lxd:init:preseed:storage_pools:0:name: every entry needs a name"),
-        ({"init": {"preseed": {"cluster": {"enabled": True}}}}, "lxd:init:preseed:cluster: clustering is set by lxd:mode"),
-        ({"init": {"storage_devices": "/dev/sdb"}}, "lxd:init:storage_devices: must be a list of device paths"),
+        ({"init": {"preseed": "- a\n- b"}},
+         "lxd:init:preseed: must be a mapping or YAML text of one, not a list"),
+        ({"init": {"preseed": {"storage_pool": []}}},
+         "lxd:init:preseed:storage_pool: unknown preseed section"),
+        ({"init": {"preseed": {"storage_pools": [{"driver": "dir"}]}}},
+         "lxd:init:preseed:storage_pools:0:name: every entry needs a name"),
+        ({"init": {"preseed": {"cluster": {"enabled": True}}}},
+         "lxd:init:preseed:cluster: clustering is set by lxd:mode"),
+        ({"init": {"storage_devices": "/dev/sdb"}},
+         "lxd:init:storage_devices: must be a list of device paths"),
         ({"init": {"network": "yes"}}, "lxd:init:network: must be a boolean or a mapping"),
         ({"connection": {"url": "http://x:8443"}}, "lxd:connection:url: must be an https:// URL"),
-        ({"connection": {"url": "https://x:8443"}}, "lxd:connection:url: an https connection needs cert and key"),
+        ({"connection": {"url": "https://x:8443"}},
+         "lxd:connection:url: an https connection needs cert and key"),
         ({"files": {"sysctl_conf": "60-lxd.conf"}}, "lxd:files:sysctl_conf: must be an absolute path"),
-        ({"hardening": {"/etc/passwd": {"mode": "0400", "default": "0644"}}}, "lxd:hardening:/etc/passwd: only paths under /proc and /sys"),
-        ({"hardening": {"/sys/kernel/slab": {"mode": "rwx", "default": "0755"}}}, "lxd:hardening:/sys/kernel/slab:mode: must be an octal mode"),
+        ({"hardening": {"/etc/passwd": {"mode": "0400", "default": "0644"}}},
+         "lxd:hardening:/etc/passwd: only paths under /proc and /sys"),
+        ({"hardening": {"/sys/kernel/slab": {"mode": "rwx", "default": "0755"}}},
+         "lxd:hardening:/sys/kernel/slab:mode: must be an octal mode"),
         ({"sysctl_tunning": True}, "lxd:sysctl_tunning: unknown key"),
     ],
 )

@@ -161,7 +161,7 @@ def test_snap_is_installed_dangerous_then_goes_back_to_the_store(sideload, serve
     assert done.result is True and done.changes == dry.changes
     [install] = changing_calls(snap_standin)
     assert install[:2] == ["install", "--dangerous"]
-    assert open(install[2], "rb").read() == SNAP
+    assert Path(install[2]).read_bytes() == SNAP
     installed = snap_standin.state()["lxd"]
     assert (installed["revision"], installed["version"]) == ("x1", "5.22-debug")
     assert installed["held"] is True and installed["channel"] == "latest/stable"

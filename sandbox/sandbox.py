@@ -1,0 +1,351 @@
+"""A local sandbox of LXD hosts run by Salt, all under one directory.
+
+Each simulated host is a real LXD daemon (its own LXD_DIR, its own loopback
+address) driven by a real salt-minion; one real salt-master serves the
+formula. Nothing outside the sandbox directory is written: the pillar keeps
+the host's kernel settings and network interfaces alone.
+
+    python sandbox/sandbox.py up [--size 3]   start everything, then the main job
+    python sandbox/sandbox.py down            stop everything, remove the directory
+
+The benchmark (sandbox/benchmark.py) builds its sandboxes with this module.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+FORMULA_PARTS = ("lxd", "_modules", "_states", "_runners", "reactor")
+# unix socket paths are limited to 108 bytes
+MAX_SOCKET_PATH = 107
+
+
+def say(message):
+    print(f"== {message}", flush=True)
+
+
+def alive(pid_file):
+    """The pid in ``pid_file`` when that process runs, else None."""
+    try:
+        pid = int(Path(pid_file).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def stop_process(pid_file, sig=signal.SIGTERM, timeout=30):
+    pid = alive(pid_file)
+    if pid is None:
+        return
+    os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while alive(pid_file) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(pid_file):
+        os.kill(pid, signal.SIGKILL)
+
+
+def unmount_under(path):
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts]
+    for point in sorted(points, reverse=True):
+        if point.startswith(f"{path}/"):
+            subprocess.run(["umount", "-l", point], check=False)
+
+
+class LXDHost:
+    """One LXD daemon standing in for one host."""
+
+    def __init__(self, root, name, address, debug=False):
+        self.root = Path(root)
+        self.name = name
+        self.address = address
+        self.debug = debug
+        self.env = dict(os.environ, LXD_DIR=str(self.root))
+        if len(self.socket) > MAX_SOCKET_PATH:
+            raise SystemExit(f"{self.socket}: too long for a unix socket; use a shorter --root")
+
+    @property
+    def socket(self):
+        return str(self.root / "unix.socket")
+
+    @property
+    def log(self):
+        return self.root / "daemon.log"
+
+    @property
+    def pid_file(self):
+        return self.root / "lxd.pid"
+
+    def start(self):
+        """Start the daemon unless it runs; returns without waiting (see ready)."""
+        if alive(self.pid_file):
+            return self
+        self.root.mkdir(parents=True, exist_ok=True)
+        command = ["lxd", "--group", "root", "--logfile", str(self.log)]
+        if self.debug:
+            # every API request is logged: the benchmark counts them
+            command.append("--debug")
+        with open(self.root / "lxd.out", "ab") as out:
+            process = subprocess.Popen(command, env=self.env, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid_file.write_text(str(process.pid))
+        return self
+
+    def ready(self):
+        subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self.env, check=True)
+
+    def lxc(self, *args, capture=False, check=True):
+        return subprocess.run(["lxc", *args], env=self.env, check=check, text=True,
+                              capture_output=capture)
+
+    def query(self, path):
+        return json.loads(self.lxc("query", path, capture=True).stdout)
+
+    def stop(self):
+        """Kill the daemon (a clustered daemon's clean shutdown waits on its
+        peers), then release what it mounted and remove its directory."""
+        stop_process(self.pid_file, signal.SIGKILL)
+        unmount_under(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def requests_logged(self):
+        """API requests made to this daemon over its unix socket so far (the
+        formula's), counted from the debug log."""
+        if not self.log.exists():
+            return 0
+        with open(self.log, errors="replace") as log:
+            return sum('msg="Handling API request"' in line and "protocol=unix" in line
+                       for line in log)
+
+
+class Sandbox:
+    """A salt-master and ``size`` hosts (salt-minion + LXD daemon) under
+    ``root``; hosts ``<prefix>-1``… on ``<subnet>.1``…"""
+
+    def __init__(self, root, size=3, subnet="127.0.10", port=14505, prefix="lxd",
+                 cluster="sandbox", debug=False):
+        self.root = Path(root).resolve()
+        self.size = size
+        self.port = port
+        self.cluster = cluster
+        self.hosts = {
+            f"{prefix}-{n}": LXDHost(self.root / "lxd" / f"{prefix}-{n}", f"{prefix}-{n}",
+                                     f"{subnet}.{n}", debug=debug)
+            for n in range(1, size + 1)
+        }
+        self.master_dir = self.root / "salt" / "master"
+
+    # -- the formula's Salt -------------------------------------------------
+
+    def salt(self, *args, capture=False, check=True):
+        return self._cli("salt", *args, capture=capture, check=check)
+
+    def salt_run(self, *args, capture=False, check=True):
+        return self._cli("salt-run", *args, capture=capture, check=check)
+
+    def _cli(self, program, *args, capture, check):
+        command = [str(VENV_BIN / program), "-c", str(self.master_dir), "--timeout=300", *args]
+        return subprocess.run(command, check=check, text=True, capture_output=capture)
+
+    def write_salt_config(self):
+        formula = self.root / "formula"
+        formula.mkdir(parents=True, exist_ok=True)
+        for part in FORMULA_PARTS:
+            link = formula / part
+            if not link.is_symlink():
+                link.symlink_to(REPO / part)
+        self.master_dir.mkdir(parents=True, exist_ok=True)
+        master = {
+            "root_dir": str(self.master_dir),
+            "pidfile": "salt-master.pid",
+            "log_file": str(self.root / "log" / "master"),
+            "interface": "127.0.0.1",
+            "publish_port": self.port,
+            "ret_port": self.port + 1,
+            "auto_accept": True,
+            "file_roots": {"base": [str(formula)]},
+            "pillar_roots": {"base": [str(self.root / "pillar")]},
+            # the formula's reactor: a deleted minion key removes its member
+            "reactor": [{"salt/key": ["salt://reactor/key_deleted.sls"]}],
+        }
+        (self.master_dir / "master").write_text(json.dumps(master, indent=2))
+        for name in self.hosts:
+            minion_dir = self.root / "salt" / name
+            minion_dir.mkdir(parents=True, exist_ok=True)
+            minion = {
+                "id": name,
+                "root_dir": str(minion_dir),
+                "pidfile": "salt-minion.pid",
+                "log_file": str(self.root / "log" / name),
+                "master": "127.0.0.1",
+                "master_port": self.port + 1,
+                "publish_port": self.port,
+            }
+            (minion_dir / "minion").write_text(json.dumps(minion, indent=2))
+        (self.root / "log").mkdir(exist_ok=True)
+
+    def write_pillar(self):
+        """Every host a member of one cluster; the sandbox's own paths."""
+        pillar_dir = self.root / "pillar"
+        pillar_dir.mkdir(parents=True, exist_ok=True)
+        for name, host in self.hosts.items():
+            files = self.root / "files" / name
+            lxd = {
+                "mode": "cluster",
+                # the sandbox runs the daemons itself
+                "install": {"method": "none"},
+                "connection": {"socket": host.socket},
+                "files": {"sysctl_conf": str(files / "60-lxd.conf"),
+                          "tmpfiles_conf": str(files / "lxd-hardening.conf")},
+                # the host's kernel is not the sandbox's to retune
+                "sysctl_tuning": False,
+                "kernel_hardening": False,
+                # one network namespace for every simulated host: no bridges
+                "init": {"network": False},
+                "addresses": {"cluster": host.address},
+                "cluster": {"name": self.cluster},
+            }
+            (pillar_dir / f"{name}.sls").write_text(json.dumps({"lxd": lxd}, indent=2))
+        top = {"base": {name: [name] for name in self.hosts}}
+        (pillar_dir / "top.sls").write_text(json.dumps(top, indent=2))
+
+    def start_salt(self):
+        daemons = [("master", self.master_dir)]
+        daemons += [("minion", self.root / "salt" / name) for name in self.hosts]
+        for kind, config_dir in daemons:
+            if not alive(config_dir / f"salt-{kind}.pid"):
+                subprocess.run([str(VENV_BIN / f"salt-{kind}"), "-c", str(config_dir), "-d"],
+                               check=True)
+
+    def wait_for_minions(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        while True:
+            pinged = self.salt("--out=json", "--static", "--timeout=5", "*", "test.ping",
+                               capture=True, check=False)
+            answered = json.loads(pinged.stdout or "{}")
+            if all(answered.get(name) is True for name in self.hosts):
+                return
+            if time.monotonic() > deadline:
+                missing = sorted(set(self.hosts) - set(answered))
+                raise SystemExit(f"minions not answering after {timeout}s: {missing}")
+
+    def up(self):
+        """Start whatever is not running: LXD daemons, master, minions; the
+        formula's modules synced."""
+        for host in self.hosts.values():
+            host.start()
+        self.write_salt_config()
+        self.write_pillar()
+        self.start_salt()
+        for host in self.hosts.values():
+            host.ready()
+        self.wait_for_minions()
+        self.salt("*", "saltutil.sync_all", "--out=quiet")
+        self.salt_run("saltutil.sync_all", "--out=quiet")
+
+    def down(self):
+        if not self.root.exists():
+            return
+        # the hosts as started, whatever size this object was made with
+        hosts = [LXDHost(path, path.name, None) for path in sorted((self.root / "lxd").glob("*"))]
+        first = hosts[0] if hosts else None
+        if first and alive(first.pid_file):
+            # running containers outlive a killed daemon: stop them first
+            for name in self.instances(first):
+                first.lxc("stop", "--force", name, check=False)
+        for pid_file in (self.root / "salt").glob("*/salt-*.pid"):
+            stop_process(pid_file)
+        for host in hosts:
+            host.stop()
+        unmount_under(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @staticmethod
+    def instances(host):
+        listed = host.lxc("list", "--format=json", capture=True, check=False)
+        if listed.returncode != 0:
+            return []
+        return [instance["name"] for instance in json.loads(listed.stdout)
+                if instance["status"] == "Running"]
+
+    # -- the demo -----------------------------------------------------------
+
+    def busybox_image(self):
+        """A tiny image: busybox-static as every command, init included."""
+        image = self.root / "busybox.tar.gz"
+        if image.exists():
+            return image
+        rootfs = self.root / "busybox" / "rootfs"
+        for directory in ("bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root"):
+            (rootfs / directory).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(shutil.which("busybox"), rootfs / "bin" / "busybox")
+        applets = subprocess.run([str(rootfs / "bin" / "busybox"), "--list"], check=True,
+                                 capture_output=True, text=True).stdout.split()
+        for applet in applets:
+            if not (rootfs / "bin" / applet).exists():
+                (rootfs / "bin" / applet).symlink_to("busybox")
+        (rootfs / "sbin" / "init").symlink_to("../bin/init")
+        metadata = self.root / "busybox" / "metadata.yaml"
+        metadata.write_text(json.dumps({
+            "architecture": os.uname().machine,
+            "creation_date": int(time.time()),
+            "properties": {"description": "busybox-static", "os": "busybox"},
+        }))
+        with tarfile.open(image, "w:gz") as tar:
+            tar.add(metadata, "metadata.yaml")
+            tar.add(rootfs, "rootfs")
+        return image
+
+    def demo(self):
+        names = list(self.hosts)
+        say(f"LXD daemons: {', '.join(f'{n} on {h.address}' for n, h in self.hosts.items())}")
+        say(f"salt-master and {len(names)} salt-minions in {self.root}")
+        self.up()
+        say("salt '*' state.apply lxd   (every host installed and tuned)")
+        self.salt("*", "state.apply", "lxd", "--state-output=terse", "--state-verbose=false")
+        say("salt-run state.orchestrate lxd.cluster   (bootstrap, then each member joins)")
+        self.salt_run("state.orchestrate", "lxd.cluster", "--state-output=terse")
+        first, last = self.hosts[names[0]], self.hosts[names[-1]]
+        say(f"lxc cluster list   (LXD_DIR={first.root})")
+        first.lxc("cluster", "list")
+        if "demo" not in [i["name"] for i in first.query("/1.0/instances?recursion=1")]:
+            say(f"a busybox container on {last.name}")
+            first.lxc("image", "import", str(self.busybox_image()), "--alias", "busybox")
+            first.lxc("launch", "busybox", "demo", "--target", last.name)
+        first.lxc("list", "--columns=nsL")
+        say("run it again: a second apply reports no changes")
+        self.salt("*", "state.apply", "lxd", "--state-output=terse", "--state-verbose=false")
+        say("try:")
+        print(f"  export LXD_DIR={first.root}; lxc exec demo -- uname -a\n"
+              f"  {VENV_BIN}/salt -c {self.master_dir} '*' lxd_cluster.status\n"
+              f"  bash sandbox/sandbox.sh down   (stop everything, remove {self.root})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("--root", default=str(REPO / ".sandbox"))
+    parser.add_argument("--size", type=int, default=3)
+    args = parser.parse_args()
+    sandbox = Sandbox(args.root, size=args.size)
+    if args.action == "up":
+        sandbox.demo()
+    else:
+        sandbox.down()
+        say(f"sandbox stopped, {sandbox.root} removed")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
