@@ -622,6 +622,7 @@ def enable_clustering(member, address):
     """
     _patch_server_config({"cluster.https_address": address})
     _run(_client().api.cluster.put, json={"server_name": member, "enabled": True})
+    _reconnect()
     return True
 
 
@@ -661,7 +662,14 @@ def join_cluster(member, address, token, certificate, member_config):
         "member_config": member_config,
     }
     _run(_client().api.cluster.put, json=body)
+    _reconnect()
     return True
+
+
+def _reconnect():
+    """Clustering changes what the connection read of the server (its
+    certificate becomes the cluster's): the next call connects anew."""
+    __context__.get("lxd.clients", {}).pop(endpoint(), None)
 
 
 def decode_join_token(token):

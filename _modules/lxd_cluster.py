@@ -4,10 +4,11 @@ Execution module for this minion's place in its LXD cluster: who it is
 to know about it, and the join offer that carries a join token from a
 member to one joiner through the Salt mine.
 
-The join offer is the only secret here. It is published with ``mine.send``
-and an ``allow_tgt`` naming the joiner alone, read by the joiner with
-``mine.get``, and withdrawn (mine entry deleted, token revoked) after the
-join. It never appears in a job return, state output or log.
+The join offer is the only secret here. It is published in the mine
+(``lxd_mine.send``), in an entry of its own per joiner whose ``allow_tgt``
+names that joiner alone, read by the joiner with ``mine.get``, and
+withdrawn (mine entry deleted, token revoked) after the joins. It never
+appears in a job return, state output or log.
 """
 
 import datetime
@@ -18,9 +19,9 @@ from salt.exceptions import CommandExecutionError
 __virtualname__ = "lxd_cluster"
 
 # Mine entries: this member's identity (read by the runner, e.g. when its
-# key is deleted), and a join offer (readable by one joiner only).
+# key is deleted), and a join offer per joiner (readable by that joiner only).
 MINE_IDENTITY = "lxd_cluster"
-MINE_OFFER = "lxd_join_offer"
+MINE_OFFER = "lxd_join_offer_{minion}"
 
 CLUSTER_PORT = 8443
 
@@ -166,10 +167,10 @@ def publish_join_offer(member, minion):
 
         salt lxd1 lxd_cluster.publish_join_offer lxd4 lxd4
     """
-    sent = __salt__["mine.send"](
-        MINE_OFFER,
+    sent = __salt__["lxd_mine.send"](
+        MINE_OFFER.format(minion=minion),
+        "lxd_cluster.join_offer",
         member,
-        mine_function="lxd_cluster.join_offer",
         # the joiner, and this minion (which issued it) to withdraw it
         allow_tgt=f"{minion},{__grains__['id']}",
         allow_tgt_type="list",
@@ -182,38 +183,38 @@ def publish_join_offer(member, minion):
     return __salt__["lxd.join_tokens"]()[member]["expires_at"]
 
 
-def withdraw_join_offer(member):
+def withdraw_join_offer(member, minion):
     """
-    Withdraw the join offer for ``member``: revoke its token if still
-    pending and delete this minion's offer from the mine. Returns what was
-    withdrawn (empty when there was nothing).
+    Withdraw the join offer for ``member`` (minion ``minion``): revoke its
+    token if still pending and delete this minion's offer for it from the
+    mine. Returns what was withdrawn (empty when there was nothing).
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt lxd1 lxd_cluster.withdraw_join_offer lxd4
+        salt lxd1 lxd_cluster.withdraw_join_offer lxd4 lxd4
     """
     withdrawn = []
     if __salt__["lxd.revoke_join_token"](member):
         withdrawn.append("token revoked")
-    if offer_published():
-        __salt__["mine.delete"](MINE_OFFER)
+    if offer_published(minion):
+        __salt__["lxd_mine.delete"](MINE_OFFER.format(minion=minion))
         withdrawn.append("mine offer deleted")
     return withdrawn
 
 
-def offer_published():
+def offer_published(minion):
     """
-    Return True when this minion has a join offer in the mine.
+    Return True when this minion has a join offer for ``minion`` in the mine.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt lxd1 lxd_cluster.offer_published
+        salt lxd1 lxd_cluster.offer_published lxd4
     """
-    return _own_mine_entry(MINE_OFFER) is not None
+    return _own_mine_entry(MINE_OFFER.format(minion=minion)) is not None
 
 
 def pending_offer(member):
@@ -304,7 +305,8 @@ def join(bootstrap, member, address, preseed):
 
         salt lxd4 lxd_cluster.join lxd1 lxd4 10.0.0.4:8443 '{}'
     """
-    offer = __salt__["mine.get"](bootstrap, MINE_OFFER, tgt_type="list").get(bootstrap)
+    entry = MINE_OFFER.format(minion=__grains__["id"])
+    offer = __salt__["mine.get"](bootstrap, entry, tgt_type="list").get(bootstrap)
     if not offer:
         raise CommandExecutionError(
             f"{bootstrap} has published no join offer for {member} (run the "

@@ -1,9 +1,9 @@
 """
 States for LXD cluster membership (over the ``lxd_cluster`` and ``lxd``
 execution modules). The ``lxd.cluster`` orchestrate applies them in order:
-``bootstrapped`` on one member, then for each joiner ``join_offered`` (on
-that member), ``joined`` (on the joiner) and ``join_offer_withdrawn`` (on
-that member again). ``member_absent`` removes a member, from another one.
+``bootstrapped`` and a ``join_offered`` per joiner on one member, then
+``joined`` on each joiner in turn, then a ``join_offer_withdrawn`` per
+joiner on that member again. ``member_absent`` removes a member, from another one.
 The ``lxd.cluster.upgrade`` orchestrate rolls a snap channel change through
 the members with ``healthy`` and ``member_refreshed``; ``member_evacuated``
 and ``member_restored`` take a member out for maintenance and back.
@@ -131,18 +131,21 @@ def join_offered(name, minion):
     return ret
 
 
-def join_offer_withdrawn(name):
+def join_offer_withdrawn(name, minion):
     """
     Ensure no join offer for member ``name`` is left: its token is revoked
     if unused and the offer deleted from this minion's mine.
 
     name
         The joining member's name.
+
+    minion
+        The joining minion's id.
     """
     ret = _ret(name)
     try:
         pending = __salt__["lxd_cluster.pending_offer"](name)
-        in_mine = __salt__["lxd_cluster.offer_published"]()
+        in_mine = __salt__["lxd_cluster.offer_published"](minion)
         if not pending and not in_mine:
             ret["comment"] = f"No join offer for {name} is left."
             return ret
@@ -151,7 +154,7 @@ def join_offer_withdrawn(name):
             ret["result"] = None
             ret["comment"] = f"The join offer for {name} would be withdrawn."
             return ret
-        withdrawn = __salt__["lxd_cluster.withdraw_join_offer"](name)
+        withdrawn = __salt__["lxd_cluster.withdraw_join_offer"](name, minion)
     except CommandExecutionError as exc:
         return _failed(ret, f"Withdrawing the join offer for {name} failed: {exc}")
     ret["comment"] = f"The join offer for {name} was withdrawn: {', '.join(withdrawn)}."

@@ -48,7 +48,7 @@ def published(name, function):
         ret["result"] = None
         ret["comment"] = f"Mine entry {name} would be published."
         return ret
-    if not __salt__["mine.send"](name, mine_function=function):
+    if not __salt__["lxd_mine.send"](name, function):
         ret["result"] = False
         ret["comment"] = f"Publishing mine entry {name} failed (see the minion log)."
         return ret

@@ -251,8 +251,8 @@ class Sandbox:
         for host in self.hosts.values():
             host.ready()
         self.wait_for_minions()
-        self.salt("*", "saltutil.sync_all", "--out=quiet")
-        self.salt_run("saltutil.sync_all", "--out=quiet")
+        self.salt("*", "saltutil.sync_all", capture=True)
+        self.salt_run("saltutil.sync_all", capture=True)
 
     def down(self):
         if not self.root.exists():

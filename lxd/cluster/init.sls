@@ -1,11 +1,14 @@
 {#- salt-run state.orchestrate lxd.cluster [pillar='{"lxd_cluster": "<name>"}']
 
     Form or grow every LXD cluster in pillar (or only the one named):
-    1. every member prepared (state.apply lxd: installed, tuned);
-    2. one member bootstrapped: an online member when the cluster exists,
-       else lxd:cluster:bootstrap, else the first minion id;
-    3. each other minion joins, one at a time: a join token issued for it
-       right before, carried to it alone through the mine, withdrawn after.
+    1. every member prepared at once (state.apply lxd: installed, tuned),
+       and one member bootstrapped: an online member when the cluster
+       exists, else lxd:cluster:bootstrap, else the first minion id; it
+       issues a join token for each joiner, carried to that joiner alone
+       through the mine;
+    2. each joiner joins, one at a time (LXD does not take concurrent
+       joins);
+    3. the tokens left (of failed joins) revoked, the offers withdrawn.
     The plan comes from the lxd_cluster runner (salt-run lxd_cluster.plan). #}
 {%- set plan = salt["saltutil.runner"]("lxd_cluster.plan",
                                        cluster=salt["pillar.get"]("lxd_cluster")) %}
@@ -19,47 +22,36 @@ lxd-cluster-plan-error-{{ loop.index }}:
 
 {%- for cluster in plan.clusters %}
 {%- set id = "lxd-cluster-" ~ cluster.name %}
+{%- set form = {"bootstrap": cluster.bootstrap, "joiners": cluster.joiners} %}
 
-{{ id }}-members-prepared:
+{{ id }}-prepared-and-bootstrapped:
   salt.state:
     - tgt: {{ cluster.minions | json }}
     - tgt_type: list
-    - sls: lxd
-
-{{ id }}-bootstrapped:
-  salt.state:
-    - tgt: {{ cluster.bootstrap }}
-    - sls: lxd.cluster.bootstrap
-    - require:
-      - salt: {{ id }}-members-prepared
+    - sls: lxd.cluster.form
+    - pillar: {lxd_form: {{ form | json }}}
 
 {%- for joiner in cluster.joiners %}
-{%- set join = {"member": joiner.member, "minion": joiner.minion,
-                "bootstrap": cluster.bootstrap} %}
-
-{{ id }}-{{ joiner.minion }}-offered:
-  salt.state:
-    - tgt: {{ cluster.bootstrap }}
-    - sls: lxd.cluster.offer
-    - pillar: {lxd_join: {{ join | json }}}
-    - require:
-      - salt: {{ id }}-bootstrapped
 
 {{ id }}-{{ joiner.minion }}-joined:
   salt.state:
     - tgt: {{ joiner.minion }}
     - sls: lxd.cluster.join
-    - pillar: {lxd_join: {{ join | json }}}
+    - pillar: {lxd_join: {bootstrap: {{ cluster.bootstrap }}}}
     - require:
-      - salt: {{ id }}-{{ joiner.minion }}-offered
+      - salt: {{ id }}-prepared-and-bootstrapped
+{%- endfor %}
 
-{#- also after a failed join: its token must not outlive the attempt #}
-{{ id }}-{{ joiner.minion }}-offer-withdrawn:
+{%- if cluster.joiners %}
+
+{#- after the joins (declaration order), also after failed ones: no token
+    may outlive the attempt #}
+{{ id }}-offers-withdrawn:
   salt.state:
     - tgt: {{ cluster.bootstrap }}
     - sls: lxd.cluster.withdraw
-    - pillar: {lxd_join: {{ join | json }}}
+    - pillar: {lxd_form: {{ form | json }}}
     - require:
-      - salt: {{ id }}-{{ joiner.minion }}-offered
-{%- endfor %}
+      - salt: {{ id }}-prepared-and-bootstrapped
+{%- endif %}
 {%- endfor %}

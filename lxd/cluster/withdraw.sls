@@ -1,7 +1,10 @@
-{#- On the bootstrap member, after a join (or a failed one): no token or
-    mine offer for that joiner is left (pillar lxd_join: member). #}
-{%- set join = salt["pillar.get"]("lxd_join") %}
+{#- On the bootstrap member, after the joins (also failed ones): no token
+    or mine offer for any joiner is left (pillar lxd_form: joiners). #}
+{%- set form = salt["pillar.get"]("lxd_form") %}
+{%- for joiner in form.joiners %}
 
-lxd-cluster-join-offer-withdrawn:
+lxd-cluster-join-offer-withdrawn-{{ joiner.minion }}:
   lxd_cluster.join_offer_withdrawn:
-    - name: {{ join.member }}
+    - name: {{ joiner.member }}
+    - minion: {{ joiner.minion }}
+{%- endfor %}

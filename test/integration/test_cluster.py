@@ -145,16 +145,18 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
         cluster.set_pillar(name, cluster={"name": "ci", "token_expiry": "2S"})
     bootstrapped = cluster.salt.run("state.sls", "lxd.cluster.bootstrap", minion_tgt="lxd-c1")
     assert bootstrapped.returncode == 0, bootstrapped
-    join = json.dumps({"lxd_join": {"member": "lxd-c4", "minion": "lxd-c4",
-                                    "bootstrap": "lxd-c1"}})
-    offered = cluster.salt.run("state.sls", "lxd.cluster.offer", f"pillar={join}",
+    form = json.dumps({"lxd_form": {"bootstrap": "lxd-c1",
+                                    "joiners": [{"member": "lxd-c4", "minion": "lxd-c4"}]}})
+    offered = cluster.salt.run("state.sls", "lxd.cluster.offer", f"pillar={form}",
                                minion_tgt="lxd-c1")
     assert offered.returncode == 0, offered
 
     # the offer is in lxd-c1's mine, and no other minion can read it
-    assert cluster.salt.run("lxd_cluster.offer_published", minion_tgt="lxd-c1").data is True
-    seen = cluster.salt.run("mine.get", "lxd-c1", "lxd_join_offer", minion_tgt="lxd-c3")
+    published = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4", minion_tgt="lxd-c1")
+    assert published.data is True
+    seen = cluster.salt.run("mine.get", "lxd-c1", "lxd_join_offer_lxd-c4", minion_tgt="lxd-c3")
     assert seen.data == {}
+    join = json.dumps({"lxd_join": {"bootstrap": "lxd-c1"}})
 
     time.sleep(3)  # let the 2-second token expire
     joined = cluster.salt.run("state.sls", "lxd.cluster.join", f"pillar={join}",

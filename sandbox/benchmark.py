@@ -1,0 +1,182 @@
+"""Cluster formation: the formula against raw LXD, on this machine.
+
+For each size N (default 3 and 5), on fresh daemons each time:
+  raw      N LXD daemons; the first `lxd init --preseed` bootstraps, then for
+           each other member `lxc cluster add` on the first and
+           `lxd init --preseed` with the token on the joiner (the floor);
+  formula  N LXD daemons, a salt-master and N salt-minions (sandbox.py);
+           `salt-run state.orchestrate lxd.cluster`, then a re-run of
+           `salt '*' state.apply lxd`, which must report no changes.
+Daemons run with --debug in both, so that the API requests the formula
+makes over each member's unix socket can be counted from its log.
+
+    .venv/bin/python sandbox/benchmark.py [--sizes 3 5] [--root .benchmark]
+
+Not a test: it prints numbers (see BENCHMARKS.rst) and fails only when a
+cluster does not form or the re-run reports changes.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sandbox import REPO, LXDHost, Sandbox, say
+
+RAW_SUBNET = "127.0.20"
+FORMULA_SUBNET = "127.0.21"
+SALT_PORT = 14605
+
+
+def timed(action):
+    start = time.monotonic()
+    result = action()
+    return time.monotonic() - start, result
+
+
+def online_members(host):
+    return sorted(m["server_name"] for m in host.query("/1.0/cluster/members?recursion=1")
+                  if m["status"] == "Online")
+
+
+def preseed(host, document):
+    subprocess.run(["lxd", "init", "--preseed"], input=json.dumps(document), text=True,
+                   env=host.env, check=True)
+
+
+def form_by_hand(hosts):
+    first, *joiners = hosts
+    preseed(first, {
+        "config": {"core.https_address": f"{first.address}:8443"},
+        "storage_pools": [{"name": "local", "driver": "dir"}],
+        "profiles": [{"name": "default",
+                      "devices": {"root": {"path": "/", "pool": "local", "type": "disk"}}}],
+        "cluster": {"server_name": first.name, "enabled": True},
+    })
+    for joiner in joiners:
+        token = first.lxc("cluster", "add", joiner.name, "--quiet", capture=True).stdout.strip()
+        preseed(joiner, {"cluster": {
+            "enabled": True, "server_name": joiner.name,
+            "server_address": f"{joiner.address}:8443", "cluster_token": token,
+            "member_config": [{"entity": "storage-pool", "name": "local", "key": "source",
+                               "value": ""}],
+        }})
+
+
+def raw(root, size):
+    hosts = [LXDHost(root / f"m{n}", f"m{n}", f"{RAW_SUBNET}.{n}", debug=True)
+             for n in range(1, size + 1)]
+    try:
+        for host in hosts:
+            host.start()
+        for host in hosts:
+            host.ready()
+        seconds, _ = timed(lambda: form_by_hand(hosts))
+        members = online_members(hosts[0])
+        if len(members) != size:
+            raise SystemExit(f"raw: {len(members)} of {size} members online")
+        return seconds
+    finally:
+        for host in hosts:
+            host.stop()
+
+
+def changes_reported(applied):
+    """(minion, state id) of every state that reported changes or failed."""
+    return [(minion, state)
+            for minion, states in applied.items()
+            for state, run in (states.items() if isinstance(states, dict) else [("-", {})])
+            if run.get("changes") or run.get("result") is not True]
+
+
+def requests_since(hosts, before):
+    return {name: host.requests_logged() - before[name] for name, host in hosts.items()}
+
+
+def formula(root, size):
+    sandbox = Sandbox(root, size=size, subnet=FORMULA_SUBNET, port=SALT_PORT,
+                      cluster="bench", debug=True)
+    try:
+        sandbox.up()
+        hosts = sandbox.hosts
+        before = {name: host.requests_logged() for name, host in hosts.items()}
+        seconds, orchestrated = timed(lambda: sandbox.salt_run(
+            "--out=json", "state.orchestrate", "lxd.cluster", capture=True, check=False))
+        if orchestrated.returncode != 0:
+            raise SystemExit(f"orchestrate failed:\n{orchestrated.stdout}{orchestrated.stderr}")
+        members = online_members(next(iter(hosts.values())))
+        if len(members) != size:
+            raise SystemExit(f"formula: {len(members)} of {size} members online")
+        formation_requests = requests_since(hosts, before)
+
+        before = {name: host.requests_logged() for name, host in hosts.items()}
+        rerun_seconds, reapplied = timed(lambda: sandbox.salt(
+            "--out=json", "--static", "*", "state.apply", "lxd", capture=True, check=False))
+        rerun_requests = requests_since(hosts, before)
+        changed = changes_reported(json.loads(reapplied.stdout))
+        steps = [step for states in json.loads(orchestrated.stdout)["data"].values()
+                 for step in states.values()]
+        return {
+            "seconds": seconds,
+            "steps": sorted((step["__run_num__"], step["__id__"], step["duration"] / 1000)
+                            for step in steps),
+            "rerun_seconds": rerun_seconds,
+            "rerun_changes": changed,
+            "formation_requests": formation_requests,
+            "rerun_requests": rerun_requests,
+        }
+    finally:
+        sandbox.down()
+
+
+def spread(counts):
+    values = sorted(counts.values())
+    return f"{sum(values) / len(values):.0f} (min {values[0]}, max {values[-1]})"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5])
+    parser.add_argument("--root", default=str(REPO / ".benchmark"))
+    args = parser.parse_args()
+    root = Path(args.root).resolve()
+    shutil.rmtree(root, ignore_errors=True)
+    results = []
+    for size in args.sizes:
+        say(f"N={size}: raw lxd init --preseed + lxc cluster add")
+        raw_seconds = raw(root / f"raw-{size}", size)
+        say(f"N={size}: salt-run state.orchestrate lxd.cluster")
+        measured = formula(root / f"formula-{size}", size)
+        results.append((size, raw_seconds, measured))
+
+    failed = False
+    for size, raw_seconds, measured in results:
+        print(f"\nN={size}")
+        print(f"  raw formation (lxd init --preseed, lxc cluster add)  {raw_seconds:6.2f} s")
+        print(f"  formula formation (state.orchestrate lxd.cluster)    "
+              f"{measured['seconds']:6.2f} s  ({len(measured['steps'])} orchestrate steps)")
+        print(f"  ratio formula / raw                                  "
+              f"{measured['seconds'] / raw_seconds:6.2f}")
+        print(f"  re-run of state.apply lxd on all {size} members         "
+              f"{measured['rerun_seconds']:6.2f} s")
+        print(f"  changes reported by the re-run                       "
+              f"{len(measured['rerun_changes']):6d}")
+        print(f"  LXD API requests per member, formation               "
+              f"{spread(measured['formation_requests'])}")
+        print(f"  LXD API requests per member, re-run                  "
+              f"{spread(measured['rerun_requests'])}")
+        for _, step, seconds in measured["steps"]:
+            print(f"    {step:<50} {seconds:6.2f} s")
+        if measured["rerun_changes"]:
+            print(f"  changed or failed on re-run: {measured['rerun_changes']}")
+            failed = True
+    shutil.rmtree(root, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
