@@ -17,6 +17,7 @@ whose ``all()`` issues one extra request per object.
 """
 
 import base64
+import copy
 import hashlib
 import json
 import logging
@@ -132,12 +133,43 @@ def _client():
             # (a pinned LXD server certificate): ignore the environment.
             session.trust_env = False
         try:
-            cache[target] = pylxd.Client(
+            client = pylxd.Client(
                 endpoint=target, cert=cert, verify=settings["verify"], session=session
             )
         except pylxd.exceptions.ClientConnectionFailed as exc:
             raise CommandExecutionError(f"LXD is not reachable at {target}: {exc}") from exc
+        client.api.session.hooks["response"].append(_forget_reads_on_write)
+        cache[target] = client
+        _reads()["/1.0"] = client.host_info
     return cache[target]
+
+
+def _reads():
+    """What this run's connection read of the server (GET /1.0, cluster,
+    members), so that the states of one run share one round trip each; any
+    write through the connection forgets it all."""
+    return __context__.setdefault("lxd.reads", {}).setdefault(endpoint(), {})
+
+
+def _read(path, fetch):
+    reads = _reads()
+    if path not in reads:
+        reads[path] = fetch()
+    return copy.deepcopy(reads[path])
+
+
+def _forget_reads_on_write(response, *args, **kwargs):
+    if response.request.method != "GET":
+        __context__.get("lxd.reads", {}).pop(endpoint(), None)
+
+
+def _disconnect():
+    """Drop this run's connection and what it read: the next call connects
+    anew (the server may have restarted, or clustering changed its
+    certificate)."""
+    target = endpoint()
+    __context__.get("lxd.clients", {}).pop(target, None)
+    __context__.get("lxd.reads", {}).pop(target, None)
 
 
 def _api_error(exc):
@@ -200,8 +232,8 @@ def daemon_state():
 
         salt lxd1 lxd.daemon_state
     """
+    _disconnect()
     target = endpoint()
-    __context__.get("lxd.clients", {}).pop(target, None)
     if reachable():
         return "ready"
     if "://" in target:
@@ -218,12 +250,11 @@ def daemon_state():
 # ---------------------------------------------------------------- server
 
 
-def info(refresh=True):
+def info(refresh=False):
     """
     Return the server information (GET /1.0): api_extensions, config,
-    environment (server version, certificate, kernel, storage drivers).
-    ``refresh=False`` returns what the connection read when it was made
-    (no request).
+    environment (server version, certificate, kernel, storage drivers), as
+    this run last read it (``refresh=True``: read it now).
 
     CLI Example:
 
@@ -231,9 +262,9 @@ def info(refresh=True):
 
         salt '*' lxd.info
     """
-    if not refresh:
-        return _client().host_info
-    return _metadata(_client().api)
+    if refresh:
+        _reads().pop("/1.0", None)
+    return _read("/1.0", lambda: _metadata(_client().api))
 
 
 def api_extensions():
@@ -246,7 +277,7 @@ def api_extensions():
 
         salt '*' lxd.api_extensions
     """
-    return list(info(refresh=False)["api_extensions"])
+    return list(info()["api_extensions"])
 
 
 def has_api_extension(name):
@@ -348,7 +379,7 @@ def listener_config(listen, addresses):
             wanted[key] = __salt__["lxd_host.address"](addresses.get(endpoint), port=port)
     # A joining member gets core.https_address = its cluster address from
     # LXD itself: that is the cluster's own listener, not an https one.
-    config = info(refresh=False)["config"]
+    config = info()["config"]
     cluster_address = config.get("cluster.https_address")
     if wanted["core.https_address"] is None and cluster_address and (
         config.get("core.https_address") == cluster_address
@@ -577,7 +608,7 @@ def cluster():
 
         salt '*' lxd.cluster
     """
-    return _metadata(_client().api.cluster)
+    return _read("/1.0/cluster", lambda: _metadata(_client().api.cluster))
 
 
 def _by_name(node):
@@ -601,10 +632,9 @@ def cluster_members():
     """
     if not cluster()["enabled"]:
         return {}
-    return {
-        member["server_name"]: member
-        for member in _metadata(_client().api.cluster.members, recursion=1)
-    }
+    members = _read("/1.0/cluster/members",
+                    lambda: _metadata(_client().api.cluster.members, recursion=1))
+    return {member["server_name"]: member for member in members}
 
 
 def enable_clustering(member, address):
@@ -622,7 +652,7 @@ def enable_clustering(member, address):
     """
     _patch_server_config({"cluster.https_address": address})
     _run(_client().api.cluster.put, json={"server_name": member, "enabled": True})
-    _reconnect()
+    _disconnect()
     return True
 
 
@@ -662,14 +692,9 @@ def join_cluster(member, address, token, certificate, member_config):
         "member_config": member_config,
     }
     _run(_client().api.cluster.put, json=body)
-    _reconnect()
+    _disconnect()
     return True
 
-
-def _reconnect():
-    """Clustering changes what the connection read of the server (its
-    certificate becomes the cluster's): the next call connects anew."""
-    __context__.get("lxd.clients", {}).pop(endpoint(), None)
 
 
 def decode_join_token(token):
@@ -1094,7 +1119,7 @@ def _mask(key, value):
 
 
 def _record_path():
-    fingerprint = info(refresh=False)["environment"]["certificate_fingerprint"]
+    fingerprint = info()["environment"]["certificate_fingerprint"]
     return os.path.join(__opts__["cachedir"], "lxd", f"init-{fingerprint}.json")
 
 

@@ -148,7 +148,7 @@ def join_offer(member):
     token = __salt__["lxd.issue_join_token"](member)
     return {
         "token": token,
-        "certificate": __salt__["lxd.info"](refresh=False)["environment"]["certificate"],
+        "certificate": __salt__["lxd.info"]()["environment"]["certificate"],
         "member_config": [
             {key: entry[key] for key in ("entity", "name", "key", "description")}
             for entry in __salt__["lxd.cluster"]()["member_config"]

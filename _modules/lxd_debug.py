@@ -268,7 +268,7 @@ def _logfile_option():
     """The --logfile the local daemon was started with, read from its
     command line (the server reports its pid); None when not found."""
     try:
-        pid = __salt__["lxd.info"](refresh=False)["environment"]["server_pid"]
+        pid = __salt__["lxd.info"]()["environment"]["server_pid"]
         with salt.utils.files.fopen(f"/proc/{pid}/cmdline", "rb") as handle:
             args = handle.read().decode(errors="replace").split("\0")
     except (CommandExecutionError, KeyError, OSError) as exc:

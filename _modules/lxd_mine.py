@@ -9,12 +9,18 @@ join offer per joiner and each member's connection facts, every one read
 by another minion right after: these functions send the same request over
 the request channel instead, as ``mine.get`` does, and return once the
 master has stored it. A masterless minion uses Salt's own functions.
+
+:py:func:`entry` reads back what the master holds; every host's state run
+checks its entries, so they are read together, in one request per run.
 """
 
 import salt.channel.client
 import salt.utils.mine
 
 __virtualname__ = "lxd_mine"
+
+# The entries every LXD host keeps published (lxd_mine.published states)
+HOST_ENTRIES = ("lxd_cluster", "lxd_server")
 
 
 def __virtual__():
@@ -37,11 +43,15 @@ def send(name, function, *args, allow_tgt=None, allow_tgt_type="glob"):
     if _masterless():
         return __salt__["mine.send"](name, *args, mine_function=function,
                                      allow_tgt=allow_tgt, allow_tgt_type=allow_tgt_type)
-    data = __salt__[function](*args)
+    value = __salt__[function](*args)
+    data = value
     if allow_tgt:
-        data = salt.utils.mine.wrap_acl_structure(data, allow_tgt=allow_tgt,
+        data = salt.utils.mine.wrap_acl_structure(value, allow_tgt=allow_tgt,
                                                   allow_tgt_type=allow_tgt_type)
-    return _request({"cmd": "_mine", "data": {name: data}, "clear": False}) is True
+    stored = _request({"cmd": "_mine", "data": {name: data}, "clear": False}) is True
+    if stored:
+        _known()[name] = value
+    return stored
 
 
 def delete(name):
@@ -57,7 +67,32 @@ def delete(name):
     """
     if _masterless():
         return __salt__["mine.delete"](name)
+    _known().pop(name, None)
     return _request({"cmd": "_mine_delete", "fun": name}) is True
+
+
+def entry(name):
+    """
+    Return this minion's mine entry ``name`` as the master holds it (None
+    when there is none). The host entries are read together, once per run.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_mine.entry lxd_server
+    """
+    known = _known()
+    if name not in known:
+        minion = __grains__["id"]
+        names = sorted({name, *HOST_ENTRIES})
+        found = __salt__["mine.get"](minion, names, tgt_type="list")
+        known.update({each: found.get(each, {}).get(minion) for each in names})
+    return known[name]
+
+
+def _known():
+    return __context__.setdefault("lxd_mine.entries", {})
 
 
 def _masterless():

@@ -6,6 +6,7 @@ Every error names the pillar key and the reason, e.g.
 ``lxd:install:channel: 'latest/stabel' is not a snap channel ...``.
 """
 
+import copy
 import re
 
 import salt.utils.yaml
@@ -41,8 +42,12 @@ def __virtual__():
 
 
 def _defaults():
-    text = __salt__["cp.get_file_str"](DEFAULTS_URL)
-    return salt.utils.yaml.safe_load(text)["lxd"] if text else {}
+    """parameters/defaults.yaml, fetched once per run (every SLS file of a
+    state run renders map.jinja)."""
+    if "lxd_pillar.defaults" not in __context__:
+        text = __salt__["cp.get_file_str"](DEFAULTS_URL)
+        __context__["lxd_pillar.defaults"] = salt.utils.yaml.safe_load(text)["lxd"] if text else {}
+    return copy.deepcopy(__context__["lxd_pillar.defaults"])
 
 
 def merge(defaults=None, pillar=None):

@@ -95,7 +95,7 @@ def reachable(name="lxd"):
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     target = __salt__["lxd.endpoint"]()
     if __salt__["lxd.reachable"]():
-        version = __salt__["lxd.info"](refresh=False)["environment"]["server_version"]
+        version = __salt__["lxd.info"]()["environment"]["server_version"]
         ret["comment"] = f"LXD {version} answers at {target}."
         return ret
     if __opts__["test"]:

@@ -32,10 +32,9 @@ def published(name, function):
         The execution function whose return is published.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    minion = __grains__["id"]
     try:
         current = __salt__[function]()
-        published = __salt__["mine.get"](minion, name, tgt_type="list").get(minion)
+        published = __salt__["lxd_mine.entry"](name)
     except (CommandExecutionError, OSError) as exc:
         ret["result"] = False
         ret["comment"] = f"Reading {function} failed: {exc}"
