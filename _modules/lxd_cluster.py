@@ -292,12 +292,12 @@ def member_config_answers(keys, preseed):
     return answers
 
 
-def join(bootstrap, member, address, preseed):
+def join(offered_by, member, address, preseed):
     """
     Join this fresh daemon to the cluster as ``member`` at ``address``, with
-    the join offer that minion ``bootstrap`` published for it in the mine.
-    ``preseed`` gives this member's values for the cluster's member-specific
-    keys. Returns the expiry of the token used.
+    the join offer that minion ``offered_by`` (a member) published for it in
+    the mine. ``preseed`` gives this member's values for the cluster's
+    member-specific keys. Returns the expiry of the token used.
 
     CLI Example:
 
@@ -306,21 +306,21 @@ def join(bootstrap, member, address, preseed):
         salt lxd4 lxd_cluster.join lxd1 lxd4 10.0.0.4:8443 '{}'
     """
     entry = MINE_OFFER.format(minion=__grains__["id"])
-    offer = __salt__["mine.get"](bootstrap, entry, tgt_type="list").get(bootstrap)
+    offer = __salt__["mine.get"](offered_by, entry, tgt_type="list").get(offered_by)
     if not offer:
         raise CommandExecutionError(
-            f"{bootstrap} has published no join offer for {member} (run the "
+            f"{offered_by} has published no join offer for {member} (run the "
             "lxd.cluster orchestrate: it issues one right before the join)"
         )
     token = __salt__["lxd.decode_join_token"](offer["token"])
     if token["server_name"] != member:
         raise CommandExecutionError(
-            f"the join offer from {bootstrap} is for {token['server_name']}, not "
+            f"the join offer from {offered_by} is for {token['server_name']}, not "
             f"{member}; re-run the lxd.cluster orchestrate to get a fresh one"
         )
     if offer_expired(token["expires_at"]):
         raise CommandExecutionError(
-            f"the join token from {bootstrap} expired at {token['expires_at']}; "
+            f"the join token from {offered_by} expired at {token['expires_at']}; "
             "re-run the lxd.cluster orchestrate: it replaces it"
         )
     __salt__["lxd.join_cluster"](

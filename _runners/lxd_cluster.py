@@ -13,6 +13,7 @@ its minion is gone.
 .. code-block:: bash
 
     salt-run lxd_cluster.plan
+    salt-run lxd_cluster.withdraw_offers '[lxd1, lxd2, lxd3]' '[lxd2, lxd3]'
     salt-run lxd_cluster.remove lxd3 evacuate=True
     salt-run lxd_cluster.upgrade_plan
     salt-run lxd_cluster.evacuate lxd3
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 __virtualname__ = "lxd_cluster"
 
 MINE_IDENTITY = "lxd_cluster"
+MINE_OFFER = "lxd_join_offer_{minion}"  # as lxd_cluster.publish_join_offer names it
 CLUSTER_TARGET = "I@lxd:mode:cluster"
 
 
@@ -152,6 +154,27 @@ def _plan_cluster(name, minions):
         "bootstrap": bootstrap,
         "joiners": joiners,
     }
+
+
+def withdraw_offers(holders, joiners):
+    """
+    Delete the join offers for ``joiners`` from the mine of ``holders`` (the
+    cluster's minions, which issued them), in the master's cache: the last
+    step of the ``lxd.cluster`` orchestrate, after the joins (a join uses
+    up its token; the orchestrate revokes the tokens of failed joins).
+    Returns the mine entries withdrawn.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.withdraw_offers '[lxd1, lxd2, lxd3]' '[lxd2, lxd3]'
+    """
+    entries = [MINE_OFFER.format(minion=minion) for minion in joiners]
+    for entry in entries:
+        __salt__["cache.clear_mine_func"](tgt=holders, tgt_type="list",
+                                          clear_mine_func_flag=entry)
+    return {"withdrawn": entries}
 
 
 # ---------------------------------------------------------------- removal

@@ -1,9 +1,10 @@
 """
 States for LXD cluster membership (over the ``lxd_cluster`` and ``lxd``
 execution modules). The ``lxd.cluster`` orchestrate applies them in order:
-``bootstrapped`` and a ``join_offered`` per joiner on one member, then
-``joined`` on each joiner in turn, then a ``join_offer_withdrawn`` per
-joiner on that member again. ``member_absent`` removes a member, from another one.
+``bootstrapped`` on one member, ``join_offered`` right before each join
+(by that member for the first joiner, then by each joiner once it
+``joined``, for the next), and ``join_offer_withdrawn`` on the first
+member after a failed join. ``member_absent`` removes a member, from another one.
 The ``lxd.cluster.upgrade`` orchestrate rolls a snap channel change through
 the members with ``healthy`` and ``member_refreshed``; ``member_evacuated``
 and ``member_restored`` take a member out for maintenance and back.
@@ -161,10 +162,10 @@ def join_offer_withdrawn(name, minion):
     return ret
 
 
-def joined(name, member, bootstrap, address=None, init=None):
+def joined(name, member, offered_by, address=None, init=None):
     """
     Ensure this daemon is member ``member`` of cluster ``name``, joining it
-    with the offer minion ``bootstrap`` published in the mine. The daemon
+    with the offer minion ``offered_by`` published in the mine. The daemon
     must be fresh (LXD replaces a joiner's configuration with the
     cluster's); ``init`` gives its values for member-specific keys (pool
     sources, external interfaces).
@@ -175,8 +176,8 @@ def joined(name, member, bootstrap, address=None, init=None):
     member
         This member's name.
 
-    bootstrap
-        The minion holding the join offer.
+    offered_by
+        The minion holding the join offer (a cluster member).
 
     address
         ``lxd:addresses:cluster``.
@@ -204,14 +205,14 @@ def joined(name, member, bootstrap, address=None, init=None):
             )
         ret["changes"]["cluster"] = {
             "old": None,
-            "new": f"{name}: joined as {member} at {wanted} through {bootstrap}",
+            "new": f"{name}: joined as {member} at {wanted} through {offered_by}",
         }
         if __opts__["test"]:
             ret["result"] = None
             ret["comment"] = f"{member} would join cluster {name}."
             return ret
         preseed = __salt__["lxd_pillar.preseed"](init or {})
-        __salt__["lxd_cluster.join"](bootstrap, member, wanted, preseed)
+        __salt__["lxd_cluster.join"](offered_by, member, wanted, preseed)
         __salt__["lxd.write_init_record"]("cluster", preseed)
     except CommandExecutionError as exc:
         return _failed(ret, f"Joining cluster {name} failed: {exc}")

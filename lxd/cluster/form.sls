@@ -1,12 +1,22 @@
 {#- First step of the lxd.cluster orchestrate, on every minion of a cluster
-    at once (pillar lxd_form: bootstrap, joiners): the host prepared as by
-    state.apply lxd; the bootstrap member also bootstraps the cluster and
-    offers each joiner its join token. #}
+    at once (pillar lxd_form: bootstrap; lxd_offer: the first joiner, if
+    any): the host prepared as by state.apply lxd; the bootstrap member also
+    bootstraps the cluster and offers the first joiner its join token. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- set form = salt["pillar.get"]("lxd_form") %}
+{%- set offering = grains.id == form.bootstrap and salt["pillar.get"]("lxd_offer") %}
 
 include:
   - {{ tplroot }}
 {%- if grains.id == form.bootstrap %}
+  - {{ tplroot }}.cluster.bootstrap
+{%- endif %}
+{%- if offering %}
   - {{ tplroot }}.cluster.offer
+
+extend:
+  lxd-cluster-join-offered:
+    lxd_cluster.join_offered:
+      - require:
+        - lxd_cluster: lxd-cluster-bootstrapped
 {%- endif %}

@@ -3,12 +3,13 @@
     Form or grow every LXD cluster in pillar (or only the one named):
     1. every member prepared at once (state.apply lxd: installed, tuned),
        and one member bootstrapped: an online member when the cluster
-       exists, else lxd:cluster:bootstrap, else the first minion id; it
-       issues a join token for each joiner, carried to that joiner alone
-       through the mine;
-    2. each joiner joins, one at a time (LXD does not take concurrent
-       joins);
-    3. the tokens left (of failed joins) revoked, the offers withdrawn.
+       exists, else lxd:cluster:bootstrap, else the first minion id;
+    2. the joiners join one at a time (LXD does not take concurrent joins),
+       each with a join token issued right before its join and carried to
+       it alone through the mine: by the bootstrap member (in step 1) for
+       the first joiner, then by each joiner, once joined, for the next;
+    3. the tokens of failed joins revoked (on the bootstrap member), the
+       offers withdrawn from the mine (lxd_cluster.withdraw_offers).
     The plan comes from the lxd_cluster runner (salt-run lxd_cluster.plan). #}
 {%- set plan = salt["saltutil.runner"]("lxd_cluster.plan",
                                        cluster=salt["pillar.get"]("lxd_cluster")) %}
@@ -22,36 +23,50 @@ lxd-cluster-plan-error-{{ loop.index }}:
 
 {%- for cluster in plan.clusters %}
 {%- set id = "lxd-cluster-" ~ cluster.name %}
-{%- set form = {"bootstrap": cluster.bootstrap, "joiners": cluster.joiners} %}
+{%- set joiners = cluster.joiners %}
+{%- set first_offer = {"lxd_offer": joiners[0]} if joiners else {} %}
 
 {{ id }}-prepared-and-bootstrapped:
   salt.state:
     - tgt: {{ cluster.minions | json }}
     - tgt_type: list
     - sls: lxd.cluster.form
-    - pillar: {lxd_form: {{ form | json }}}
+    - pillar: {{ dict(lxd_form={"bootstrap": cluster.bootstrap}, **first_offer) | json }}
 
-{%- for joiner in cluster.joiners %}
+{%- for joiner in joiners %}
+{%- set offered_by = loop.previtem.minion if not loop.first else cluster.bootstrap %}
+{%- set next_offer = {"lxd_offer": loop.nextitem} if not loop.last else {} %}
 
 {{ id }}-{{ joiner.minion }}-joined:
   salt.state:
     - tgt: {{ joiner.minion }}
     - sls: lxd.cluster.join
-    - pillar: {lxd_join: {bootstrap: {{ cluster.bootstrap }}}}
+    - pillar: {{ dict(lxd_join={"offered_by": offered_by}, **next_offer) | json }}
     - require:
-      - salt: {{ id }}-prepared-and-bootstrapped
+      - salt: {{ id ~ ("-prepared-and-bootstrapped" if loop.first
+                       else "-" ~ loop.previtem.minion ~ "-joined") }}
 {%- endfor %}
 
-{%- if cluster.joiners %}
+{%- if joiners %}
 
-{#- after the joins (declaration order), also after failed ones: no token
-    may outlive the attempt #}
-{{ id }}-offers-withdrawn:
+{#- a failed join (or a failed first step) can leave a token valid until
+    it expires: revoke it #}
+{{ id }}-unused-tokens-revoked:
   salt.state:
     - tgt: {{ cluster.bootstrap }}
     - sls: lxd.cluster.withdraw
-    - pillar: {lxd_form: {{ form | json }}}
-    - require:
+    - pillar: {lxd_form: {joiners: {{ joiners | json }}}}
+    - onfail_any:
       - salt: {{ id }}-prepared-and-bootstrapped
+{%- for joiner in joiners %}
+      - salt: {{ id }}-{{ joiner.minion }}-joined
+{%- endfor %}
+
+{#- last, whatever happened before: no offer stays in the mine #}
+{{ id }}-offers-withdrawn:
+  salt.runner:
+    - name: lxd_cluster.withdraw_offers
+    - holders: {{ cluster.minions | json }}
+    - joiners: {{ joiners | map(attribute="minion") | list | json }}
 {%- endif %}
 {%- endfor %}

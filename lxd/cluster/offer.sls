@@ -1,17 +1,11 @@
-{#- On the bootstrap member, once the cluster is bootstrapped: a join token
-    for each joiner, each in a mine entry of its own readable by that joiner
-    only (pillar lxd_form: joiners, a list of {member, minion}). #}
-{%- set tplroot = tpldir.split("/")[0] %}
-{%- set form = salt["pillar.get"]("lxd_form") %}
+{#- On a cluster member: a join token for the next joiner, in a mine entry
+    of its own readable by that joiner only (pillar lxd_offer: member,
+    minion). The lxd.cluster orchestrate issues it right before that join:
+    on the bootstrap member for the first joiner, then on each joiner, once
+    joined, for the one after it. #}
+{%- set offer = salt["pillar.get"]("lxd_offer") %}
 
-include:
-  - {{ tplroot }}.cluster.bootstrap
-{%- for joiner in form.joiners %}
-
-lxd-cluster-join-offered-{{ joiner.minion }}:
+lxd-cluster-join-offered:
   lxd_cluster.join_offered:
-    - name: {{ joiner.member }}
-    - minion: {{ joiner.minion }}
-    - require:
-      - lxd_cluster: lxd-cluster-bootstrapped
-{%- endfor %}
+    - name: {{ offer.member }}
+    - minion: {{ offer.minion }}

@@ -1,5 +1,6 @@
-{#- On the bootstrap member, after the joins (also failed ones): no token
-    or mine offer for any joiner is left (pillar lxd_form: joiners). #}
+{#- On the bootstrap member, when a join (or the first step) failed: no
+    unused join token for any joiner is left valid, and no offer in this
+    minion's mine (pillar lxd_form: joiners, a list of {member, minion}). #}
 {%- set form = salt["pillar.get"]("lxd_form") %}
 {%- for joiner in form.joiners %}
 

@@ -145,9 +145,8 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
         cluster.set_pillar(name, cluster={"name": "ci", "token_expiry": "2S"})
     bootstrapped = cluster.salt.run("state.sls", "lxd.cluster.bootstrap", minion_tgt="lxd-c1")
     assert bootstrapped.returncode == 0, bootstrapped
-    form = json.dumps({"lxd_form": {"bootstrap": "lxd-c1",
-                                    "joiners": [{"member": "lxd-c4", "minion": "lxd-c4"}]}})
-    offered = cluster.salt.run("state.sls", "lxd.cluster.offer", f"pillar={form}",
+    offer = json.dumps({"lxd_offer": {"member": "lxd-c4", "minion": "lxd-c4"}})
+    offered = cluster.salt.run("state.sls", "lxd.cluster.offer", f"pillar={offer}",
                                minion_tgt="lxd-c1")
     assert offered.returncode == 0, offered
 
@@ -156,7 +155,7 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
     assert published.data is True
     seen = cluster.salt.run("mine.get", "lxd-c1", "lxd_join_offer_lxd-c4", minion_tgt="lxd-c3")
     assert seen.data == {}
-    join = json.dumps({"lxd_join": {"bootstrap": "lxd-c1"}})
+    join = json.dumps({"lxd_join": {"offered_by": "lxd-c1"}})
 
     time.sleep(3)  # let the 2-second token expire
     joined = cluster.salt.run("state.sls", "lxd.cluster.join", f"pillar={join}",
