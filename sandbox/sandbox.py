@@ -155,8 +155,11 @@ class Sandbox:
         return self._cli("salt-run", *args, capture=capture, check=check)
 
     def _cli(self, program, *args, capture, check):
-        command = [str(VENV_BIN / program), "-c", str(self.master_dir), "--timeout=300", *args]
-        return subprocess.run(command, check=check, text=True, capture_output=capture)
+        command = [str(VENV_BIN / program), "-c", str(self.master_dir), "--timeout=300",
+                   # Salt 3008 warns about its own unclosed clients at exit
+                   "--log-level=error", *args]
+        env = dict(os.environ, PYTHONWARNINGS="ignore::ResourceWarning")
+        return subprocess.run(command, check=check, text=True, capture_output=capture, env=env)
 
     def write_salt_config(self):
         formula = self.root / "formula"
@@ -321,8 +324,9 @@ class Sandbox:
         first.lxc("cluster", "list")
         if "demo" not in [i["name"] for i in first.query("/1.0/instances?recursion=1")]:
             say(f"a busybox container on {last.name}")
-            first.lxc("image", "import", str(self.busybox_image()), "--alias", "busybox")
-            first.lxc("launch", "busybox", "demo", "--target", last.name)
+            first.lxc("image", "import", str(self.busybox_image()), "--alias", "busybox",
+                      "--quiet")
+            first.lxc("launch", "busybox", "demo", "--target", last.name, "--quiet")
         first.lxc("list", "--columns=nsL")
         say("run it again: a second apply reports no changes")
         self.salt("*", "state.apply", "lxd", "--state-output=terse", "--state-verbose=false")
