@@ -43,16 +43,18 @@ def alive(pid_file):
     return pid
 
 
-def stop_process(pid_file, sig=signal.SIGTERM, timeout=30):
-    pid = alive(pid_file)
-    if pid is None:
-        return
-    os.kill(pid, sig)
+def stop_processes(pid_files, sig=signal.SIGTERM, timeout=30):
+    """Signal every process at once, then wait for all (SIGKILL at the end)."""
+    running = {pid_file: alive(pid_file) for pid_file in pid_files}
+    running = {pid_file: pid for pid_file, pid in running.items() if pid}
+    for pid in running.values():
+        os.kill(pid, sig)
     deadline = time.monotonic() + timeout
-    while alive(pid_file) and time.monotonic() < deadline:
+    while any(alive(pid_file) for pid_file in running) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if alive(pid_file):
-        os.kill(pid, signal.SIGKILL)
+    for pid_file, pid in running.items():
+        if alive(pid_file):
+            os.kill(pid, signal.SIGKILL)
 
 
 def unmount_under(path):
@@ -115,7 +117,7 @@ class LXDHost:
     def stop(self):
         """Kill the daemon (a clustered daemon's clean shutdown waits on its
         peers), then release what it mounted and remove its directory."""
-        stop_process(self.pid_file, signal.SIGKILL)
+        stop_processes([self.pid_file], signal.SIGKILL)
         unmount_under(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -267,8 +269,7 @@ class Sandbox:
             # running containers outlive a killed daemon: stop them first
             for name in self.instances(first):
                 first.lxc("stop", "--force", name, check=False)
-        for pid_file in (self.root / "salt").glob("*/salt-*.pid"):
-            stop_process(pid_file)
+        stop_processes((self.root / "salt").glob("*/salt-*.pid"))
         for host in hosts:
             host.stop()
         unmount_under(self.root)
