@@ -158,18 +158,21 @@ def _read(path, fetch):
     return copy.deepcopy(reads[path])
 
 
+def _forget_reads():
+    __context__.get("lxd.reads", {}).pop(endpoint(), None)
+
+
 def _forget_reads_on_write(response, *args, **kwargs):
     if response.request.method != "GET":
-        __context__.get("lxd.reads", {}).pop(endpoint(), None)
+        _forget_reads()
 
 
 def _disconnect():
     """Drop this run's connection and what it read: the next call connects
     anew (the server may have restarted, or clustering changed its
     certificate)."""
-    target = endpoint()
-    __context__.get("lxd.clients", {}).pop(target, None)
-    __context__.get("lxd.reads", {}).pop(target, None)
+    __context__.get("lxd.clients", {}).pop(endpoint(), None)
+    _forget_reads()
 
 
 def _api_error(exc):
@@ -694,7 +697,6 @@ def join_cluster(member, address, token, certificate, member_config):
     _run(_client().api.cluster.put, json=body)
     _disconnect()
     return True
-
 
 
 def decode_join_token(token):
