@@ -1,5 +1,9 @@
 """
-Execution module for the LXD daemon, over its REST API through pylxd.
+Execution module for the LXD daemon, over its REST API through pylxd. The
+daemon is LXD or Incus (``lxd:backend``): they share the REST API, and
+where they differ (the join request, the default bridge, the local socket)
+this module decides by what the server says of itself (its API extensions
+and ``environment.server``), never by version strings.
 
 Connection (first that applies):
 
@@ -7,10 +11,13 @@ Connection (first that applies):
   and ``lxd:connection:key`` (paths to the client certificate and key) and
   ``lxd:connection:verify`` (bool, or a CA / server certificate path);
 - ``lxd:connection:socket``, a unix socket path;
-- ``$LXD_DIR/unix.socket``, the snap socket, ``/var/lib/lxd/unix.socket``.
+- LXD: ``$LXD_DIR/unix.socket``, the snap socket, ``/var/lib/lxd/unix.socket``;
+  Incus: ``$INCUS_DIR/unix.socket``, ``/var/lib/incus/unix.socket``,
+  ``/run/incus/unix.socket``.
 
-The ``lxd:connection`` keys are read with ``config.get``, so they can live in
-pillar, grains or the minion configuration.
+The ``lxd:connection`` and ``lxd:backend`` keys are read with
+``config.get``, so they can live in pillar, grains or the minion
+configuration.
 
 Listings use ``recursion=1`` (one request) rather than pylxd's managers,
 whose ``all()`` issues one extra request per object.
@@ -42,8 +49,31 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd"
 
-SNAP_SOCKET = "/var/snap/lxd/common/lxd/unix.socket"
-PACKAGE_SOCKET = "/var/lib/lxd/unix.socket"
+# Per backend: the variable naming the daemon's directory, the local
+# sockets to look for in order, the one to expect when none exists yet, and
+# the bridge `init` creates by default.
+BACKENDS = {
+    "lxd": {
+        "dir_variable": "LXD_DIR",
+        "sockets": ("/var/snap/lxd/common/lxd/unix.socket", "/var/lib/lxd/unix.socket"),
+        "default_socket": "/var/lib/lxd/unix.socket",
+        "bridge": "lxdbr0",
+    },
+    "incus": {
+        "dir_variable": "INCUS_DIR",
+        "sockets": ("/var/lib/incus/unix.socket", "/run/incus/unix.socket"),
+        "default_socket": "/var/lib/incus/unix.socket",
+        "bridge": "incusbr0",
+    },
+}
+
+# The join token's field in a join request (PUT /1.0/cluster): LXD 5.0 reads
+# it from cluster_password; LXD with `explicit_trust_token` (6.1 and later)
+# and every Incus read cluster_token.
+TOKEN_FIELD_EXTENSION = "explicit_trust_token"
+# How long a join waits for a token's address to answer with the cluster's
+# certificate before trying the next one (lxd init does the same).
+PROBE_TIMEOUT = 10
 
 # Sections of an `lxd init` preseed, in the order LXD applies them.
 PRESEED_SECTIONS = ("config", "networks", "storage_pools", "profiles", "projects")
@@ -88,6 +118,20 @@ def _connection_settings():
     }
 
 
+def backend():
+    """
+    Return the daemon this minion is configured for (``lxd:backend``):
+    ``lxd`` or ``incus``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.backend
+    """
+    return __salt__["config.get"]("lxd:backend", "lxd") or "lxd"
+
+
 def endpoint():
     """
     Return the endpoint this minion reaches LXD through: an https URL or the
@@ -104,11 +148,11 @@ def endpoint():
         return settings["url"]
     if settings["socket"]:
         return settings["socket"]
-    if os.environ.get("LXD_DIR"):
-        return os.path.join(os.environ["LXD_DIR"], "unix.socket")
-    if os.path.exists(SNAP_SOCKET):
-        return SNAP_SOCKET
-    return PACKAGE_SOCKET
+    local = BACKENDS.get(backend(), BACKENDS["lxd"])
+    if os.environ.get(local["dir_variable"]):
+        return os.path.join(os.environ[local["dir_variable"]], "unix.socket")
+    return next((path for path in local["sockets"] if os.path.exists(path)),
+                local["default_socket"])
 
 
 def _client():
@@ -184,6 +228,12 @@ def _metadata(node, **params):
         return node.get(params=params or None).json()["metadata"]
     except pylxd.exceptions.LXDAPIException as exc:
         raise _api_error(exc) from exc
+
+
+def _listing(node, **params):
+    """A collection with ``recursion=1``: Incus answers an empty one with
+    null where LXD gives an empty list."""
+    return _metadata(node, recursion=1, **params) or []
 
 
 def query(path, **params):
@@ -294,6 +344,49 @@ def has_api_extension(name):
         salt '*' lxd.has_api_extension network_bgp
     """
     return name in api_extensions()
+
+
+def _require_extension(name, what):
+    if not has_api_extension(name):
+        raise CommandExecutionError(
+            f"this {server_kind()} cannot {what}: it lacks the API extension {name}"
+        )
+
+
+def server_kind():
+    """
+    Return what the daemon says it is (``environment.server``): ``lxd`` or
+    ``incus``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.server_kind
+    """
+    return info()["environment"].get("server", "lxd")
+
+
+def backend_drift(wanted=None):
+    """
+    Return the ``lxd:backend`` error when the daemon this minion reaches is
+    not the backend the pillar names (``wanted``, default
+    :py:func:`backend`); empty when they agree.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.backend_drift incus
+    """
+    wanted = wanted or backend()
+    found = server_kind()
+    if found == wanted:
+        return []
+    return [
+        f"lxd:backend: the daemon at {endpoint()} is {found}, not {wanted} "
+        "(set lxd:backend to what runs there, or lxd:connection to reach the other daemon)"
+    ]
 
 
 def config_get(key=None):
@@ -512,7 +605,7 @@ def certificates():
     """
     return {
         cert["fingerprint"]: cert
-        for cert in _metadata(_client().api.certificates, recursion=1)
+        for cert in _listing(_client().api.certificates)
     }
 
 
@@ -580,6 +673,7 @@ def issue_trust_token(name, restricted=False, projects=None):
 
         salt-call lxd.issue_trust_token laptop
     """
+    _require_extension("certificate_token", "issue trust tokens")
     try:
         # the token's operation runs until a client uses it: do not wait
         created = _client().api.certificates.post(json={
@@ -615,7 +709,7 @@ def cluster():
 
 
 def _by_name(node):
-    return {item["name"]: item for item in _metadata(node, recursion=1)}
+    return {item["name"]: item for item in _listing(node)}
 
 
 # ---------------------------------------------------------------- cluster
@@ -636,7 +730,7 @@ def cluster_members():
     if not cluster()["enabled"]:
         return {}
     members = _read("/1.0/cluster/members",
-                    lambda: _metadata(_client().api.cluster.members, recursion=1))
+                    lambda: _listing(_client().api.cluster.members))
     return {member["server_name"]: member for member in members}
 
 
@@ -665,7 +759,9 @@ def join_cluster(member, address, token, certificate, member_config):
     ``address``, with a join ``token`` issued for ``member``, the cluster's
     ``certificate`` (PEM; checked against the fingerprint in the token) and
     ``member_config`` (the keys from the cluster's GET /1.0/cluster with
-    this member's values). Waits until the join completes.
+    this member's values). As ``lxd init`` does, the first address in the
+    token that answers with the cluster's certificate is joined through.
+    Waits until the join completes.
 
     The token is a secret: pass it from the mine, not on a command line.
 
@@ -684,19 +780,67 @@ def join_cluster(member, address, token, certificate, member_config):
         raise CommandExecutionError(
             "the cluster certificate does not match the fingerprint in the join token"
         )
-    body = {
-        "server_name": member,
-        "server_address": address,
-        "enabled": True,
-        "cluster_address": decoded["addresses"][0],
-        "cluster_certificate": certificate,
-        # LXD 5.0 takes the whole encoded token where a trust password went
-        "cluster_password": token,
-        "member_config": member_config,
-    }
+    body = join_request(
+        member, address, token, certificate, member_config,
+        cluster_address=_answering_address(decoded["addresses"], decoded["fingerprint"]),
+        server=server_kind(), extensions=api_extensions(),
+    )
     _run(_client().api.cluster.put, json=body)
     _disconnect()
     return True
+
+
+def join_request(member, address, token, certificate, member_config, cluster_address,
+                 server="lxd", extensions=()):
+    """
+    Return the body of the join request (PUT /1.0/cluster) that a daemon of
+    kind ``server`` with API ``extensions`` expects: the encoded ``token``
+    goes in ``cluster_token`` for Incus and for LXD with
+    ``explicit_trust_token`` (6.1 and later), in ``cluster_password`` for
+    older LXD (5.0, 5.21), which took it where a trust password went.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd2 lxd.join_request lxd2 10.0.0.2:8443 "$TOKEN" "$PEM" '[]' 10.0.0.1:8443
+    """
+    token_field = "cluster_password"
+    if server == "incus" or TOKEN_FIELD_EXTENSION in extensions:
+        token_field = "cluster_token"
+    return {
+        "server_name": member,
+        "server_address": address,
+        "enabled": True,
+        "cluster_address": cluster_address,
+        "cluster_certificate": certificate,
+        token_field: token,
+        "member_config": member_config,
+    }
+
+
+def _answering_address(addresses, fingerprint):
+    """The first of a join token's ``addresses`` whose server presents the
+    certificate the token names; unreachable ones are skipped, as ``lxd
+    init`` does, and a different certificate is refused."""
+    unreachable = []
+    for cluster_address in addresses:
+        host, _, port = cluster_address.rpartition(":")
+        try:
+            pem = ssl.get_server_certificate((host.strip("[]"), int(port)),
+                                             timeout=PROBE_TIMEOUT)
+        except (OSError, ValueError) as exc:
+            unreachable.append(f"{cluster_address}: {exc}")
+            continue
+        if certificate_fingerprint(pem) != fingerprint:
+            raise CommandExecutionError(
+                f"cluster member {cluster_address} does not present the certificate "
+                "named in the join token: refusing to join through it"
+            )
+        return cluster_address
+    raise CommandExecutionError(
+        "no cluster member listed in the join token answers: " + "; ".join(unreachable)
+    )
 
 
 def decode_join_token(token):
@@ -819,7 +963,7 @@ def instances(location=None):
 
         salt '*' lxd.instances location=lxd3
     """
-    found = _metadata(_client().api.instances, recursion=1, **{"all-projects": "true"})
+    found = _listing(_client().api.instances, **{"all-projects": "true"})
     return {
         f"{item['project']}/{item['name']}": {
             "status": item["status"],
@@ -859,6 +1003,7 @@ def restore_member(member):
 
 
 def _member_action(member, action):
+    _require_extension("clustering_evacuation", f"{action} cluster members")
     node = _client().api.cluster.members[member].state
     _run(node.post, json={"action": action})
     return True
@@ -902,9 +1047,9 @@ def default_preseed(storage=True, storage_devices=None, network=True):
     """
     Return the ``lxd init`` preseed the formula uses when ``lxd:init:preseed``
     is empty: a storage pool ``local`` (zfs on ``storage_devices``, else
-    dir), a bridge ``lxdbr0`` (``network`` True for LXD's automatic
-    addresses, or a mapping of bridge config keys) and a default profile
-    using both.
+    dir), a bridge (``lxdbr0``; ``incusbr0`` with Incus, as its own init
+    names it; ``network`` True for automatic addresses, or a mapping of
+    bridge config keys) and a default profile using both.
 
     CLI Example:
 
@@ -925,10 +1070,11 @@ def default_preseed(storage=True, storage_devices=None, network=True):
         config = {"ipv4.address": "auto", "ipv6.address": "auto"}
         if isinstance(network, dict):
             config = {key: str(value) for key, value in network.items()}
+        bridge = BACKENDS.get(backend(), BACKENDS["lxd"])["bridge"]
         preseed["networks"] = [
-            {"name": "lxdbr0", "type": "bridge", "description": "", "config": config}
+            {"name": bridge, "type": "bridge", "description": "", "config": config}
         ]
-        devices["eth0"] = {"type": "nic", "name": "eth0", "network": "lxdbr0"}
+        devices["eth0"] = {"type": "nic", "name": "eth0", "network": bridge}
     preseed["profiles"].append({"name": "default", "devices": devices})
     return preseed
 

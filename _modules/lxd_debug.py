@@ -10,6 +10,10 @@ memory, disk, snap, dmesg, the formula's sysctl keys). The daemon is the one
 the ``lxd`` module connects to (``lxd:connection``, ``$LXD_DIR``, the snap or
 package socket). Secret values (keys naming a password, secret or token) are
 masked in everything taken from the API.
+
+With ``lxd:backend: incus`` the daemon's own tools are Incus's: ``incusd``
+and ``incus`` for the versions, its log names; Incus ships no buginfo tool
+and no snap, so those parts are skipped with the reason.
 """
 
 import datetime
@@ -30,13 +34,30 @@ log = logging.getLogger(__name__)
 __virtualname__ = "lxd_debug"
 
 SNAP_BUGINFO = "/snap/bin/lxd.buginfo"
-# Daemon logs of the snap and of the distribution package, looked for when
-# the daemon is not reached over a local socket (so its directory is unknown).
-DEFAULT_LOGS = (
-    "/var/snap/lxd/common/lxd/logs/lxd.log",
-    "/var/log/lxd/lxd.log",
-    "/var/lib/lxd/logs/lxd.log",
-)
+# Per backend: the bug report tool, the commands that print the daemon's and
+# the client's versions, the snap (None: not a snap), the daemon log's name
+# in its directory, and the logs of the snap and the distribution package,
+# looked for when the daemon is not reached over a local socket (so its
+# directory is unknown).
+TOOLS = {
+    "lxd": {
+        "buginfo": ("lxd.buginfo", SNAP_BUGINFO),
+        "versions": {"host/lxd-version.txt": ("lxd", "--version"),
+                     "host/lxc-version.txt": ("lxc", "--version")},
+        "snap": "lxd",
+        "log_name": "lxd.log",
+        "default_logs": ("/var/snap/lxd/common/lxd/logs/lxd.log",
+                         "/var/log/lxd/lxd.log", "/var/lib/lxd/logs/lxd.log"),
+    },
+    "incus": {
+        "buginfo": (),
+        "versions": {"host/incusd-version.txt": ("/usr/libexec/incus/incusd", "--version"),
+                     "host/incus-version.txt": ("incus", "--version")},
+        "snap": None,
+        "log_name": "incus.log",
+        "default_logs": ("/var/log/incus/incus.log", "/var/lib/incus/logs/incus.log"),
+    },
+}
 # A bug report needs the recent history, not a log that grew for months.
 LOG_TAIL_BYTES = 4 * 1024 * 1024
 DMESG_LINES = 300
@@ -170,8 +191,9 @@ def _collectors():
     returns bytes, text or data for JSON; what it raises is the reason the
     part is skipped."""
     daemon_dir = _daemon_dir()
+    tools = TOOLS.get(__salt__["lxd.backend"](), TOOLS["lxd"])
     table = [
-        ("buginfo.txt", _buginfo),
+        ("buginfo.txt", lambda: _buginfo(tools["buginfo"])),
         ("lxd/server.json", __salt__["lxd.info"]),
         ("lxd/api-extensions.json", __salt__["lxd.api_extensions"]),
         ("lxd/resources.json", lambda: __salt__["lxd.query"]("resources")),
@@ -191,14 +213,17 @@ def _collectors():
         ("host/uptime.txt", lambda: _command("uptime")),
         ("host/memory.txt", lambda: _command("free", "-m")),
         ("host/df.txt", lambda: _disk_usage(daemon_dir)),
-        ("host/snap-list-lxd.txt", lambda: _command("snap", "list", "lxd")),
-        ("host/snap-info-lxd.txt", lambda: _command("snap", "info", "lxd")),
         ("host/dmesg.txt", _dmesg),
         ("host/sysctl.json", _sysctl),
-        ("host/lxd-version.txt", lambda: _command("lxd", "--version")),
-        ("host/lxc-version.txt", lambda: _command("lxc", "--version")),
     ]
-    for path in _log_paths(daemon_dir):
+    if tools["snap"]:
+        table += [
+            ("host/snap-list-lxd.txt", lambda: _command("snap", "list", tools["snap"])),
+            ("host/snap-info-lxd.txt", lambda: _command("snap", "info", tools["snap"])),
+        ]
+    for name, command in tools["versions"].items():
+        table.append((name, lambda command=command: _command(*command)))
+    for path in _log_paths(daemon_dir, tools):
         table.append((f"logs{path}", lambda path=path: _tail(path)))
     return table
 
@@ -213,8 +238,12 @@ def _daemon_dir():
     return None if "://" in target else os.path.dirname(target)
 
 
-def _buginfo():
-    for program in ("lxd.buginfo", SNAP_BUGINFO):
+def _buginfo(programs):
+    if not programs:
+        raise CommandExecutionError(
+            "Incus ships no bug report tool: the API and host facts here stand for it"
+        )
+    for program in programs:
         if salt.utils.path.which(program):
             return _command(program)
     raise CommandExecutionError(
@@ -255,12 +284,13 @@ def _warnings():
     return __salt__["lxd.query"]("warnings", recursion=1)
 
 
-def _log_paths(daemon_dir):
+def _log_paths(daemon_dir, tools):
     """The daemon's log files: its --logfile and its directory's
-    logs/lxd.log when it is local, else the snap and package defaults."""
+    logs/lxd.log (incus.log) when it is local, else the snap and package
+    defaults."""
     if daemon_dir is None:
-        return list(DEFAULT_LOGS)
-    paths = [_logfile_option(), os.path.join(daemon_dir, "logs", "lxd.log")]
+        return list(tools["default_logs"])
+    paths = [_logfile_option(), os.path.join(daemon_dir, "logs", tools["log_name"])]
     return list(dict.fromkeys(path for path in paths if path))
 
 

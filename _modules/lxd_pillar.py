@@ -14,6 +14,7 @@ from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "lxd_pillar"
 
+BACKENDS = ("lxd", "incus")
 MODES = ("standalone", "cluster")
 INSTALL_METHODS = ("snap", "package", "none")
 SNAP_RISKS = ("stable", "candidate", "beta", "edge")
@@ -35,26 +36,41 @@ CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CERT_URL_SCHEMES = ("https://", "http://", "salt://")
 TRUST_TYPES = ("client", "metrics")
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
+# Keys that only mean something for the LXD snap: refused with Incus.
+SNAP_ONLY_KEYS = ("install:channel", "install:cohort", "install:hold", "install:snap",
+                  "snap_config", "sideload", "files:sideload_binary")
 
 
 def __virtual__():
     return __virtualname__
 
 
-def _defaults():
-    """parameters/defaults.yaml, fetched once per run (every SLS file of a
-    state run renders map.jinja)."""
+def _defaults(backend="lxd"):
+    """parameters/defaults.yaml for ``backend`` (its ``lxd`` section, with
+    the backend's own section merged over it), fetched once per run (every
+    SLS file of a state run renders map.jinja)."""
     if "lxd_pillar.defaults" not in __context__:
         text = __salt__["cp.get_file_str"](DEFAULTS_URL)
-        __context__["lxd_pillar.defaults"] = salt.utils.yaml.safe_load(text)["lxd"] if text else {}
-    return copy.deepcopy(__context__["lxd_pillar.defaults"])
+        __context__["lxd_pillar.defaults"] = salt.utils.yaml.safe_load(text) if text else {}
+    parameters = __context__["lxd_pillar.defaults"]
+    defaults = copy.deepcopy(parameters.get("lxd", {}))
+    if backend != "lxd" and backend in parameters:
+        defaults = merge(defaults, copy.deepcopy(parameters[backend]))
+    return defaults
+
+
+def _backend(pillar):
+    """The backend a pillar asks for; an unknown one counts as the default
+    until :py:func:`validate` reports it."""
+    backend = pillar.get("backend") if isinstance(pillar, dict) else None
+    return backend if backend in BACKENDS else "lxd"
 
 
 def merge(defaults=None, pillar=None):
     """
     Return the formula's settings: ``pillar`` (default: the ``lxd`` key from
     ``config.get``) merged over ``defaults`` (default: the formula's
-    ``lxd/parameters/defaults.yaml``). Where the pillar gives a value of the
+    ``lxd/parameters/defaults.yaml`` for the pillar's ``backend``). Where the pillar gives a value of the
     wrong type for a mapping, the default is kept, so that templates always
     render; :py:func:`validate` reports the bad value.
 
@@ -64,10 +80,10 @@ def merge(defaults=None, pillar=None):
 
         salt '*' lxd_pillar.merge
     """
-    if defaults is None:
-        defaults = _defaults()
     if pillar is None:
         pillar = __salt__["config.get"]("lxd", {})
+    if defaults is None:
+        defaults = _defaults(_backend(pillar))
     if not isinstance(pillar, dict):
         return dict(defaults)
     merged = dict(defaults)
@@ -117,17 +133,19 @@ def validate(pillar=None, defaults=None, check_daemon=True):
     """
     if pillar is None:
         pillar = __salt__["config.get"]("lxd", {})
-    if defaults is None:
-        defaults = _defaults()
     if not isinstance(pillar, dict):
         return [f"lxd: must be a mapping, not {_kind(pillar)}"]
+    if defaults is None:
+        defaults = _defaults(_backend(pillar))
     errors = _unknown_keys("lxd", pillar, defaults)
     settings = merge(defaults, pillar)
     for key, check in VALIDATORS.items():
         errors.extend(check(f"lxd:{key}", pillar.get(key), settings, defaults))
+    errors.extend(_backend_conflicts(pillar, settings))
     if errors or not check_daemon or "lxd.reachable" not in __salt__:
         return errors
     if __salt__["lxd.reachable"]():
+        errors.extend(__salt__["lxd.backend_drift"](settings["backend"]))
         errors.extend(
             __salt__["lxd.init_drift"](settings["mode"], preseed(settings["init"]))
         )
@@ -185,6 +203,37 @@ def _scalar_mapping(path, value):
 # ---------------------------------------------------------------- sections
 
 
+def _check_backend(path, value, settings, defaults):
+    if value is None or value in BACKENDS:
+        return []
+    return [f"{path}: unknown backend {value!r} (expected one of: {', '.join(BACKENDS)})"]
+
+
+def _backend_conflicts(pillar, settings):
+    """Keys the pillar gives that the chosen backend has no use for."""
+    if settings["backend"] != "incus":
+        return []
+    errors = []
+    if settings["install"]["method"] == "snap":
+        errors.append(
+            "lxd:install:method: Incus is not published as a snap: use package "
+            "(the distribution's incus) or none, with lxd:backend incus"
+        )
+    for key in SNAP_ONLY_KEYS:
+        section, _, name = key.partition(":")
+        given = pillar.get(section)
+        if name:
+            given = given.get(name) if isinstance(given, dict) else None
+        if isinstance(given, dict):
+            given = [value for value in given.values() if value not in (None, "")]
+        if given not in (None, [], ""):
+            errors.append(
+                f"lxd:{key}: only the LXD snap has this; lxd:backend incus installs "
+                "no snap (remove the key)"
+            )
+    return errors
+
+
 def _check_mode(path, value, settings, defaults):
     if value is None or value in MODES:
         return []
@@ -212,6 +261,18 @@ def _check_install(path, value, settings, defaults):
         )
     for flag in ("cohort", "hold"):
         errors.extend(_expect(f"{path}:{flag}", value.get(flag), bool, "a boolean"))
+    backports = value.get("backports")
+    if not (backports is None or isinstance(backports, bool)
+            or (isinstance(backports, str) and re.match(r"^https?://\S+$", backports))):
+        errors.append(
+            f"{path}:backports: must be a boolean or a Debian mirror URL "
+            f"(http://deb.debian.org/debian), not {backports!r}"
+        )
+    elif backports and settings["install"]["method"] != "package":
+        errors.append(
+            f"{path}:backports: backports are a package source: they need "
+            f"lxd:install:method package, not {settings['install']['method']!r}"
+        )
     for name in ("package", "service", "snap"):
         errors.extend(_expect(f"{path}:{name}", value.get(name), str, "a string"))
     return errors
@@ -539,6 +600,7 @@ def _check_client(path, value, settings, defaults):
 
 
 VALIDATORS = {
+    "backend": _check_backend,
     "mode": _check_mode,
     "install": _check_install,
     "snap_config": _check_snap_config,

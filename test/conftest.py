@@ -31,17 +31,60 @@ STANDIN_BIN = REPO / "test" / "bin"
 # LXD_TEST_SUBNET lets test runs share a machine (e.g. 127.0.1).
 SUBNET = os.environ.get("LXD_TEST_SUBNET", "127.0.0")
 ADDRESSES = (f"{SUBNET}.{host}" for host in itertools.count(2))
+BACKENDS = ("lxd", "incus")
 
 
-class LXDDaemon:
-    """One LXD daemon standing in for one host: its own LXD_DIR and its own
-    loopback address (used once it listens on the network)."""
+def pytest_addoption(parser):
+    parser.addoption(
+        "--backend", action="append", choices=BACKENDS,
+        help="run the daemon tests against this backend only (repeatable; default: both)",
+    )
 
-    def __init__(self, address):
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "backends(*names): the daemon kinds a test module can run against"
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """Every test that uses a daemon runs once per backend (``[lxd]``,
+    ``[incus]`` in its id; ``--backend`` picks one), except where a
+    ``backends`` mark narrows it (e.g. the snap path: LXD only)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("backend") or BACKENDS
+    marks = [mark.args for mark in metafunc.definition.iter_markers("backends")]
+    allowed = set(marks[0]) if marks else set(BACKENDS)
+    metafunc.parametrize("backend", [name for name in chosen if name in allowed],
+                         scope="session")
+
+
+class Daemon:
+    """One daemon standing in for one host: LXD (``lxd --group root``) or
+    Incus (``incusd --group root``), with its own directory (LXD_DIR /
+    INCUS_DIR) and its own loopback address (used once it listens on the
+    network). ``lxc`` runs the backend's client (``lxc`` or ``incus``)."""
+
+    KINDS = {
+        "lxd": {"daemon": ["lxd"], "admin": ["lxd"], "client": "lxc",
+                "dir_variable": "LXD_DIR", "bridge": "lxdbr0", "log_name": "lxd.log",
+                "secret_key": "core.trust_password"},
+        # Incus (and LXD >= 6.1) have no trust password
+        "incus": {"daemon": ["/usr/libexec/incus/incusd"], "admin": ["incus", "admin"],
+                  "client": "incus", "dir_variable": "INCUS_DIR", "bridge": "incusbr0",
+                  "log_name": "incus.log", "secret_key": "loki.auth.password"},
+    }
+
+    def __init__(self, address, backend="lxd"):
+        self.backend = backend
+        self.kind = self.KINDS[backend]
         # unix socket paths are limited to 108 bytes: keep the directory short
-        self.root = Path(tempfile.mkdtemp(prefix="lxd-", dir="/tmp"))
+        self.root = Path(tempfile.mkdtemp(prefix=f"{backend}-", dir="/tmp"))
         self.address = address
-        self.env = dict(os.environ, LXD_DIR=str(self.root))
+        self.bridge = self.kind["bridge"]
+        self.secret_key = self.kind["secret_key"]
+        self.env = dict(os.environ, **{self.kind["dir_variable"]: str(self.root)})
         self.process = None
 
     @property
@@ -50,24 +93,44 @@ class LXDDaemon:
 
     def start(self):
         # the daemon keeps its own copy of the descriptor
-        with open(self.root / "lxd.log", "wb") as log:
+        with open(self.root / "daemon.out", "wb") as log:
             self.process = subprocess.Popen(
-                ["lxd", "--group", "root", "--logfile", str(self.root / "daemon.log")],
+                [*self.kind["daemon"], "--group", "root",
+                 "--logfile", str(self.root / "daemon.log")],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
-        subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self.env, check=True)
+        self.admin("waitready", "--timeout", "60")
         return self
+
+    def admin(self, *args, check=True):
+        """``lxd <args>`` or ``incus admin <args>``."""
+        return subprocess.run([*self.kind["admin"], *args], env=self.env, check=check)
 
     def lxc(self, *args, check=True):
         result = subprocess.run(
-            ["lxc", *args], env=self.env, capture_output=True, text=True
+            [self.kind["client"], *args], env=self.env, capture_output=True, text=True
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"lxc {' '.join(args)}: {result.stderr}")
+            raise AssertionError(f"{self.kind['client']} {' '.join(args)}: {result.stderr}")
         return result.stdout
 
+    def trust_certificate(self, path):
+        """Trust a client certificate file, as an operator does by hand."""
+        verb = "add" if self.backend == "lxd" else "add-certificate"
+        return self.lxc("config", "trust", verb, str(path))
+
+    def trust_token(self, name):
+        """Issue a trust token for a client ``name``; return it."""
+        args = ["--name", name] if self.backend == "lxd" else [name]
+        return self.lxc("config", "trust", "add", *args).strip().splitlines()[-1]
+
     def query(self, path):
-        return json.loads(self.lxc("query", path))
+        """The metadata at ``path``; a listing is a list even where Incus
+        answers an empty one with nothing."""
+        answer = self.lxc("query", path).strip()
+        if not answer and "recursion=" in path:
+            return []
+        return json.loads(answer)
 
     def snapshot(self):
         """Everything init could have touched, to prove a run changed nothing."""
@@ -87,7 +150,7 @@ class LXDDaemon:
                 if network["managed"]:
                     self.lxc("profile", "device", "remove", "default", "eth0", check=False)
                     self.lxc("network", "delete", network["name"], check=False)
-            subprocess.run(["lxd", "shutdown", "--timeout", "60"], env=self.env)
+            self.admin("shutdown", "--timeout", "60", check=False)
             self.process.wait(timeout=60)
         self._unmount()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -109,9 +172,9 @@ class LXDDaemon:
 
 
 @pytest.fixture
-def lxd_daemon():
-    """A fresh, uninitialised LXD daemon."""
-    daemon = LXDDaemon(next(ADDRESSES)).start()
+def lxd_daemon(backend):
+    """A fresh, uninitialised daemon of the test's backend."""
+    daemon = Daemon(next(ADDRESSES), backend).start()
     yield daemon
     daemon.stop()
 
@@ -130,13 +193,13 @@ def formula_roots(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lxd_daemons():
-    """Start fresh LXD daemons on demand, one per simulated host; all are
-    killed when the test module ends."""
+def lxd_daemons(backend):
+    """Start fresh daemons of the backend on demand, one per simulated host;
+    all are killed when the test module ends."""
     started = []
 
     def start():
-        started.append(LXDDaemon(next(ADDRESSES)).start())
+        started.append(Daemon(next(ADDRESSES), backend).start())
         return started[-1]
 
     yield start
@@ -218,7 +281,7 @@ def loaders(module_loaders, request):
     settings = {}
     if "lxd_daemon" in request.fixturenames:
         daemon = request.getfixturevalue("lxd_daemon")
-        settings = {"connection": {"socket": daemon.socket}}
+        settings = {"backend": daemon.backend, "connection": {"socket": daemon.socket}}
     module_loaders.opts["lxd"] = settings
     yield module_loaders
     module_loaders.reset_state()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the formula and its tests need, from nothing: Debian's LXD
-# (run without systemd, one daemon per simulated host), busybox-static for
-# tiny test images, nftables for LXD's bridges, and a venv with the pinned
-# Python dependencies in .venv. Safe to re-run.
+# and Incus (from bookworm-backports; both run without systemd, one daemon
+# per simulated host), busybox-static for tiny test images, nftables for
+# bridges, and a venv with the pinned Python dependencies in .venv. Safe to
+# re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,31 @@ if ((${#missing[@]})); then
     echo "== apt: installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Incus 6.0 LTS: in Debian 13's main, in bookworm-backports for Debian 12.
+mapfile -t backported < test/apt-backports.txt
+missing=()
+for package in "${backported[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    target=()
+    if [[ $codename == bookworm ]]; then
+        if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+            echo "== apt: adding bookworm-backports"
+            printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" \
+                "Suites: bookworm-backports" "Components: main" \
+                "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
+                >/etc/apt/sources.list.d/bookworm-backports.sources
+        fi
+        target=(-t bookworm-backports)
+    fi
+    echo "== apt: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${target[@]}" "${missing[@]}" >/dev/null
 fi
 
 if [[ ! -x .venv/bin/python ]] || ! cmp -s requirements.txt .venv/.requirements; then

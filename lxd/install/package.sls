@@ -1,15 +1,36 @@
-{#- LXD from the distribution's packages, run by the init system. #}
+{#- LXD (or Incus, lxd:backend) from the distribution's packages, run by the
+    init system; lxd:install:backports adds the release's backports first
+    (Incus on Debian 12). #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import lxd with context %}
+{%- set backports = lxd.install.backports %}
 
 include:
   - lxd.validate
 
+{%- if backports %}
+{%- set mirror = backports if backports is string else "http://deb.debian.org/debian" %}
+{%- set suite = grains.oscodename ~ "-backports" %}
+
+lxd-backports:
+  pkgrepo.managed:
+    - name: deb {{ mirror }} {{ suite }} main
+    - file: /etc/apt/sources.list.d/{{ suite }}.list
+    - require:
+      - lxd_pillar: lxd-pillar-valid
+{%- endif %}
+
 lxd-package:
   pkg.installed:
     - name: {{ lxd.install.package }}
+{%- if backports %}
+    - fromrepo: {{ suite }}
+{%- endif %}
     - require:
       - lxd_pillar: lxd-pillar-valid
+{%- if backports %}
+      - pkgrepo: lxd-backports
+{%- endif %}
 
 lxd-service:
   service.running:

@@ -59,12 +59,17 @@ def test_archive_holds_server_info_daemon_log_and_host_facts(bundle, lxd_daemon,
     assert Path(mount_point) in (lxd_daemon.root, *lxd_daemon.root.parents)
     sysctl = json.loads(members["host/sysctl.json"])
     assert sysctl["vm.max_map_count"] == Path("/proc/sys/vm/max_map_count").read_text().strip()
-    assert b"5.0" in members["host/lxd-version.txt"]
+    if lxd_daemon.backend == "lxd":
+        assert b"5.0" in members["host/lxd-version.txt"]
+        assert "lxd.buginfo" in result["skipped"]["buginfo.txt"]
+    else:
+        assert b"6.0" in members["host/incusd-version.txt"]
+        assert "Incus ships no bug report tool" in result["skipped"]["buginfo.txt"]
+        assert "host/snap-list-lxd.txt" not in members
 
     # not there on this host: said why, not collected
     assert "not enabled" in result["skipped"]["lxd/cluster-members.json"]
-    assert "lxd.buginfo" in result["skipped"]["buginfo.txt"]
-    assert "No such file" in result["skipped"][f"logs{lxd_daemon.root}/logs/lxd.log"]
+    assert "No such file" in result["skipped"][f"logs{lxd_daemon.root}/logs/{lxd_daemon.kind['log_name']}"]
     assert not set(result["skipped"]) & set(result["files"])
 
 
@@ -77,10 +82,11 @@ def test_default_destination_is_the_minion_cache(loaders, lxd_daemon):
 
 
 def test_secrets_never_reach_the_archive(bundle, lxd_daemon):
-    lxd_daemon.lxc("config", "set", "core.trust_password", "s3cret-pass")
+    secret_key = lxd_daemon.secret_key
+    lxd_daemon.lxc("config", "set", secret_key, "s3cret-pass")
     lxd_daemon.lxc("config", "set", "core.https_address", f"{lxd_daemon.address}:8443")
     # a pending trust token: its operation holds the secret in its metadata
-    token = lxd_daemon.lxc("config", "trust", "add", "--name", "ci").strip().splitlines()[-1]
+    token = lxd_daemon.trust_token("ci")
     token_secret = json.loads(base64.b64decode(token))["secret"]
 
     result, members = bundle()
@@ -89,7 +95,7 @@ def test_secrets_never_reach_the_archive(bundle, lxd_daemon):
     tokens = [op for op in operations["running"] if op["class"] == "token"]
     assert [op["metadata"]["secret"] for op in tokens] == ["********"]
     config = json.loads(members["lxd/server.json"])["config"]
-    assert config["core.trust_password"] == "********"
+    assert config[secret_key] == "********"
     tar_bytes = gzip.decompress(Path(result["path"]).read_bytes())
     for secret in (b"s3cret-pass", token_secret.encode(), token.encode()):
         assert secret not in tar_bytes
@@ -110,6 +116,7 @@ def buginfo_on_path(tmp_path, monkeypatch):
     return install
 
 
+@pytest.mark.backends("lxd")
 def test_buginfo_on_path_is_used(bundle, lxd_daemon, buginfo_on_path):
     buginfo_on_path("echo 'buginfo-marker: LXD bug report'")
 
@@ -121,6 +128,7 @@ def test_buginfo_on_path_is_used(bundle, lxd_daemon, buginfo_on_path):
     assert "lxd/server.json" in members
 
 
+@pytest.mark.backends("lxd")
 def test_failing_buginfo_is_skipped_with_its_error(bundle, lxd_daemon, buginfo_on_path):
     buginfo_on_path("echo 'cannot reach the daemon' >&2; exit 3")
 
@@ -132,9 +140,10 @@ def test_failing_buginfo_is_skipped_with_its_error(bundle, lxd_daemon, buginfo_o
 
 def test_unreadable_log_is_skipped_not_fatal(bundle, lxd_daemon):
     # a directory where the log file should be: reading it fails
-    (lxd_daemon.root / "logs" / "lxd.log").mkdir()
+    log = f"{lxd_daemon.root}/logs/{lxd_daemon.kind['log_name']}"
+    Path(log).mkdir(parents=True)
     result, members = bundle()
-    assert "Is a directory" in result["skipped"][f"logs{lxd_daemon.root}/logs/lxd.log"]
+    assert "Is a directory" in result["skipped"][f"logs{log}"]
     assert f"logs{lxd_daemon.root}/daemon.log" in members
     assert "lxd/server.json" in members
 

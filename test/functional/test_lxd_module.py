@@ -1,4 +1,5 @@
-"""The lxd execution and state modules against a real LXD daemon."""
+"""The lxd execution and state modules against a real daemon (LXD and
+Incus)."""
 
 import pytest
 from salt.exceptions import CommandExecutionError
@@ -14,14 +15,22 @@ def lxd(loaders):
 def test_connection_resolves_the_configured_socket(lxd, lxd_daemon):
     assert lxd.endpoint() == lxd_daemon.socket
     assert lxd.reachable()
-    assert lxd.info()["environment"]["server"] == "lxd"
+    assert lxd.server_kind() == lxd_daemon.backend
     assert lxd.has_api_extension("storage")
     assert not lxd.has_api_extension("no_such_extension")
+    assert lxd.backend_drift() == []
 
 
-def test_connection_falls_back_to_lxd_dir(lxd, lxd_daemon, loaders, monkeypatch):
-    loaders.opts["lxd"] = {}
-    monkeypatch.setenv("LXD_DIR", str(lxd_daemon.root))
+def test_a_daemon_of_the_other_backend_is_named_in_the_error(lxd, lxd_daemon, loaders):
+    other = "incus" if lxd_daemon.backend == "lxd" else "lxd"
+    (error,) = lxd.backend_drift(other)
+    assert error.startswith(f"lxd:backend: the daemon at {lxd_daemon.socket} is "
+                            f"{lxd_daemon.backend}, not {other}")
+
+
+def test_connection_falls_back_to_the_daemon_dir(lxd, lxd_daemon, loaders, monkeypatch):
+    loaders.opts["lxd"] = {"backend": lxd_daemon.backend}
+    monkeypatch.setenv(lxd_daemon.kind["dir_variable"], str(lxd_daemon.root))
     assert lxd.endpoint() == lxd_daemon.socket
     assert lxd.reachable()
 
@@ -42,7 +51,7 @@ def test_https_remote_with_client_certificate(lxd, lxd_daemon, loaders, tmp_path
         python_shell=False,
     )
     lxd.config_set("core.https_address", f"{lxd_daemon.address}:8443")
-    lxd_daemon.lxc("config", "trust", "add", str(cert))
+    lxd_daemon.trust_certificate(cert)
     loaders.opts["lxd"] = {"connection": {
         "url": f"https://{lxd_daemon.address}:8443",
         "cert": str(cert), "key": str(key), "verify": str(lxd_daemon.root / "server.crt"),
@@ -88,7 +97,7 @@ def test_fresh_daemon_is_not_initialised_until_preseed(lxd, lxd_daemon):
     assert not lxd.initialised()
     plan = lxd.preseed_plan(preseed)
     assert plan == {
-        "networks": {"lxdbr0": "created"},
+        "networks": {lxd_daemon.bridge: "created"},
         "storage_pools": {"local": "created"},
         "profiles": {"default": "updated"},
     }
@@ -96,21 +105,22 @@ def test_fresh_daemon_is_not_initialised_until_preseed(lxd, lxd_daemon):
     assert lxd.initialised()
     devices = lxd_daemon.query("/1.0/profiles/default")["devices"]
     assert devices["root"] == {"type": "disk", "path": "/", "pool": "local"}
-    assert devices["eth0"]["network"] == "lxdbr0"
+    assert devices["eth0"]["network"] == lxd_daemon.bridge
     assert lxd.preseed_plan(preseed) == {}
 
 
 def test_failed_preseed_is_reverted(lxd, lxd_daemon):
     before = lxd_daemon.snapshot()
+    secret_key = lxd_daemon.secret_key
     preseed = {
-        "config": {"images.auto_update_interval": "6", "core.trust_password": "s3cret"},
+        "config": {"images.auto_update_interval": "6", secret_key: "s3cret"},
         "storage_pools": [
             {"name": "good", "driver": "dir"},
             {"name": "bad", "driver": "no-such-driver"},
         ],
     }
     plan = lxd.preseed_plan(preseed)
-    assert plan["config"]["core.trust_password"] == {"old": "", "new": "********"}
+    assert plan["config"][secret_key] == {"old": "", "new": "********"}
     with pytest.raises(CommandExecutionError, match="reverted"):
         lxd.apply_preseed(preseed)
     assert lxd_daemon.snapshot() == before

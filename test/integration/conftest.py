@@ -55,6 +55,7 @@ class Host:
 
     def set_pillar(self, lxd):
         base = {
+            "backend": self.daemon.backend,
             "install": {"method": "none"},
             "connection": {"socket": self.daemon.socket},
             "files": self.files,

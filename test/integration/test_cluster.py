@@ -1,6 +1,6 @@
 """Clusters through `salt-run state.orchestrate lxd.cluster`: a real master
-(with the formula's reactor), one real minion and one real LXD daemon per
-host (127.0.0.N:8443). The tests are one story and run in order: form,
+(with the formula's reactor), one real minion and one real daemon (LXD, then
+Incus) per host (127.0.0.N:8443). The tests are one story and run in order: form,
 grow, re-run, remove, refuse, evacuate, lose the bootstrap minion."""
 
 import json
@@ -49,6 +49,7 @@ class Cluster:
         files = self.tmp_path / name
         files.mkdir(exist_ok=True)
         pillar = {
+            "backend": daemon.backend,
             "mode": "cluster",
             "install": {"method": "none"},
             "connection": {"socket": daemon.socket},

@@ -14,6 +14,9 @@ import pytest
 
 from test_cluster import Cluster, changed, failures
 
+# Incus is not published as a snap
+pytestmark = pytest.mark.backends("lxd")
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STANDIN_BIN = os.path.join(REPO, "test", "bin")
 HOSTS = ("lxd-u1", "lxd-u2", "lxd-u3")

@@ -1,5 +1,5 @@
 """`salt '*' state.apply lxd` on a standalone host: a real master, a real
-minion, a real LXD daemon."""
+minion, a real daemon (LXD, then Incus)."""
 
 import json
 from pathlib import Path
@@ -21,13 +21,13 @@ def test_apply_initialises_then_reports_no_changes(host):
     first = by_id(host.apply())
     assert all(ret["result"] is True for ret in first.values()), first
     assert first["lxd-initialised"]["changes"] == {
-        "networks": {"lxdbr0": "created"},
+        "networks": {host.daemon.bridge: "created"},
         "storage_pools": {"local": "created"},
         "profiles": {"default": "updated"},
     }
     pools = host.daemon.query("/1.0/storage-pools?recursion=1")
     assert [(pool["name"], pool["driver"]) for pool in pools] == [("local", "dir")]
-    assert host.daemon.query("/1.0/profiles/default")["devices"]["eth0"]["network"] == "lxdbr0"
+    assert host.daemon.query("/1.0/profiles/default")["devices"]["eth0"]["network"] == host.daemon.bridge
     assert "vm.max_map_count = 262144" in Path(host.files["sysctl_conf"]).read_text()
 
     second = host.apply()
@@ -87,7 +87,7 @@ def test_init_and_mode_are_fixed_once_initialised(host):
 
 def test_preseed_from_yaml_text_with_a_secret_never_shown(host):
     preseed = (
-        "config:\n  core.trust_password: hunter2-secret\n"
+        f"config:\n  {host.daemon.secret_key}: hunter2-secret\n"
         "storage_pools:\n- name: data\n  driver: dir\n"
         "profiles:\n- name: default\n  devices:\n"
         "    root: {type: disk, path: /, pool: data}\n"
@@ -96,7 +96,7 @@ def test_preseed_from_yaml_text_with_a_secret_never_shown(host):
     states = host.apply()
     assert "hunter2-secret" not in json.dumps(states)
     init = by_id(states)["lxd-initialised"]
-    assert init["changes"]["config"]["core.trust_password"]["new"] == "********"
+    assert init["changes"]["config"][host.daemon.secret_key]["new"] == "********"
     assert host.daemon.query("/1.0/storage-pools/data")["driver"] == "dir"
     log_file = Path(host.minion.config["root_dir"]) / host.minion.config["log_file"]
     assert log_file.stat().st_size > 0

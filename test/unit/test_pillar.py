@@ -91,11 +91,37 @@ def test_defaults_are_read_from_the_formula(lxd_pillar):
         ({"hardening": {"/sys/kernel/slab": {"mode": "rwx", "default": "0755"}}},
          "lxd:hardening:/sys/kernel/slab:mode: must be an octal mode"),
         ({"sysctl_tunning": True}, "lxd:sysctl_tunning: unknown key"),
+        ({"backend": "docker"}, "lxd:backend: unknown backend 'docker'"),
+        ({"backend": "incus", "install": {"method": "snap"}},
+         "lxd:install:method: Incus is not published as a snap"),
+        ({"backend": "incus", "install": {"channel": "6/stable"}},
+         "lxd:install:channel: only the LXD snap has this"),
+        ({"backend": "incus", "snap_config": {"daemon.debug": True}},
+         "lxd:snap_config: only the LXD snap has this"),
+        ({"backend": "incus", "files": {"sideload_binary": "/tmp/lxd"}},
+         "lxd:files:sideload_binary: only the LXD snap has this"),
+        ({"install": {"backports": "deb.debian.org"}},
+         "lxd:install:backports: must be a boolean or a Debian mirror URL"),
+        ({"install": {"backports": True}},
+         "lxd:install:backports: backports are a package source: they need "
+         "lxd:install:method package, not 'snap'"),
     ],
 )
 def test_bad_values_name_the_key_and_the_reason(lxd_pillar, pillar, expected):
     errors = errors_for(lxd_pillar, pillar)
     assert any(error.startswith(expected) for error in errors), errors
+
+
+def test_incus_gets_its_package_defaults_and_keeps_the_rest(lxd_pillar):
+    merged = lxd_pillar.merge(pillar={"backend": "incus"})
+    assert merged["install"] == dict(DEFAULTS["install"], method="package",
+                                     package="incus", service="incus")
+    assert merged["sysctl"] == DEFAULTS["sysctl"]
+    assert lxd_pillar.merge(pillar={"backend": "incus", "install": {"method": "none"}})[
+        "install"]["method"] == "none"
+    incus = {"backend": "incus", "install": {"backports": True},
+             "sideload": {"binary": None}, "snap_config": {}}
+    assert lxd_pillar.validate(incus, check_daemon=False) == []
 
 
 def test_not_a_mapping(lxd_pillar):

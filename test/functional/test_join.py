@@ -1,0 +1,80 @@
+"""Joining a cluster through the lxd module, against real daemons (LXD and
+Incus): the join request each daemon expects, every address of the token
+tried in turn as `lxd init` does, and a member with the wrong certificate
+refused."""
+
+import base64
+import json
+
+import pytest
+from salt.exceptions import CommandExecutionError
+
+
+def connect(loaders, daemon):
+    """Point the loaded modules at ``daemon`` (a new connection)."""
+    loaders.reset_state()
+    loaders.opts["lxd"] = {"backend": daemon.backend, "connection": {"socket": daemon.socket}}
+    return loaders.modules.lxd
+
+
+def with_addresses(token, addresses):
+    """The same token (same secret) listing other member addresses."""
+    fields = json.loads(base64.b64decode(token))
+    fields["addresses"] = addresses
+    return base64.b64encode(json.dumps(fields).encode()).decode()
+
+
+@pytest.fixture
+def cluster_of_one(loaders, lxd_daemons):
+    """A daemon that bootstrapped a cluster, and a fresh one to join it."""
+    first, joiner = lxd_daemons(), lxd_daemons()
+    lxd = connect(loaders, first)
+    lxd.enable_clustering("first", f"{first.address}:8443")
+    return first, joiner
+
+
+def offer(loaders, first, member):
+    lxd = connect(loaders, first)
+    return lxd.issue_join_token(member), lxd.info()["environment"]["certificate"]
+
+
+def test_a_join_skips_a_token_address_that_does_not_answer(loaders, cluster_of_one):
+    first, joiner = cluster_of_one
+    token, certificate = offer(loaders, first, "joiner")
+    # nothing listens on port 1 of any loopback address
+    token = with_addresses(token, [f"{first.address}:1", f"{first.address}:8443"])
+
+    lxd = connect(loaders, joiner)
+    assert lxd.join_cluster("joiner", f"{joiner.address}:8443", token, certificate, [])
+
+    members = first.query("/1.0/cluster/members?recursion=1")
+    assert {member["server_name"]: member["status"] for member in members} == {
+        "first": "Online", "joiner": "Online"}
+
+
+def test_a_member_presenting_another_certificate_is_refused(loaders, cluster_of_one,
+                                                             lxd_daemons):
+    first, joiner = cluster_of_one
+    stranger = lxd_daemons()
+    stranger.lxc("config", "set", "core.https_address", f"{stranger.address}:8443")
+    token, certificate = offer(loaders, first, "joiner")
+    token = with_addresses(token, [f"{stranger.address}:8443", f"{first.address}:8443"])
+
+    lxd = connect(loaders, joiner)
+    with pytest.raises(CommandExecutionError, match=f"{stranger.address}:8443 does not "
+                       "present the certificate named in the join token"):
+        lxd.join_cluster("joiner", f"{joiner.address}:8443", token, certificate, [])
+    assert joiner.query("/1.0/cluster")["enabled"] is False
+    # the token was not spent: it is still pending on the cluster
+    assert "joiner" in first.lxc("cluster", "list-tokens", "-f", "csv")
+
+
+def test_no_answering_address_names_each_one(loaders, cluster_of_one):
+    first, joiner = cluster_of_one
+    token, certificate = offer(loaders, first, "joiner")
+    token = with_addresses(token, [f"{first.address}:1", f"{first.address}:2"])
+
+    lxd = connect(loaders, joiner)
+    with pytest.raises(CommandExecutionError, match="no cluster member listed in the join "
+                       f"token answers: {first.address}:1: .*; {first.address}:2: "):
+        lxd.join_cluster("joiner", f"{joiner.address}:8443", token, certificate, [])
