@@ -780,7 +780,7 @@ def join_cluster(member, address, token, certificate, member_config):
         raise CommandExecutionError(
             "the cluster certificate does not match the fingerprint in the join token"
         )
-    body = join_request(
+    body = _join_request(
         member, address, token, certificate, member_config,
         cluster_address=_answering_address(decoded["addresses"], decoded["fingerprint"]),
         server=server_kind(), extensions=api_extensions(),
@@ -790,21 +790,14 @@ def join_cluster(member, address, token, certificate, member_config):
     return True
 
 
-def join_request(member, address, token, certificate, member_config, cluster_address,
-                 server="lxd", extensions=()):
-    """
-    Return the body of the join request (PUT /1.0/cluster) that a daemon of
-    kind ``server`` with API ``extensions`` expects: the encoded ``token``
-    goes in ``cluster_token`` for Incus and for LXD with
-    ``explicit_trust_token`` (6.1 and later), in ``cluster_password`` for
-    older LXD (5.0, 5.21), which took it where a trust password went.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd2 lxd.join_request lxd2 10.0.0.2:8443 "$TOKEN" "$PEM" '[]' 10.0.0.1:8443
-    """
+def _join_request(member, address, token, certificate, member_config, cluster_address,
+                  server="lxd", extensions=()):
+    """The body of the join request (PUT /1.0/cluster) that a daemon of kind
+    ``server`` with API ``extensions`` expects: the encoded ``token`` goes
+    in ``cluster_token`` for Incus and for LXD with ``explicit_trust_token``
+    (5.21.2, 6.x; 6.1 and later read nothing else), in ``cluster_password``
+    for older LXD (5.0), which took it where a trust password went. Private:
+    it holds the token."""
     token_field = "cluster_password"
     if server == "incus" or TOKEN_FIELD_EXTENSION in extensions:
         token_field = "cluster_token"

@@ -1,4 +1,5 @@
-"""Cluster formation: the formula against raw LXD, on this machine.
+"""Cluster formation: the formula against raw LXD (or Incus, --backend
+incus: `incus admin init --preseed`, `incus cluster add`), on this machine.
 
 For each size N (default 3 and 5), on fresh daemons each time:
   raw      N LXD daemons; the first `lxd init --preseed` bootstraps, then for
@@ -10,7 +11,7 @@ For each size N (default 3 and 5), on fresh daemons each time:
 Daemons run with --debug in both, so that the API requests the formula
 makes over each member's unix socket can be counted from its log.
 
-    .venv/bin/python sandbox/benchmark.py [--sizes 3 5] [--root .benchmark]
+    .venv/bin/python sandbox/benchmark.py [--sizes 3 5] [--root .benchmark] [--backend incus]
 
 Not a test: it prints numbers (see BENCHMARKS.rst) and fails only when a
 cluster does not form or the re-run reports changes.
@@ -43,8 +44,8 @@ def online_members(host):
 
 
 def preseed(host, document):
-    subprocess.run(["lxd", "init", "--preseed"], input=json.dumps(document), text=True,
-                   env=host.env, check=True)
+    subprocess.run([*host.tools["admin"], "init", "--preseed"], input=json.dumps(document),
+                   text=True, env=host.env, check=True)
 
 
 def form_by_hand(hosts):
@@ -66,8 +67,8 @@ def form_by_hand(hosts):
         }})
 
 
-def raw(root, size):
-    hosts = [LXDHost(root / f"m{n}", f"m{n}", f"{RAW_SUBNET}.{n}", debug=True)
+def raw(root, size, backend):
+    hosts = [LXDHost(root / f"m{n}", f"m{n}", f"{RAW_SUBNET}.{n}", debug=True, backend=backend)
              for n in range(1, size + 1)]
     try:
         for host in hosts:
@@ -96,9 +97,9 @@ def requests_since(hosts, before):
     return {name: host.requests_logged() - before[name] for name, host in hosts.items()}
 
 
-def formula(root, size):
+def formula(root, size, backend):
     sandbox = Sandbox(root, size=size, subnet=FORMULA_SUBNET, port=SALT_PORT,
-                      cluster="bench", debug=True)
+                      cluster="bench", debug=True, backend=backend)
     try:
         sandbox.up()
         hosts = sandbox.hosts
@@ -142,20 +143,21 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5])
     parser.add_argument("--root", default=str(REPO / ".benchmark"))
+    parser.add_argument("--backend", choices=("lxd", "incus"), default="lxd")
     args = parser.parse_args()
     root = Path(args.root).resolve()
     shutil.rmtree(root, ignore_errors=True)
     results = []
     for size in args.sizes:
-        say(f"N={size}: raw lxd init --preseed + lxc cluster add")
-        raw_seconds = raw(root / f"raw-{size}", size)
+        say(f"N={size}: raw {args.backend} init --preseed + cluster add")
+        raw_seconds = raw(root / f"raw-{size}", size, args.backend)
         say(f"N={size}: salt-run state.orchestrate lxd.cluster")
-        measured = formula(root / f"formula-{size}", size)
+        measured = formula(root / f"formula-{size}", size, args.backend)
         results.append((size, raw_seconds, measured))
 
     failed = False
     for size, raw_seconds, measured in results:
-        print(f"\nN={size}")
+        print(f"\nN={size} ({args.backend})")
         print(f"  raw formation (lxd init --preseed, lxc cluster add)  {raw_seconds:6.2f} s")
         print(f"  formula formation (state.orchestrate lxd.cluster)    "
               f"{measured['seconds']:6.2f} s  ({len(measured['steps'])} orchestrate steps)")

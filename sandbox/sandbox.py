@@ -1,12 +1,13 @@
 """A local sandbox of LXD hosts run by Salt, all under one directory.
 
-Each simulated host is a real LXD daemon (its own LXD_DIR, its own loopback
-address) driven by a real salt-minion; one real salt-master serves the
-formula. Nothing outside the sandbox directory is written: the pillar keeps
-the host's kernel settings and network interfaces alone.
+Each simulated host is a real LXD (or Incus, ``--backend incus``) daemon
+(its own LXD_DIR / INCUS_DIR, its own loopback address) driven by a real
+salt-minion; one real salt-master serves the formula. Nothing outside the
+sandbox directory is written: the pillar keeps the host's kernel settings
+and network interfaces alone.
 
-    python sandbox/sandbox.py up [--size 3]   start everything, then the main job
-    python sandbox/sandbox.py down            stop everything, remove the directory
+    python sandbox/sandbox.py up [--size 3] [--backend incus]   start everything, then the main job
+    python sandbox/sandbox.py down                              stop everything, remove the directory
 
 The benchmark (sandbox/benchmark.py) builds its sandboxes with this module.
 """
@@ -65,15 +66,26 @@ def unmount_under(path):
             subprocess.run(["umount", "-l", point], check=False)
 
 
-class LXDHost:
-    """One LXD daemon standing in for one host."""
+# How each backend's daemon is run and driven: the daemon, its admin
+# commands (waitready), its client, the variable naming its directory.
+BACKENDS = {
+    "lxd": {"daemon": ["lxd"], "admin": ["lxd"], "client": "lxc", "dir_variable": "LXD_DIR"},
+    "incus": {"daemon": ["/usr/libexec/incus/incusd"], "admin": ["incus", "admin"],
+              "client": "incus", "dir_variable": "INCUS_DIR"},
+}
 
-    def __init__(self, root, name, address, debug=False):
+
+class LXDHost:
+    """One LXD (or Incus) daemon standing in for one host."""
+
+    def __init__(self, root, name, address, debug=False, backend="lxd"):
         self.root = Path(root)
         self.name = name
         self.address = address
         self.debug = debug
-        self.env = dict(os.environ, LXD_DIR=str(self.root))
+        self.backend = backend
+        self.tools = BACKENDS[backend]
+        self.env = dict(os.environ, **{self.tools["dir_variable"]: str(self.root)})
         if len(self.socket) > MAX_SOCKET_PATH:
             raise SystemExit(f"{self.socket}: too long for a unix socket; use a shorter --root")
 
@@ -94,7 +106,7 @@ class LXDHost:
         if alive(self.pid_file):
             return self
         self.root.mkdir(parents=True, exist_ok=True)
-        command = ["lxd", "--group", "root", "--logfile", str(self.log)]
+        command = [*self.tools["daemon"], "--group", "root", "--logfile", str(self.log)]
         if self.debug:
             # every API request is logged: the benchmark counts them
             command.append("--debug")
@@ -105,11 +117,17 @@ class LXDHost:
         return self
 
     def ready(self):
-        subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self.env, check=True)
+        subprocess.run([*self.tools["admin"], "waitready", "--timeout", "60"], env=self.env,
+                       check=True)
 
     def lxc(self, *args, capture=False, check=True):
-        return subprocess.run(["lxc", *args], env=self.env, check=check, text=True,
-                              capture_output=capture)
+        """The backend's client: ``lxc`` or ``incus``."""
+        return subprocess.run([self.tools["client"], *args], env=self.env, check=check,
+                              text=True, capture_output=capture)
+
+    def shell_hint(self):
+        """How an operator points the client at this daemon."""
+        return f"export {self.tools['dir_variable']}={self.root}; {self.tools['client']}"
 
     def query(self, path):
         return json.loads(self.lxc("query", path, capture=True).stdout)
@@ -136,14 +154,15 @@ class Sandbox:
     ``root``; hosts ``<prefix>-1``… on ``<subnet>.1``…"""
 
     def __init__(self, root, size=3, subnet="127.0.10", port=14505, prefix="lxd",
-                 cluster="sandbox", debug=False):
+                 cluster="sandbox", debug=False, backend="lxd"):
         self.root = Path(root).resolve()
         self.size = size
         self.port = port
         self.cluster = cluster
+        self.backend = backend
         self.hosts = {
             f"{prefix}-{n}": LXDHost(self.root / "lxd" / f"{prefix}-{n}", f"{prefix}-{n}",
-                                     f"{subnet}.{n}", debug=debug)
+                                     f"{subnet}.{n}", debug=debug, backend=backend)
             for n in range(1, size + 1)
         }
         self.master_dir = self.root / "salt" / "master"
@@ -207,6 +226,7 @@ class Sandbox:
         for name, host in self.hosts.items():
             files = self.root / "files" / name
             lxd = {
+                "backend": self.backend,
                 "mode": "cluster",
                 # the sandbox runs the daemons itself
                 "install": {"method": "none"},
@@ -248,6 +268,12 @@ class Sandbox:
     def up(self):
         """Start whatever is not running: LXD daemons, master, minions; the
         formula's modules synced."""
+        started = self.started_backend()
+        if started and started != self.backend:
+            raise SystemExit(f"{self.root} runs {started}: run `down` first to switch to "
+                             f"{self.backend}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "backend").write_text(self.backend)
         for host in self.hosts.values():
             host.start()
         self.write_salt_config()
@@ -262,8 +288,10 @@ class Sandbox:
     def down(self):
         if not self.root.exists():
             return
-        # the hosts as started, whatever size this object was made with
-        hosts = [LXDHost(path, path.name, None) for path in sorted((self.root / "lxd").glob("*"))]
+        # the hosts as started, whatever size and backend this object was made with
+        backend = self.started_backend() or self.backend
+        hosts = [LXDHost(path, path.name, None, backend=backend)
+                 for path in sorted((self.root / "lxd").glob("*"))]
         first = hosts[0] if hosts else None
         if first and alive(first.pid_file):
             # running containers outlive a killed daemon: stop them first
@@ -274,6 +302,11 @@ class Sandbox:
             host.stop()
         unmount_under(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def started_backend(self):
+        """The backend the sandbox's daemons were started with, if any."""
+        marker = self.root / "backend"
+        return marker.read_text().strip() if marker.exists() else None
 
     @staticmethod
     def instances(host):
@@ -313,7 +346,8 @@ class Sandbox:
 
     def demo(self):
         names = list(self.hosts)
-        say(f"LXD daemons: {', '.join(f'{n} on {h.address}' for n, h in self.hosts.items())}")
+        kind = "Incus" if self.backend == "incus" else "LXD"
+        say(f"{kind} daemons: {', '.join(f'{n} on {h.address}' for n, h in self.hosts.items())}")
         say(f"salt-master and {len(names)} salt-minions in {self.root}")
         self.up()
         say("salt '*' state.apply lxd   (every host installed and tuned)")
@@ -321,7 +355,8 @@ class Sandbox:
         say("salt-run state.orchestrate lxd.cluster   (bootstrap, then each member joins)")
         self.salt_run("state.orchestrate", "lxd.cluster", "--state-output=terse")
         first, last = self.hosts[names[0]], self.hosts[names[-1]]
-        say(f"lxc cluster list   (LXD_DIR={first.root})")
+        say(f"{first.tools['client']} cluster list   "
+            f"({first.tools['dir_variable']}={first.root})")
         first.lxc("cluster", "list")
         if "demo" not in [i["name"] for i in first.query("/1.0/instances?recursion=1")]:
             say(f"a busybox container on {last.name}")
@@ -332,7 +367,7 @@ class Sandbox:
         say("run it again: a second apply reports no changes")
         self.salt("*", "state.apply", "lxd", "--state-output=terse", "--state-verbose=false")
         say("try:")
-        print(f"  export LXD_DIR={first.root}; lxc exec demo -- uname -a\n"
+        print(f"  {first.shell_hint()} exec demo -- uname -a\n"
               f"  {VENV_BIN}/salt -c {self.master_dir} '*' lxd_cluster.status\n"
               f"  bash sandbox/sandbox.sh down   (stop everything, remove {self.root})")
 
@@ -343,8 +378,10 @@ def main():
     parser.add_argument("action", choices=("up", "down"))
     parser.add_argument("--root", default=str(REPO / ".sandbox"))
     parser.add_argument("--size", type=int, default=3)
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="lxd",
+                        help="the daemon every host runs (default: lxd)")
     args = parser.parse_args()
-    sandbox = Sandbox(args.root, size=args.size)
+    sandbox = Sandbox(args.root, size=args.size, backend=args.backend)
     if args.action == "up":
         sandbox.demo()
     else:

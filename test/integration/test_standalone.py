@@ -101,3 +101,24 @@ def test_preseed_from_yaml_text_with_a_secret_never_shown(host):
     log_file = Path(host.minion.config["root_dir"]) / host.minion.config["log_file"]
     assert log_file.stat().st_size > 0
     assert "hunter2-secret" not in log_file.read_text()
+
+
+def test_keys_the_backend_has_no_use_for_fail_before_any_change(host):
+    other = "incus" if host.daemon.backend == "lxd" else "lxd"
+    host.set_pillar(dict(PILLAR, backend="incus", install={"method": "snap"},
+                         snap_config={"daemon.debug": True}))
+    before = host.daemon.snapshot()
+    states = by_id(host.apply())
+    comment = states["lxd-pillar-valid"]["comment"]
+    assert "lxd:install:method: Incus is not published as a snap" in comment
+    assert "lxd:snap_config: only the LXD snap has this" in comment
+    assert changed(states) == {}
+
+    # the pillar names the other daemon than the one at the socket
+    host.set_pillar(dict(PILLAR, backend=other))
+    states = by_id(host.apply())
+    assert states["lxd-pillar-valid"]["result"] is False
+    assert (f"lxd:backend: the daemon at {host.daemon.socket} is {host.daemon.backend}, "
+            f"not {other}") in states["lxd-pillar-valid"]["comment"]
+    assert changed(states) == {}
+    assert host.daemon.snapshot() == before

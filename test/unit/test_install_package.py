@@ -1,0 +1,44 @@
+"""lxd.install.package as Salt renders it: the backend's package and
+service, and the release's backports when asked (Incus on Debian 12)."""
+
+
+def declarations(high, state_id):
+    """{function: args} of one state, args as a flat mapping."""
+    found = {}
+    for module, args in high[state_id].items():
+        if module.startswith("__"):
+            continue
+        function = next(arg for arg in args if isinstance(arg, str))
+        found[f"{module}.{function}"] = {
+            key: value for arg in args if isinstance(arg, dict) for key, value in arg.items()
+        }
+    return found
+
+
+def test_incus_installs_its_package_from_backports(loaders):
+    loaders.opts["lxd"] = {"backend": "incus", "install": {"backports": True}}
+    codename = loaders.grains["oscodename"]
+    high = loaders.modules.state.show_sls("lxd.install")
+
+    repo = declarations(high, "lxd-backports")["pkgrepo.managed"]
+    assert repo["name"] == f"deb http://deb.debian.org/debian {codename}-backports main"
+    package = declarations(high, "lxd-package")["pkg.installed"]
+    assert package["name"] == "incus"
+    assert package["fromrepo"] == f"{codename}-backports"
+    assert {"pkgrepo": "lxd-backports"} in package["require"]
+    assert declarations(high, "lxd-service")["service.running"]["name"] == "incus"
+    assert "lxd-snap" not in high and "lxd-sideload" not in high
+
+
+def test_a_mirror_url_and_no_backports_by_default(loaders):
+    loaders.opts["lxd"] = {"install": {"method": "package",
+                                       "backports": "http://mirror.example.net/debian"}}
+    high = loaders.modules.state.show_sls("lxd.install")
+    name = declarations(high, "lxd-backports")["pkgrepo.managed"]["name"]
+    assert name.startswith("deb http://mirror.example.net/debian ")
+    assert declarations(high, "lxd-package")["pkg.installed"]["name"] == "lxd"
+
+    loaders.opts["lxd"] = {"install": {"method": "package"}}
+    high = loaders.modules.state.show_sls("lxd.install")
+    assert "lxd-backports" not in high
+    assert "fromrepo" not in declarations(high, "lxd-package")["pkg.installed"]
