@@ -192,6 +192,7 @@ def test_deleting_a_minion_key_removes_its_member_and_mine(cluster):
         time.sleep(1)  # the reactor works asynchronously
     assert "lxd-c4" not in cluster.members("lxd-c1")
     mine = cluster.run.run("lxd_cluster.remove", "lxd-c4")
+    assert isinstance(mine.data, dict), mine
     assert "not a known LXD cluster member" in mine.data["comment"]
     cluster.minions.pop("lxd-c4").terminate()
     cluster.pillars.pop("lxd-c4")
