@@ -7,40 +7,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mapfile -t packages < test/apt-packages.txt
-missing=()
-for package in "${packages[@]}"; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    echo "== apt: installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-# Incus 6.0 LTS: in Debian 13's main, in bookworm-backports for Debian 12.
-mapfile -t backported < test/apt-backports.txt
-missing=()
-for package in "${backported[@]}"; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-    target=()
-    if [[ $codename == bookworm ]]; then
-        if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-            echo "== apt: adding bookworm-backports"
-            printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" \
-                "Suites: bookworm-backports" "Components: main" \
-                "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
-                >/etc/apt/sources.list.d/bookworm-backports.sources
-        fi
-        target=(-t bookworm-backports)
-    fi
+# apt_install LIST [apt-get options]: the packages of LIST not installed yet
+apt_install() {
+    local list=$1 package missing=()
+    shift
+    mapfile -t packages < "$list"
+    for package in "${packages[@]}"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    ((${#missing[@]})) || return 0
     echo "== apt: installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${target[@]}" "${missing[@]}" >/dev/null
+        "$@" "${missing[@]}" >/dev/null
+}
+
+apt_install test/apt-packages.txt
+
+# Incus 6.0 LTS: in Debian 13's main, in bookworm-backports for Debian 12.
+codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+if [[ $codename == bookworm ]]; then
+    if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        echo "== apt: adding bookworm-backports"
+        printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" \
+            "Suites: bookworm-backports" "Components: main" \
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
+            >/etc/apt/sources.list.d/bookworm-backports.sources
+    fi
+    apt_install test/apt-backports.txt -t bookworm-backports
+else
+    apt_install test/apt-backports.txt
 fi
 
 if [[ ! -x .venv/bin/python ]] || ! cmp -s requirements.txt .venv/.requirements; then
