@@ -68,7 +68,7 @@ BACKENDS = {
 }
 
 # The join token's field in a join request (PUT /1.0/cluster): LXD 5.0 reads
-# it from cluster_password; LXD with `explicit_trust_token` (6.1 and later)
+# it from cluster_password; LXD with `explicit_trust_token` (5.21.2, 6.x)
 # and every Incus read cluster_token.
 TOKEN_FIELD_EXTENSION = "explicit_trust_token"
 # How long a join waits for a token's address to answer with the cluster's
