@@ -158,7 +158,7 @@ def main():
     failed = False
     for size, raw_seconds, measured in results:
         print(f"\nN={size} ({args.backend})")
-        print(f"  raw formation (lxd init --preseed, lxc cluster add)  {raw_seconds:6.2f} s")
+        print(f"  raw formation (init --preseed, cluster add)          {raw_seconds:6.2f} s")
         print(f"  formula formation (state.orchestrate lxd.cluster)    "
               f"{measured['seconds']:6.2f} s  ({len(measured['steps'])} orchestrate steps)")
         print(f"  ratio formula / raw                                  "
