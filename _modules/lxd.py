@@ -1002,18 +1002,29 @@ def _member_action(member, action):
     return True
 
 
-def remove_member(member, force=False):
+def remove_member(member, force=False, accept_data_loss=False):
     """
     Remove ``member`` from the cluster. LXD refuses while it holds
-    instances; ``force`` removes a member that is dead (its instances are
-    lost from the cluster).
+    instances; ``force`` removes a member that LXD reports offline (dead:
+    its instances are lost from the cluster). Forcing out a member that is
+    still online would leave its instances running outside the cluster, so
+    it is refused unless ``accept_data_loss`` says so too.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt lxd1 lxd.remove_member lxd3
+        salt lxd1 lxd.remove_member lxd3 force=True
     """
+    if force and not accept_data_loss:
+        status = cluster_members().get(member, {}).get("status")
+        if status in ("Online", "Evacuated"):
+            raise CommandExecutionError(
+                f"{member} is {status}: force removes a member LXD reports offline; "
+                "remove it without force (evacuating first), or add "
+                "accept_data_loss=True to drop its instances from the cluster"
+            )
     params = {"force": 1} if force else None
     _run(_client().api.cluster.members[member].delete, params=params)
     return True

@@ -368,6 +368,12 @@ def removal_plan(member, evacuate=False, force=False):
 def _refusal(member, target, remaining, plan, evacuate, force):
     if not remaining:
         return f"{member} is the last member of its cluster: there is nothing to remove it from"
+    if force and target["status"] in ("Online", "Evacuated"):
+        return (
+            f"{member} is {target['status']}: force removes only a member LXD reports "
+            "offline (an online member would keep running its instances outside the "
+            "cluster); remove it without force, with evacuate=True if it holds instances"
+        )
     if target["status"] not in ("Online", "Evacuated") and not force:
         return (
             f"{member} is {target['status']}: its instances cannot be evacuated and LXD "

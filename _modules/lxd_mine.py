@@ -20,7 +20,7 @@ import salt.utils.mine
 __virtualname__ = "lxd_mine"
 
 # The entries every LXD host keeps published (lxd_mine.published states)
-HOST_ENTRIES = ("lxd_cluster", "lxd_server")
+HOST_ENTRIES = ("lxd_server",)
 
 
 def __virtual__():

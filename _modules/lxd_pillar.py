@@ -35,6 +35,8 @@ EXPIRY_RE = re.compile(r"^\d+[SMHdwmy](?: \d+[SMHdwmy])*$")
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CERT_URL_SCHEMES = ("https://", "http://", "salt://")
 TRUST_TYPES = ("client", "metrics")
+# How lxd:trust:client_minions rules target minions (matched by the master).
+CLIENT_TARGET_TYPES = ("glob", "list", "pcre", "grain", "grain_pcre", "compound")
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
 # Keys that only mean something for the LXD snap: refused with Incus.
 SNAP_ONLY_KEYS = ("install:channel", "install:cohort", "install:hold", "install:snap",
@@ -556,6 +558,7 @@ def _check_trust(path, value, settings, defaults):
     errors = _expect_mapping(path, value, defaults["trust"])
     if errors or value is None:
         return errors
+    errors.extend(_check_client_minions(f"{path}:client_minions", value.get("client_minions")))
     clients = value.get("clients")
     if clients is None:
         return errors
@@ -575,6 +578,31 @@ def _check_trust(path, value, settings, defaults):
     return errors
 
 
+def _check_client_minions(path, rules):
+    if rules is None:
+        return []
+    if not isinstance(rules, dict):
+        return [f"{path}: must be a mapping of rule names, not {_kind(rules)}"]
+    errors = []
+    for name, rule in rules.items():
+        where = f"{path}:{name}"
+        if not isinstance(rule, dict):
+            errors.append(f"{where}: must be a mapping, not {_kind(rule)}")
+            continue
+        errors.extend(_unknown_keys(where, rule, ("target", "tgt_type", "projects", "type")))
+        if not (isinstance(rule.get("target"), str) and rule["target"]):
+            errors.append(f"{where}:target: every rule needs a target (minion ids)")
+        tgt_type = rule.get("tgt_type")
+        if tgt_type is not None and tgt_type not in CLIENT_TARGET_TYPES:
+            errors.append(
+                f"{where}:tgt_type: unknown target type {tgt_type!r} "
+                f"(expected one of: {', '.join(CLIENT_TARGET_TYPES)})"
+            )
+        errors.extend(_check_projects(f"{where}:projects", rule.get("projects")))
+        errors.extend(_check_trust_type(f"{where}:type", rule.get("type")))
+    return errors
+
+
 def _check_trust_type(path, kind):
     if kind is None or kind in TRUST_TYPES:
         return []
@@ -582,6 +610,13 @@ def _check_trust_type(path, kind):
 
 
 def _check_client(path, value, settings, defaults):
+    if isinstance(value, dict):
+        moved = [key for key in ("projects", "type") if key in value]
+        if moved:
+            return [
+                f"{path}:{key}: a client cannot choose its own access: set it on the "
+                "hosts, in lxd:trust:client_minions" for key in moved
+            ]
     errors = _expect_mapping(path, value, defaults["client"])
     if errors or value is None:
         return errors
@@ -594,8 +629,6 @@ def _check_client(path, value, settings, defaults):
             isinstance(file_path, str) and file_path.startswith("/")
         ):
             errors.append(f"{path}:{key}: must be an absolute path, not {file_path!r}")
-    errors.extend(_check_projects(f"{path}:projects", value.get("projects")))
-    errors.extend(_check_trust_type(f"{path}:type", value.get("type")))
     return errors
 
 

@@ -258,11 +258,13 @@ def token(name, projects=None):
 # ---------------------------------------------------------------- kept in pillar
 
 
-def plan(clients=None, cluster=None, metrics=False):
+def plan(clients=None, cluster=None, metrics=False, client_minions=None):
     """
     Return what keeping the trust store as wanted would change, without
     changing anything: ``clients`` (``lxd:trust:clients``) and the client
-    minions asking cluster ``cluster`` for trust (:py:func:`requests`);
+    minions asking cluster ``cluster`` for trust that the rules
+    ``client_minions`` (``lxd:trust:client_minions``) allow
+    (:py:func:`requests`);
     ``metrics`` says whether the metrics listener is on (certificates of
     type ``metrics`` are trusted only then). Returns ``{"changes": {LXD
     name: {"old", "new"}}, "steps": [...], "notes": [...]}``; ``steps`` is
@@ -274,7 +276,8 @@ def plan(clients=None, cluster=None, metrics=False):
 
         salt lxd1 lxd_trust.plan "$(salt-call --out=json pillar.get lxd:trust:clients)"
     """
-    wanted, unwanted, notes = _wanted(clients or {}, requests(cluster) if cluster else {})
+    minion_requests = requests(cluster, client_minions) if cluster else {}
+    wanted, unwanted, notes = _wanted(clients or {}, minion_requests)
     for name in [name for name, entry in wanted.items() if entry["type"] == "metrics"]:
         if not metrics:
             notes.append(f"{name}: a metrics certificate, trusted once lxd:listen:metrics is on")
@@ -389,9 +392,9 @@ def _change(old, entry, name, action):
 def request():
     """
     Return what this client minion asks LXD hosts for (its mine entry
-    ``lxd_client``): the cluster (``lxd:client:cluster``), its certificate
-    (read from ``lxd:client:cert``; the key stays on this minion), the
-    projects and the type.
+    ``lxd_client``): the cluster (``lxd:client:cluster``) and its
+    certificate (read from ``lxd:client:cert``; the key stays on this
+    minion). Its access is the hosts' to give (``lxd:trust:client_minions``).
 
     CLI Example:
 
@@ -402,30 +405,39 @@ def request():
     settings = __salt__["lxd_pillar.merge"]()["client"]
     with salt.utils.files.fopen(settings["cert"]) as handle:
         certificate = normalise_pem(handle.read())
-    return {
-        "cluster": settings["cluster"],
-        "certificate": certificate,
-        "projects": settings["projects"],
-        "type": settings["type"],
-    }
+    return {"cluster": settings["cluster"], "certificate": certificate}
 
 
-def requests(cluster):
+def requests(cluster, client_minions=None):
     """
-    Return the requests of the client minions asking cluster ``cluster``
-    (``lxd:cluster:name`` of the hosts) for trust, by minion id.
+    Return, by minion id, the client minions that ask cluster ``cluster``
+    (``lxd:cluster:name`` of the hosts) for trust and that a rule of
+    ``client_minions`` (``lxd:trust:client_minions``) allows: the
+    certificate from the minion's mine entry, the ``projects`` and ``type``
+    from the rule (the first by name that targets it). The master matches
+    each rule's target against minion ids; a minion no rule targets gets
+    nothing, whatever it publishes.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt lxd1 lxd_trust.requests default
+        salt lxd1 lxd_trust.requests default '{ci: {target: "ci-*", projects: [ci]}}'
     """
-    return {
-        minion: entry
-        for minion, entry in __salt__["mine.get"]("*", MINE_REQUEST).items()
-        if isinstance(entry, dict) and entry.get("cluster") == cluster
-    }
+    allowed = {}
+    for rule_name, rule in sorted((client_minions or {}).items()):
+        published = __salt__["mine.get"](rule["target"], MINE_REQUEST,
+                                         tgt_type=rule.get("tgt_type") or "glob")
+        for minion, entry in sorted(published.items()):
+            if minion in allowed or not isinstance(entry, dict):
+                continue
+            if entry.get("cluster") != cluster or not entry.get("certificate"):
+                continue
+            allowed[minion] = {"certificate": entry["certificate"], "rule": rule_name,
+                               "type": rule.get("type") or "client"}
+            if "projects" in rule:
+                allowed[minion]["projects"] = rule["projects"]
+    return allowed
 
 
 def connection_facts():

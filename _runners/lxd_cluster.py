@@ -6,9 +6,11 @@ by ``reactor/key_deleted.sls``); what the ``lxd.cluster.upgrade``
 orchestrate must refresh (``upgrade_plan``); taking a member out for
 maintenance and back (``evacuate``, ``restore``).
 
-Cluster minions publish their identity (``lxd_cluster.identity``) in the
-mine when ``state.apply lxd`` runs; that is how a member is found after
-its minion is gone.
+Who a minion is in its cluster (membership, cluster name, removal policy)
+comes from the master, never from what the minion says of itself: its
+minion id is its member name, and the rest is its pillar as the master
+compiles it (which works after its key is deleted too). Whether it is a
+member at all is asked of LXD, on another member of its cluster.
 
 .. code-block:: bash
 
@@ -19,16 +21,24 @@ its minion is gone.
     salt-run lxd_cluster.evacuate lxd3
 """
 
+import copy
 import logging
 
 import salt.cache
 import salt.client
+import salt.fileclient
+import salt.key
+import salt.pillar
+import salt.utils.dictupdate
+import salt.utils.files
+import salt.utils.minions
+import salt.utils.yaml
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd_cluster"
 
-MINE_IDENTITY = "lxd_cluster"
+DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
 MINE_OFFER = "lxd_join_offer_{minion}"  # as lxd_cluster.publish_join_offer names it
 CLUSTER_TARGET = "I@lxd:mode:cluster"
 
@@ -81,8 +91,16 @@ def plan(cluster=None):
         salt-run lxd_cluster.plan
         salt-run lxd_cluster.plan cluster=prod
     """
-    return plan_clusters(_ask(CLUSTER_TARGET, "lxd_cluster.status", tgt_type="compound"),
-                         only=cluster)
+    return plan_clusters(_as_master_sees(_ask(CLUSTER_TARGET, "lxd_cluster.status",
+                                              tgt_type="compound")), only=cluster)
+
+
+def _as_master_sees(statuses):
+    """The minions' answers with who each is (mode, cluster, member,
+    bootstrap, removal policy) replaced by the master's view; only what
+    their LXD says is taken from them."""
+    return {minion: dict(facts, **identity(minion))
+            for minion, facts in statuses.items() if isinstance(facts, dict)}
 
 
 def plan_clusters(statuses, only=None):
@@ -184,14 +202,59 @@ def _cache():
     return salt.cache.factory(__opts__)
 
 
-def _identities():
-    found = {}
-    cache = _cache()
-    for minion in cache.list("mine"):
-        identity = (cache.fetch("mine", minion) or {}).get(MINE_IDENTITY)
-        if isinstance(identity, dict):
-            found[minion] = identity
-    return found
+def _defaults():
+    """The formula's defaults, as the master serves them."""
+    if "lxd_cluster.defaults" not in __context__:
+        with salt.fileclient.FSClient(__opts__) as files:
+            path = files.cache_file(DEFAULTS_URL)
+        parameters = {}
+        if path:
+            with salt.utils.files.fopen(path) as handle:
+                parameters = salt.utils.yaml.safe_load(handle) or {}
+        __context__["lxd_cluster.defaults"] = parameters.get("lxd", {})
+    return copy.deepcopy(__context__["lxd_cluster.defaults"])
+
+
+def identity(minion):
+    """
+    Return who ``minion`` is in its cluster as the master sees it: its
+    pillar compiled by the master (with its cached grains, if any) over the
+    formula's defaults. ``member`` is the minion id.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.identity lxd3
+    """
+    cache = __context__.setdefault("lxd_cluster.identities", {})
+    if minion not in cache:
+        _, grains, _ = salt.utils.minions.get_minion_data(minion, __opts__)
+        grains = dict(grains or {}, id=minion)
+        compiled = salt.pillar.Pillar(__opts__, grains, minion, "base").compile_pillar()
+        pillar = compiled.get("lxd") if isinstance(compiled.get("lxd"), dict) else {}
+        settings = salt.utils.dictupdate.update(_defaults(), copy.deepcopy(pillar))
+        cluster = settings.get("cluster") or {}
+        cache[minion] = {
+            "mode": settings.get("mode"),
+            "cluster": cluster.get("name"),
+            "member": minion,
+            "bootstrap": cluster.get("bootstrap"),
+            "remove_on_key_delete": cluster.get("remove_on_key_delete") is not False,
+            "evacuate_on_remove": cluster.get("evacuate_on_remove") is True,
+        }
+    return cache[minion]
+
+
+def _cluster_minions(name, but=None):
+    """The accepted minions whose pillar (as the master compiles it) puts
+    them in cluster ``name``, by id."""
+    accepted = salt.key.get_key(__opts__).list_status("accepted").get("minions", [])
+    return sorted(
+        minion for minion in accepted
+        if minion != but and identity(minion)["mode"] == "cluster"
+        and identity(minion)["cluster"] == name
+    )
 
 
 def remove(minion, evacuate=None, force=False, test=False):
@@ -210,25 +273,16 @@ def remove(minion, evacuate=None, force=False, test=False):
         salt-run lxd_cluster.remove lxd3 evacuate=True test=True
         salt-run lxd_cluster.remove lxd3 force=True
     """
-    identities = _identities()
-    identity = identities.get(minion)
-    if identity is None or identity.get("mode") != "cluster":
-        return _result(minion, True, f"{minion} is not a known LXD cluster member.")
+    facts = identity(minion)
+    if facts["mode"] != "cluster":
+        return _result(minion, False, f"{minion} is not an LXD cluster host: its pillar "
+                                      "(as the master compiles it) has no lxd:mode cluster; "
+                                      "nothing was changed")
     if evacuate is None:
-        evacuate = identity["evacuate_on_remove"]
+        evacuate = facts["evacuate_on_remove"]
     return _member_state(
-        minion, identity, _peers(identities, minion), "lxd_cluster.member_absent",
-        evacuate=evacuate, force=force, test=test,
-    )
-
-
-def _peers(identities, minion):
-    """The other minions of ``minion``'s cluster."""
-    cluster = identities[minion]["cluster"]
-    return sorted(
-        other
-        for other, facts in identities.items()
-        if other != minion and facts.get("cluster") == cluster
+        minion, facts, _cluster_minions(facts["cluster"], but=minion),
+        "lxd_cluster.member_absent", evacuate=evacuate, force=force, test=test,
     )
 
 
@@ -251,15 +305,21 @@ def _member_state(minion, identity, candidates, state, **kwargs):
     if not isinstance(outcome, dict):
         return _result(minion, False, f"{via} did not apply {state}: {outcome}")
     done = next(iter(outcome.values()))
+    if not isinstance(done, dict):
+        return _result(minion, False, f"{via} did not apply {state}: {done}")
     return dict(_result(minion, done["result"], done["comment"], via=via),
                 changes=done["changes"])
 
 
 def _result(minion, result, comment, via=None):
-    if result is False:
+    """A runner's answer; ``retcode`` is what salt-run exits with (1 when it
+    did not do what was asked)."""
+    failed = result is False
+    if failed:
         __context__["retcode"] = 1
+        log.warning("lxd_cluster: %s: %s", minion, comment)
     return {"minion": minion, "result": result, "comment": comment, "via": via,
-            "changes": {}}
+            "changes": {}, "retcode": int(failed)}
 
 
 def on_key_deleted(minion):
@@ -275,21 +335,21 @@ def on_key_deleted(minion):
 
         salt-run lxd_cluster.on_key_deleted lxd3
     """
-    identity = _identities().get(minion)
+    facts = identity(minion)
     try:
-        if identity and identity.get("mode") == "cluster":
-            if identity["remove_on_key_delete"]:
-                result = remove(minion)
-            else:
-                result = _result(
-                    minion, True,
-                    f"{minion} keeps its member: lxd:cluster:remove_on_key_delete is off",
-                )
+        if facts["mode"] != "cluster":
+            result = _result(minion, True, f"{minion} was not an LXD cluster host.")
+        elif facts["remove_on_key_delete"]:
+            result = remove(minion)
         else:
-            result = _result(minion, True, f"{minion} was not an LXD cluster member.")
+            result = _result(
+                minion, True,
+                f"{minion} keeps its member: lxd:cluster:remove_on_key_delete is off",
+            )
     finally:
         _cache().flush("mine", minion)
-    log.info("lxd_cluster: key of %s deleted: %s", minion, result["comment"])
+    if result["result"] is not False:
+        log.info("lxd_cluster: key of %s deleted: %s", minion, result["comment"])
     return result
 
 
@@ -314,7 +374,7 @@ def upgrade_plan(cluster=None):
         salt-run lxd_cluster.upgrade_plan cluster=prod
     """
     statuses = _ask(CLUSTER_TARGET, "lxd_cluster.upgrade_status", tgt_type="compound")
-    return plan_upgrades(statuses, only=cluster)
+    return plan_upgrades(_as_master_sees(statuses), only=cluster)
 
 
 def plan_upgrades(statuses, only=None):
@@ -409,10 +469,9 @@ def restore(minion, test=False):
 
 
 def _maintenance(minion, state, test):
-    identities = _identities()
-    identity = identities.get(minion)
-    if identity is None or identity.get("mode") != "cluster":
-        return _result(minion, False, f"{minion} is not a known LXD cluster member "
-                                      "(no cluster identity in the mine).")
-    candidates = [minion] + _peers(identities, minion)
-    return _member_state(minion, identity, candidates, state, test=test)
+    facts = identity(minion)
+    if facts["mode"] != "cluster":
+        return _result(minion, False, f"{minion} is not an LXD cluster host: its pillar "
+                                      "(as the master compiles it) has no lxd:mode cluster")
+    candidates = [minion] + _cluster_minions(facts["cluster"], but=minion)
+    return _member_state(minion, facts, candidates, state, test=test)

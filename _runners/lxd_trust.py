@@ -69,6 +69,8 @@ def revoke(minion):
                 break
     if any(text.startswith("no host answered") for text in outcome.values()):
         __context__["retcode"] = 1
-    log.info("lxd_trust: client %s revoked: %s", minion, outcome)
+        log.warning("lxd_trust: client %s not revoked everywhere: %s", minion, outcome)
+    else:
+        log.info("lxd_trust: client %s revoked: %s", minion, outcome)
     return outcome
 

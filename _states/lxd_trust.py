@@ -25,7 +25,8 @@ def __virtual__():
     return (False, "the lxd_trust execution module is not available (is pylxd installed?)")
 
 
-def clients_trusted(name, clients=None, cluster=None, metrics=False, mode="standalone"):
+def clients_trusted(name, clients=None, cluster=None, metrics=False, mode="standalone",
+                    client_minions=None):
     """
     Ensure LXD trusts exactly the clients the formula wants: the entries of
     ``lxd:trust:clients`` (as ``salt:<name>``) and the client minions asking
@@ -46,6 +47,11 @@ def clients_trusted(name, clients=None, cluster=None, metrics=False, mode="stand
 
     mode
         ``lxd:mode``.
+
+    client_minions
+        ``lxd:trust:client_minions``: which client minions are trusted, and
+        with what access (a client minion's mine entry gives only its
+        certificate).
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
@@ -53,7 +59,7 @@ def clients_trusted(name, clients=None, cluster=None, metrics=False, mode="stand
         if elsewhere:
             ret["comment"] = f"The trusted clients are {elsewhere}."
             return ret
-        plan = __salt__["lxd_trust.plan"](clients or {}, cluster, metrics)
+        plan = __salt__["lxd_trust.plan"](clients or {}, cluster, metrics, client_minions)
         notes = "".join(f" {note}." for note in plan["notes"])
         ret["changes"] = plan["changes"]
         if not plan["steps"]:

@@ -9,8 +9,6 @@ include:
   - lxd.tuning
 {%- if lxd.mode == "standalone" %}
   - lxd.initialise
-{%- else %}
-  - lxd.cluster.member
 {%- endif %}
   - lxd.listen
   - lxd.proxy

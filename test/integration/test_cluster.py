@@ -82,6 +82,17 @@ class Cluster:
         assert isinstance(data, dict), result
         return list(data["data"].values())[0]
 
+    def forge(self, minion, entry, **published):
+        """``minion`` rewrites its own mine entry ``entry`` as it likes: a
+        grain it sets itself, sent with Salt's own mine.send."""
+        grain = f"forged_{entry}"
+        set_grain = self.salt.run("grains.setval", grain, json.dumps(published),
+                                  minion_tgt=minion)
+        assert set_grain.returncode == 0, set_grain
+        sent = self.salt.run("mine.send", entry, "mine_function=grains.get", grain,
+                             minion_tgt=minion)
+        assert sent.data is True, sent
+
     def members(self, via):
         return {
             member["server_name"]: member["status"]
@@ -191,30 +202,63 @@ def test_deleting_a_minion_key_removes_its_member_and_mine(cluster):
     while "lxd-c4" in cluster.members("lxd-c1") and time.monotonic() < deadline:
         time.sleep(1)  # the reactor works asynchronously
     assert "lxd-c4" not in cluster.members("lxd-c1")
-    mine = cluster.run.run("lxd_cluster.remove", "lxd-c4")
-    assert isinstance(mine.data, dict), mine
-    assert "not a known LXD cluster member" in mine.data["comment"]
+    # asked again: LXD (through another member) says it is gone
+    again = cluster.run.run("lxd_cluster.remove", "lxd-c4")
+    assert isinstance(again.data, dict), again
+    assert again.returncode == 0 and again.data["result"] is True, again.data
+    assert again.data["comment"] == "lxd-c4 is not a cluster member."
     cluster.minions.pop("lxd-c4").terminate()
     cluster.pillars.pop("lxd-c4")
 
 
-def test_a_member_holding_an_instance_is_refused_then_evacuated_and_removed(cluster):
+def test_what_a_minion_says_about_itself_does_not_pick_the_member(cluster):
+    # lxd-c2 claims to be lxd-c3, wanting evacuation, in the entry removal once read
+    cluster.forge("lxd-c2", "lxd_cluster", mode="cluster", cluster="ci", member="lxd-c3",
+                  evacuate_on_remove=True, remove_on_key_delete=True)
+    dry = cluster.run.run("lxd_cluster.remove", "lxd-c2", "test=True")
+    assert dry.data["result"] is None, dry.data
+    assert dry.data["changes"] == {"lxd-c2": {"old": "member", "new": "removed"}}
+    assert "lxd-c3" not in dry.data["comment"]
+
+
+def test_a_member_holding_an_instance_is_never_forced_out_and_outlives_its_key(cluster):
     cluster.daemons["lxd-c1"].lxc("init", "--empty", "held", "--target", "lxd-c3")
 
     refused = cluster.run.run("lxd_cluster.remove", "lxd-c3")
-    assert refused.data["result"] is False
+    assert refused.returncode == 1 and refused.data["result"] is False
     assert "still holds 1 instance(s) (default/held)" in refused.data["comment"]
+    forced = cluster.run.run("lxd_cluster.remove", "lxd-c3", "force=True")
+    assert forced.returncode == 1
+    assert "force removes only a member LXD reports offline" in forced.data["comment"]
+    by_module = cluster.salt.run("lxd.remove_member", "lxd-c3", "force=True",
+                                 minion_tgt="lxd-c1")
+    assert by_module.returncode != 0 and "accept_data_loss=True" in str(by_module.data)
     assert cluster.members("lxd-c1")["lxd-c3"] == "Online"
 
+    # its key deleted: the reactor refuses (logged as a warning), the mine is flushed
+    deleted = cluster.master.salt_key_cli().run("-d", "lxd-c3", "-y")
+    assert deleted.returncode == 0, deleted
+    master_log = Path(cluster.master.config["log_file"])
+    deadline = time.monotonic() + 120
+    refusal = "[WARNING ]"
+    while time.monotonic() < deadline:
+        warned = [line for line in master_log.read_text().splitlines()
+                  if "lxd_cluster: lxd-c3: Removing lxd-c3 is refused" in line]
+        if warned:
+            break
+        time.sleep(1)  # the reactor works asynchronously
+    assert warned and refusal in warned[-1], warned
+    assert cluster.members("lxd-c1")["lxd-c3"] == "Online"
+    cluster.minions.pop("lxd-c3").terminate()
+
+    # still found (through LXD, not the flushed mine), evacuated and removed
     removed = cluster.run.run("lxd_cluster.remove", "lxd-c3", "evacuate=True")
-    assert removed.data["result"] is True, removed.data
+    assert removed.returncode == 0 and removed.data["result"] is True, removed.data
     assert removed.data["changes"] == {"lxd-c3": {"old": "member", "new": "evacuated and removed"}}
     assert "lxd-c3" not in cluster.members("lxd-c1")
     location = cluster.daemons["lxd-c1"].query("/1.0/instances/held")["location"]
     assert location in ("lxd-c1", "lxd-c2")
-    # taken out of the cluster's pillar, so the next orchestrate leaves it out
-    (cluster.pillar_dir / "lxd-c3.sls").write_text("{}\n")
-    cluster.refresh("lxd-c3")
+    cluster.pillars.pop("lxd-c3")
 
 
 def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cluster):

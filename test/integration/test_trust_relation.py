@@ -1,11 +1,14 @@
 """The https relation through the mine: a real master (with the formula's
 reactor), a two-member cluster of real minions and LXD daemons listening on
 https, and a client minion. One story, in order: the client asks, one
-member trusts it for the cluster, the client connects with what the mine
-tells it, and deleting its key revokes it."""
+member trusts it for the cluster with the access the hosts' allow list
+gives (not what the client publishes; a minion the list does not name gets
+nothing), the client connects with what the mine tells it, and deleting
+its key revokes it."""
 
 import os
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -24,11 +27,11 @@ CLIENT = "lxd-client-1"
 class TrustCluster(Cluster):
     """Cluster hosts listening on https, and a client minion beside them."""
 
-    def add_client(self, name, **client):
+    def add_client(self, name):
         files = self.tmp_path / name
         files.mkdir()
         settings = {"cluster": "ci", "cert": str(files / "client.crt"),
-                    "key": str(files / "client.key"), **client}
+                    "key": str(files / "client.key")}
         self.pillars[name] = {"client": settings}
         (self.pillar_dir / f"{name}.sls").write_text(yaml.safe_dump({"lxd": self.pillars[name]}))
         top = {"base": {host: [host] for host in self.pillars}}
@@ -62,7 +65,9 @@ def test_the_cluster_forms_listening_on_https(cluster):
     for name in HOSTS:
         address = cluster.daemons[name].address
         cluster.set_pillar(name, listen={"https": True, "metrics": True},
-                           addresses={"https": address, "metrics": address})
+                           addresses={"https": address, "metrics": address},
+                           trust={"client_minions": {"ci": {
+                               "target": "lxd-client-*", "projects": ["default"]}}})
     steps = cluster.orchestrate()
     assert failures(steps) == {}
     for name in HOSTS:
@@ -72,15 +77,14 @@ def test_the_cluster_forms_listening_on_https(cluster):
 
 
 def test_a_client_minion_publishes_its_certificate_and_keeps_its_key(cluster):
-    settings = cluster.add_client(CLIENT, projects=["default"])
+    settings = cluster.add_client(CLIENT)
     states = cluster.apply(CLIENT, "lxd.client")
     assert failures(states) == {}
     assert stat.S_IMODE(os.stat(settings["key"]).st_mode) == 0o600
     key = Path(settings["key"]).read_text()
     mine = cluster.salt.run("mine.get", CLIENT, "lxd_client", minion_tgt="lxd-t1")
     published = mine.data[CLIENT]
-    assert published["cluster"] == "ci" and published["projects"] == ["default"]
-    assert published["certificate"] == Path(settings["cert"]).read_text()
+    assert published == {"cluster": "ci", "certificate": Path(settings["cert"]).read_text()}
     assert "PRIVATE KEY" not in str(mine.data) and key.splitlines()[1] not in str(mine.data)
     assert changed(cluster.apply(CLIENT, "lxd.client")) == {}
 
@@ -96,6 +100,29 @@ def test_one_member_trusts_the_client_for_the_whole_cluster(cluster):
     assert cert["restricted"] is True and cert["projects"] == ["default"]
     for name in HOSTS:
         assert changed(cluster.apply(name)) == {}, name
+
+
+def self_signed(directory):
+    cert, key = directory / "forger.crt", directory / "forger.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:secp384r1", "-nodes", "-days", "1", "-subj", "/CN=forger",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert.read_text()
+
+
+def test_what_a_minion_publishes_about_itself_grants_nothing(cluster, tmp_path):
+    client_pem = cluster.salt.run("mine.get", CLIENT, "lxd_client",
+                                  minion_tgt="lxd-t1").data[CLIENT]["certificate"]
+    # the client asks for every project; a cluster host asks to be a client
+    cluster.forge(CLIENT, "lxd_client", cluster="ci", certificate=client_pem,
+                  projects=None, type="client")
+    cluster.forge("lxd-t2", "lxd_client", cluster="ci", certificate=self_signed(tmp_path),
+                  projects=None, type="client")
+    assert changed(cluster.apply("lxd-t1")) == {}
+    trusted = cluster.trusted()
+    assert "salt-minion:lxd-t2" not in trusted
+    cert = trusted[f"salt-minion:{CLIENT}"]
+    assert cert["restricted"] is True and cert["projects"] == ["default"]
 
 
 def test_the_client_connects_with_what_the_mine_tells_it(cluster, tmp_path):
