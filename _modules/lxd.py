@@ -41,6 +41,8 @@ try:
     import pylxd.exceptions
     import requests
 
+    # what a request to the daemon can raise: a refusal, or no (timely) answer
+    LXD_ERRORS = (pylxd.exceptions.LXDAPIException, requests.exceptions.RequestException)
     HAS_PYLXD = True
 except ImportError:
     HAS_PYLXD = False
@@ -105,6 +107,11 @@ def __virtual__():
 
 
 # ---------------------------------------------------------------- connection
+
+
+def _timeouts():
+    """``lxd:timeouts``: seconds for a request, an operation, a command."""
+    return __salt__["lxd_pillar.merge"]()["timeouts"]
 
 
 def _connection_settings():
@@ -178,10 +185,13 @@ def _client():
             session.trust_env = False
         try:
             client = pylxd.Client(
-                endpoint=target, cert=cert, verify=settings["verify"], session=session
+                endpoint=target, cert=cert, verify=settings["verify"], session=session,
+                timeout=_timeouts()["request"],
             )
         except pylxd.exceptions.ClientConnectionFailed as exc:
             raise CommandExecutionError(f"LXD is not reachable at {target}: {exc}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise _api_error(exc) from exc
         client.api.session.hooks["response"].append(_forget_reads_on_write)
         cache[target] = client
         _reads()["/1.0"] = client.host_info
@@ -220,13 +230,22 @@ def _disconnect():
 
 
 def _api_error(exc):
+    """The error to report for what a request raised, naming the daemon
+    when it did not answer."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return CommandExecutionError(
+            f"LXD at {endpoint()} did not answer within {_timeouts()['request']} s "
+            f"(lxd:timeouts:request): {exc}"
+        )
+    if isinstance(exc, requests.exceptions.RequestException):
+        return CommandExecutionError(f"LXD is not reachable at {endpoint()}: {exc}")
     return CommandExecutionError(f"LXD refused the request: {exc}")
 
 
 def _metadata(node, **params):
     try:
         return node.get(params=params or None).json()["metadata"]
-    except pylxd.exceptions.LXDAPIException as exc:
+    except LXD_ERRORS as exc:
         raise _api_error(exc) from exc
 
 
@@ -529,7 +548,7 @@ def _minion_proxy():
 def _patch_server_config(config):
     try:
         _client().api.patch(json={"config": config})
-    except pylxd.exceptions.LXDAPIException as exc:
+    except LXD_ERRORS as exc:
         raise _api_error(exc) from exc
     return True
 
@@ -680,7 +699,7 @@ def issue_trust_token(name, restricted=False, projects=None):
             "name": name, "type": "client", "token": True,
             "restricted": restricted, "projects": projects or [],
         })
-    except pylxd.exceptions.LXDAPIException as exc:
+    except LXD_ERRORS as exc:
         raise _api_error(exc) from exc
     grant = created.json()["metadata"]["metadata"]
     token = {
@@ -911,7 +930,7 @@ def issue_join_token(member):
     revoke_join_token(member)
     try:
         created = _client().api.cluster.members.post(json={"server_name": member})
-    except pylxd.exceptions.LXDAPIException as exc:
+    except LXD_ERRORS as exc:
         raise _api_error(exc) from exc
     grant = created.json()["metadata"]["metadata"]
     token = {
@@ -940,7 +959,7 @@ def revoke_join_token(member):
         return False
     try:
         _client().api.operations[pending["id"]].delete()
-    except pylxd.exceptions.LXDAPIException as exc:
+    except LXD_ERRORS as exc:
         raise _api_error(exc) from exc
     return True
 
@@ -1031,15 +1050,27 @@ def remove_member(member, force=False, accept_data_loss=False):
 
 
 def _run(request, **kwargs):
-    """Send a request; when LXD answers with an operation, wait for it."""
+    """Send a request; when LXD answers with an operation, wait for it, at
+    most ``lxd:timeouts:operation`` seconds."""
+    timeouts = _timeouts()
     try:
         response = request(**kwargs).json()
         if response.get("type") == "async":
             operation = response["operation"].rsplit("/", 1)[-1]
-            done = _client().api.operations[operation].wait.get().json()["metadata"]
+            # LXD answers the wait when the operation ends or its timeout is up
+            done = _client().api.operations[operation].wait.get(
+                params={"timeout": timeouts["operation"]},
+                timeout=timeouts["operation"] + timeouts["request"],
+            ).json()["metadata"]
+            if done["status"] in ("Running", "Pending"):
+                raise CommandExecutionError(
+                    f"LXD at {endpoint()} did not finish {done['description']!r} within "
+                    f"{timeouts['operation']} s (lxd:timeouts:operation); it goes on in "
+                    "the background"
+                )
             if done["status"] != "Success":
                 raise CommandExecutionError(f"LXD refused the request: {done['err']}")
-    except pylxd.exceptions.LXDAPIException as exc:
+    except LXD_ERRORS as exc:
         raise _api_error(exc) from exc
     return True
 
@@ -1136,11 +1167,11 @@ def apply_preseed(preseed):
     try:
         for step in plan:
             undo.append(_apply_step(step))
-    except (pylxd.exceptions.LXDAPIException, CommandExecutionError) as exc:
+    except (*LXD_ERRORS, CommandExecutionError) as exc:
         for revert in reversed(undo):
             try:
                 revert()
-            except pylxd.exceptions.LXDAPIException as revert_exc:
+            except LXD_ERRORS as revert_exc:
                 log.error("lxd: reverting a failed preseed: %s", revert_exc)
         raise CommandExecutionError(
             f"applying the preseed failed and was reverted: {exc}"

@@ -632,8 +632,20 @@ def _check_client(path, value, settings, defaults):
     return errors
 
 
+def _check_timeouts(path, value, settings, defaults):
+    errors = _expect_mapping(path, value, defaults["timeouts"])
+    if errors or value is None:
+        return errors
+    return [
+        f"{path}:{key}: must be a number of seconds above 0, not {seconds!r}"
+        for key, seconds in value.items()
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0
+    ]
+
+
 VALIDATORS = {
     "backend": _check_backend,
+    "timeouts": _check_timeouts,
     "mode": _check_mode,
     "install": _check_install,
     "snap_config": _check_snap_config,

@@ -36,7 +36,8 @@ def __virtual__():
 
 def _run(*args, check=True):
     result = __salt__["cmd.run_all"](
-        ["snap", *args], python_shell=False, ignore_retcode=not check
+        ["snap", *args], python_shell=False, ignore_retcode=not check,
+        timeout=__salt__["lxd_pillar.merge"]()["timeouts"]["command"],
     )
     if check and result["retcode"] != 0:
         message = (result["stderr"] or result["stdout"]).strip()

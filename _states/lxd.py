@@ -94,16 +94,17 @@ def reachable(name="lxd"):
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     target = __salt__["lxd.endpoint"]()
-    if __salt__["lxd.reachable"]():
+    try:
         version = __salt__["lxd.info"]()["environment"]["server_version"]
-        ret["comment"] = f"LXD {version} answers at {target}."
+    except CommandExecutionError as exc:
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"LXD does not answer at {target} yet: {exc}"
+            return ret
+        ret["result"] = False
+        ret["comment"] = f"LXD does not answer at {target}: {exc}"
         return ret
-    if __opts__["test"]:
-        ret["result"] = None
-        ret["comment"] = f"LXD does not answer at {target} yet."
-        return ret
-    ret["result"] = False
-    ret["comment"] = f"LXD does not answer at {target}."
+    ret["comment"] = f"LXD {version} answers at {target}."
     return ret
 
 

@@ -1,6 +1,10 @@
 """The lxd execution and state modules against a real daemon (LXD and
 Incus)."""
 
+import os
+import signal
+import time
+
 import pytest
 from salt.exceptions import CommandExecutionError
 
@@ -166,3 +170,18 @@ def test_initialised_state_adopts_a_hand_configured_daemon(loaders, lxd_daemon):
     assert adopted.changes == {"init record": {"old": None, "new": "adopted"}}
     assert lxd_daemon.snapshot() == before
     assert loaders.states.lxd.initialised("lxd", init={"network": NO_ADDRESSES}).changes == {}
+
+
+def test_a_daemon_that_stops_answering_fails_within_the_bound(loaders, lxd_daemon):
+    loaders.opts["lxd"] = {"backend": lxd_daemon.backend, "timeouts": {"request": 2},
+                           "connection": {"socket": lxd_daemon.socket}}
+    os.kill(lxd_daemon.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        reached = loaders.states.lxd.reachable("lxd")
+        took = time.monotonic() - started
+    finally:
+        os.kill(lxd_daemon.process.pid, signal.SIGCONT)
+    assert reached.result is False
+    assert f"LXD at {lxd_daemon.socket} did not answer within 2 s" in reached.comment
+    assert took < 10
