@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import ssl
 import urllib.parse
 
@@ -83,8 +84,11 @@ PRESEED_SECTIONS = ("config", "networks", "storage_pools", "profiles", "projects
 # What a PUT of a network, pool, profile or project takes.
 WRITABLE_FIELDS = ("config", "description", "devices")
 
-# Server config keys whose values are secrets: masked in every report.
-SECRET_MARKERS = ("password", "secret", "token")
+# Keys whose values are secrets, by their last word (core.trust_password,
+# oidc.client.secret, a token operation's secret): masked in every report.
+# Not a key that merely mentions one (cluster.join_token_expiry).
+SECRET_WORDS = ("password", "secret", "token")
+MASK = "********"
 # Network listeners: the server key, LXD's default port, and the API
 # extension that brought the listener.
 LISTENERS = {
@@ -326,7 +330,8 @@ def info(refresh=False):
     """
     Return the server information (GET /1.0): api_extensions, config,
     environment (server version, certificate, kernel, storage drivers), as
-    this run last read it (``refresh=True``: read it now).
+    this run last read it (``refresh=True``: read it now). Secrets are
+    masked (see :py:func:`masked`).
 
     CLI Example:
 
@@ -334,6 +339,11 @@ def info(refresh=False):
 
         salt '*' lxd.info
     """
+    return masked(_server(refresh))
+
+
+def _server(refresh=False):
+    """GET /1.0 as the server answered it, secrets included."""
     if refresh:
         _reads().pop("/1.0", None)
     return _read("/1.0", lambda: _metadata(_client().api))
@@ -349,7 +359,7 @@ def api_extensions():
 
         salt '*' lxd.api_extensions
     """
-    return list(info()["api_extensions"])
+    return list(_server()["api_extensions"])
 
 
 def has_api_extension(name):
@@ -383,7 +393,7 @@ def server_kind():
 
         salt '*' lxd.server_kind
     """
-    return info()["environment"].get("server", "lxd")
+    return _server()["environment"].get("server", "lxd")
 
 
 def backend_drift(wanted=None):
@@ -408,10 +418,11 @@ def backend_drift(wanted=None):
     ]
 
 
-def config_get(key=None):
+def config_get(key=None, unmasked=False):
     """
     Return the server configuration, or the value of one ``key`` (None when
-    unset).
+    unset). Secrets are masked (see :py:func:`masked`) unless ``unmasked``
+    (for states that compare them).
 
     CLI Example:
 
@@ -420,7 +431,9 @@ def config_get(key=None):
         salt '*' lxd.config_get
         salt '*' lxd.config_get core.https_address
     """
-    config = info().get("config", {})
+    config = _server().get("config", {})
+    if not unmasked:
+        config = masked(config)
     return config if key is None else config.get(key)
 
 
@@ -494,7 +507,7 @@ def listener_config(listen, addresses):
             wanted[key] = __salt__["lxd_host.address"](addresses.get(endpoint), port=port)
     # A joining member gets core.https_address = its cluster address from
     # LXD itself: that is the cluster's own listener, not an https one.
-    config = info()["config"]
+    config = _server()["config"]
     cluster_address = config.get("cluster.https_address")
     if wanted["core.https_address"] is None and cluster_address and (
         config.get("core.https_address") == cluster_address
@@ -1186,7 +1199,7 @@ def _plan(preseed):
         key: str(value) for key, value in (preseed.get("config") or {}).items()
     }
     if server_config:
-        current_config = config_get()
+        current_config = config_get(unmasked=True)
         changed = {
             key: value
             for key, value in server_config.items()
@@ -1275,9 +1288,11 @@ def _report(plan):
 
 def masked(data, key=""):
     """
-    Return ``data`` with the value of every key naming a secret (password,
-    secret, token) masked, at any depth: what state output and debug
-    bundles show.
+    Return ``data`` with the value of every key whose last word names a
+    secret (``password``, ``secret``, ``token``) masked, and the password of
+    every URL with credentials (a proxy's), at any depth: what state
+    output, ``info``, ``config_get`` and debug bundles show. Keys that only
+    mention a secret (``cluster.join_token_expiry``) are shown.
 
     CLI Example:
 
@@ -1293,16 +1308,31 @@ def masked(data, key=""):
 
 
 def _mask(key, value):
-    if value and any(marker in key for marker in SECRET_MARKERS):
-        return "********"
+    if value and re.split(r"[._-]", str(key))[-1].lower() in SECRET_WORDS:
+        return MASK
+    if isinstance(value, str) and "@" in value:
+        return _masked_url(value)
     return value
+
+
+def _masked_url(value):
+    """``value`` with the password of a URL (``scheme://user:pass@host``)
+    masked; anything that is not such a URL unchanged."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        return value
+    if not parts.password:
+        return value
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
 
 
 # ---------------------------------------------------------------- init record
 
 
 def _record_path():
-    fingerprint = info()["environment"]["certificate_fingerprint"]
+    fingerprint = _server()["environment"]["certificate_fingerprint"]
     return os.path.join(__opts__["cachedir"], "lxd", f"init-{fingerprint}.json")
 
 

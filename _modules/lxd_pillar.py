@@ -8,6 +8,7 @@ Every error names the pillar key and the reason, e.g.
 
 import copy
 import re
+import urllib.parse
 
 import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
@@ -34,6 +35,7 @@ PRESEED_FIELDS = {
 EXPIRY_RE = re.compile(r"^\d+[SMHdwmy](?: \d+[SMHdwmy])*$")
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CERT_URL_SCHEMES = ("https://", "http://", "salt://")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 TRUST_TYPES = ("client", "metrics")
 # How lxd:trust:client_minions rules target minions (matched by the master).
 CLIENT_TARGET_TYPES = ("glob", "list", "pcre", "grain", "grain_pcre", "compound")
@@ -505,10 +507,11 @@ def _check_proxy(path, value, settings, defaults):
         url = value.get(scheme)
         if url is None or url == "":
             continue
-        if not (isinstance(url, str) and re.match(r"^(https?|socks5h?)://[^\s]+$", url)):
+        reason = _proxy_url_problem(url)
+        if reason:
             errors.append(
                 f"{path}:{scheme}: must be a proxy URL such as "
-                f"http://proxy.example.net:3128, not {url!r}"
+                f"http://proxy.example.net:3128 ({reason})"
             )
     hosts = value.get("no_proxy")
     if not (
@@ -521,6 +524,28 @@ def _check_proxy(path, value, settings, defaults):
             f"not {_kind(hosts)}"
         )
     return errors
+
+
+def _proxy_url_problem(url):
+    """Why ``url`` is not a proxy URL, or None: parsed by a URL parser
+    (bracketed IPv6 hosts, ports in range), as LXD will use it."""
+    if not isinstance(url, str):
+        return f"not {_kind(url)}"
+    if any(char.isspace() for char in url):
+        return f"{url!r} has spaces"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.port == 0:
+            return f"{url!r}: port 0"
+    except ValueError as exc:  # an unclosed [IPv6], a port out of range
+        return f"{url!r}: {exc}"
+    if parts.scheme not in PROXY_SCHEMES:
+        return f"{url!r}: the scheme must be one of: {', '.join(PROXY_SCHEMES)}"
+    if not parts.hostname:
+        return f"{url!r}: no host"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return f"{url!r}: a proxy URL has no path, query or fragment"
+    return None
 
 
 def _check_projects(path, projects):

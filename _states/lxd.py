@@ -157,14 +157,13 @@ def _server_config(ret, wanted, what):
     """Bring the server keys in ``wanted`` (None: unset) to their values,
     in one request."""
     try:
-        current = __salt__["lxd.config_get"]()
+        current = __salt__["lxd.config_get"](unmasked=True)
         changed = {
             key: value for key, value in wanted.items() if current.get(key) != value
         }
-        ret["changes"] = {
-            key: {"old": _shown(current.get(key)), "new": _shown(value)}
-            for key, value in changed.items()
-        }
+        ret["changes"] = __salt__["lxd.masked"]({
+            key: {"old": current.get(key), "new": value} for key, value in changed.items()
+        })
         if not changed:
             ret["comment"] = f"The {what} are as wanted."
             return ret
@@ -178,14 +177,6 @@ def _server_config(ret, wanted, what):
         return _failed(ret, f"Changing the {what} failed: {exc}; nothing was changed.")
     ret["comment"] = f"The {what} were changed."
     return ret
-
-
-def _shown(value):
-    """A server value for state output: credentials in a URL masked."""
-    if value and "@" in value and "://" in value:
-        scheme, _, rest = value.partition("://")
-        return f"{scheme}://********@{rest.rpartition('@')[2]}"
-    return value
 
 
 def _failed(ret, comment):

@@ -330,10 +330,15 @@ def test_proxy_defaults_to_the_minions_own(loaders, lxd_daemon):
         loaders.opts["no_proxy"] = []
     assert result.result is True
     assert "pr0xy-pass" not in repr(result)
-    assert result.changes["core.proxy_http"]["new"] == "http://********@proxy.lan:3128"
+    assert result.changes["core.proxy_http"]["new"] == "http://salt:********@proxy.lan:3128"
     config = lxd_daemon.query("/1.0")["config"]
     assert config["core.proxy_https"] == "http://salt:pr0xy-pass@proxy.lan:3128"
     assert config["core.proxy_ignore_hosts"] == "localhost"
+    # what the module shows of the server hides the password too
+    lxd = loaders.modules.lxd
+    assert lxd.config_get("core.proxy_https") == "http://salt:********@proxy.lan:3128"
+    assert "pr0xy-pass" not in repr(lxd.info(refresh=True))
+    assert lxd.config_get("core.proxy_https", unmasked=True) == config["core.proxy_https"]
 
 
 def test_proxy_error_is_reported_not_raised(loaders, tmp_path):

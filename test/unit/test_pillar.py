@@ -92,6 +92,13 @@ def test_defaults_are_read_from_the_formula(lxd_pillar):
          "lxd:hardening:/sys/kernel/slab:mode: must be an octal mode"),
         ({"sysctl_tunning": True}, "lxd:sysctl_tunning: unknown key"),
         ({"backend": "docker"}, "lxd:backend: unknown backend 'docker'"),
+        ({"proxy": {"https": "http://[::1:3128"}},
+         "lxd:proxy:https: must be a proxy URL such as http://proxy.example.net:3128 "
+         "('http://[::1:3128': Invalid IPv6 URL)"),
+        ({"proxy": {"http": "http://proxy.lan:99999"}}, "lxd:proxy:http: must be a proxy URL"),
+        ({"proxy": {"http": "ftp://proxy.lan:21"}}, "lxd:proxy:http: must be a proxy URL"),
+        ({"timeouts": {"request": 0}}, "lxd:timeouts:request: must be a number of seconds"),
+        ({"timeouts": {"wait": 5}}, "lxd:timeouts:wait: unknown key"),
         ({"client": {"projects": ["ci"]}},
          "lxd:client:projects: a client cannot choose its own access: set it on the hosts"),
         ({"trust": {"client_minions": {"ci": {"projects": ["ci"]}}}},
@@ -130,6 +137,28 @@ def test_incus_gets_its_package_defaults_and_keeps_the_rest(lxd_pillar):
     incus = {"backend": "incus", "install": {"backports": True},
              "sideload": {"binary": None}, "snap_config": {}}
     assert lxd_pillar.validate(incus, check_daemon=False) == []
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:3128", "http://user:p%40ss@proxy.lan:3128",
+                                 "socks5h://10.0.0.1:1080", "https://proxy.lan/"])
+def test_good_proxy_urls(lxd_pillar, url):
+    assert errors_for(lxd_pillar, {"proxy": {"http": url, "https": url}}) == []
+
+
+def test_masking_hides_secrets_by_key_name_and_url_passwords_only(loaders):
+    masked = loaders.modules.lxd.masked({
+        "config": {"core.trust_password": "s3cret", "oidc.client.secret": "s3cret",
+                   "cluster.join_token_expiry": "15M", "core.remote_token_expiry": "1H",
+                   "core.proxy_https": "http://salt:pr0xy@[::1]:3128",
+                   "core.proxy_http": "http://proxy.lan:3128"},
+        "running": [{"metadata": {"secret": "abc", "fingerprint": "f00"}}],
+    })
+    assert masked["config"] == {
+        "core.trust_password": "********", "oidc.client.secret": "********",
+        "cluster.join_token_expiry": "15M", "core.remote_token_expiry": "1H",
+        "core.proxy_https": "http://salt:********@[::1]:3128",
+        "core.proxy_http": "http://proxy.lan:3128"}
+    assert masked["running"] == [{"metadata": {"secret": "********", "fingerprint": "f00"}}]
 
 
 def test_not_a_mapping(lxd_pillar):
