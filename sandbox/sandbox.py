@@ -193,7 +193,7 @@ class Sandbox:
         master = {
             "root_dir": str(self.master_dir),
             "pidfile": "salt-master.pid",
-            "log_file": str(self.root / "log" / "master"),
+            "log_file": self.log_file("master"),
             "interface": "127.0.0.1",
             "publish_port": self.port,
             "ret_port": self.port + 1,
@@ -211,13 +211,20 @@ class Sandbox:
                 "id": name,
                 "root_dir": str(minion_dir),
                 "pidfile": "salt-minion.pid",
-                "log_file": str(self.root / "log" / name),
+                "log_file": self.log_file(name),
                 "master": "127.0.0.1",
                 "master_port": self.port + 1,
                 "publish_port": self.port,
             }
             (minion_dir / "minion").write_text(json.dumps(minion, indent=2))
         (self.root / "log").mkdir(exist_ok=True)
+
+    @staticmethod
+    def log_file(name):
+        """``.sandbox/log/<name>``, relative to the daemon's root_dir
+        (``.sandbox/salt/<name>``): Salt puts an absolute path outside
+        root_dir under it."""
+        return f"../../log/{name}"
 
     def write_pillar(self):
         """Every host a member of one cluster; the sandbox's own paths."""
