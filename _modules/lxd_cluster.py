@@ -25,6 +25,13 @@ MINE_OFFER = "lxd_join_offer_{minion}"
 
 CLUSTER_PORT = 8443
 
+# LXD's expiry units (shared.GetExpiry), in seconds at most: a month and a
+# year as their longest, so that a bound is never too tight.
+EXPIRY_UNITS = {"S": 1, "M": 60, "H": 3600, "d": 86400, "w": 7 * 86400,
+                "m": 31 * 86400, "y": 366 * 86400}
+# Clock skew allowed between this minion and the member that issued a token.
+EXPIRY_SLACK = 60
+
 
 def __virtual__():
     if "lxd.reachable" not in __salt__:
@@ -145,7 +152,7 @@ def join_offer(member):
 
         salt lxd1 lxd_cluster.join_offer lxd4   # prints a secret
     """
-    token = __salt__["lxd.issue_join_token"](member)
+    token = _bounded_join_token(member)
     return {
         "token": token,
         "certificate": __salt__["lxd.info"]()["environment"]["certificate"],
@@ -154,6 +161,43 @@ def join_offer(member):
             for entry in __salt__["lxd.cluster"]()["member_config"]
         ],
     }
+
+
+def expiry_seconds(expiry):
+    """
+    Return the longest time, in seconds, that an LXD expiry such as ``15M``
+    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_cluster.expiry_seconds '1d 12H'
+    """
+    return sum(int(part[:-1]) * EXPIRY_UNITS[part[-1]] for part in expiry.split())
+
+
+def _bounded_join_token(member):
+    """A join token for ``member`` that expires within
+    ``lxd:cluster:token_expiry``, whichever member issues it: a member that
+    has not taken the cluster's ``cluster.join_token_expiry`` yet (LXD 5.0
+    reads it on the member that set it) is given it, and the token issued
+    again; a token that still lasts longer is revoked and refused."""
+    expiry = _settings()["cluster"]["token_expiry"]
+    for attempt in range(2):
+        token = __salt__["lxd.issue_join_token"](member)
+        expires_at = __salt__["lxd.decode_join_token"](token)["expires_at"]
+        latest = (datetime.datetime.now(datetime.UTC)
+                  + datetime.timedelta(seconds=expiry_seconds(expiry) + EXPIRY_SLACK))
+        if _parse_time(expires_at) <= latest:
+            return token
+        __salt__["lxd.revoke_join_token"](member)
+        if attempt == 0:
+            __salt__["lxd.config_set"]("cluster.join_token_expiry", expiry)
+    raise CommandExecutionError(
+        f"{__grains__['id']} issues join tokens expiring at {expires_at}, later than "
+        f"lxd:cluster:token_expiry ({expiry}) allows; the token was revoked"
+    )
 
 
 def publish_join_offer(member, minion):

@@ -4,6 +4,7 @@ tried in turn as `lxd init` does, and a member with the wrong certificate
 refused."""
 
 import base64
+import datetime
 import json
 
 import pytest
@@ -78,3 +79,20 @@ def test_no_answering_address_names_each_one(loaders, cluster_of_one):
     with pytest.raises(CommandExecutionError, match="no cluster member listed in the join "
                        f"token answers: {first.address}:1: .*; {first.address}:2: "):
         lxd.join_cluster("joiner", f"{joiner.address}:8443", token, certificate, [])
+
+
+def test_a_token_outlasting_the_pillar_expiry_is_reissued_within_it(loaders, cluster_of_one):
+    first, _ = cluster_of_one
+    lxd = connect(loaders, first)
+    # what a member that never took the cluster's expiry issues: LXD's 3 hours
+    assert lxd.config_get("cluster.join_token_expiry") is None
+    loaders.opts["lxd"]["cluster"] = {"token_expiry": "10M"}
+    offer = loaders.modules.lxd_cluster.join_offer("joiner")
+
+    expires_at = lxd.decode_join_token(offer["token"])["expires_at"]
+    left = (datetime.datetime.fromisoformat(expires_at[:19]).replace(tzinfo=datetime.UTC)
+            - datetime.datetime.now(datetime.UTC))
+    assert datetime.timedelta(minutes=9) < left <= datetime.timedelta(minutes=10)
+    assert first.query("/1.0")["config"]["cluster.join_token_expiry"] == "10M"
+    # one token pending: the 3-hour one was revoked
+    assert len(first.lxc("cluster", "list-tokens", "-f", "csv").splitlines()) == 1
