@@ -22,7 +22,10 @@ member at all is asked of LXD, on another member of its cluster.
 """
 
 import copy
+import datetime
 import logging
+import time
+import uuid
 
 import salt.cache
 import salt.client
@@ -40,6 +43,11 @@ __virtualname__ = "lxd_cluster"
 
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
 MINE_OFFER = "lxd_join_offer_{minion}"  # as lxd_cluster.publish_join_offer names it
+OFFER_PREFIX = MINE_OFFER.split("{", 1)[0]
+# The lxd.cluster orchestrate's lock per cluster, in the master's cache: it
+# outlives a killed run until it expires.
+LOCK_BANK = "lxd_cluster/locks"
+LOCK_SECONDS = 1800
 CLUSTER_TARGET = "I@lxd:mode:cluster"
 
 
@@ -73,7 +81,7 @@ def _ask(target, function, **kwargs):
 # ---------------------------------------------------------------- forming
 
 
-def plan(cluster=None):
+def plan(cluster=None, locking=False):
     """
     Return what forming or growing the clusters in pillar needs, asking
     every cluster minion for its status (``lxd_cluster.status``; minions
@@ -82,7 +90,10 @@ def plan(cluster=None):
     (an online member when the cluster exists, else ``lxd:cluster:bootstrap``,
     else the first minion id) and the ``joiners`` in order; and ``errors``
     that stop a cluster from being formed safely. ``cluster`` limits it to
-    one cluster name.
+    one cluster name. With ``locking`` (the orchestrate, but for a dry run),
+    each cluster with joiners is locked for this run (``run`` in the
+    answer; see :py:func:`lock`): a cluster another run holds becomes an
+    error instead.
 
     CLI Example:
 
@@ -91,8 +102,20 @@ def plan(cluster=None):
         salt-run lxd_cluster.plan
         salt-run lxd_cluster.plan cluster=prod
     """
-    return plan_clusters(_as_master_sees(_ask(CLUSTER_TARGET, "lxd_cluster.status",
-                                              tgt_type="compound")), only=cluster)
+    planned = plan_clusters(_as_master_sees(_ask(CLUSTER_TARGET, "lxd_cluster.status",
+                                                 tgt_type="compound")), only=cluster)
+    planned["run"] = uuid.uuid4().hex
+    if locking:
+        locked = []
+        for each in planned["clusters"]:
+            taken = lock(each["name"], planned["run"], each["minions"]) if each["joiners"] \
+                else {"result": True}
+            if taken["result"]:
+                locked.append(each)
+            else:
+                planned["errors"].append(f"cluster {each['name']}: {taken['comment']}")
+        planned["clusters"] = locked
+    return planned
 
 
 def _as_master_sees(statuses):
@@ -174,13 +197,14 @@ def _plan_cluster(name, minions):
     }
 
 
-def withdraw_offers(holders, joiners):
+def withdraw_offers(holders, joiners, cluster=None, owner=None):
     """
     Delete the join offers for ``joiners`` from the mine of ``holders`` (the
     cluster's minions, which issued them), in the master's cache: the last
     step of the ``lxd.cluster`` orchestrate, after the joins (a join uses
-    up its token; the orchestrate revokes the tokens of failed joins).
-    Returns the mine entries withdrawn.
+    up its token; the orchestrate revokes the tokens of failed joins). With
+    ``cluster`` and ``owner``, the run's lock of the cluster is released
+    too. Returns the mine entries withdrawn.
 
     CLI Example:
 
@@ -192,7 +216,72 @@ def withdraw_offers(holders, joiners):
     for entry in entries:
         __salt__["cache.clear_mine_func"](tgt=holders, tgt_type="list",
                                           clear_mine_func_flag=entry)
+    if cluster:
+        unlock(cluster, owner)
     return {"withdrawn": entries}
+
+
+def lock(cluster, owner, holders=(), seconds=LOCK_SECONDS):
+    """
+    Take the ``lxd.cluster`` orchestrate's lock of cluster ``cluster`` for
+    run ``owner``, for at most ``seconds``; refused (exit 1) while another
+    run holds it. Then withdraw the join offers an interrupted run left in
+    the mine of ``holders`` (the cluster's minions).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.lock prod by-hand '[lxd1, lxd2]'
+    """
+    cache, now = _cache(), time.time()
+    held = cache.fetch(LOCK_BANK, cluster) or {}
+    if held and held.get("owner") != owner and held.get("expires", 0) > now:
+        return _result(
+            cluster, False,
+            f"another lxd.cluster run ({held['owner']}) holds the lock of cluster {cluster} "
+            f"since {_stamp(held['since'])}, until {_stamp(held['expires'])}; nothing was "
+            f"changed. Wait for it, or if it was killed: salt-run lxd_cluster.unlock {cluster} "
+            "force=True",
+        )
+    cache.store(LOCK_BANK, cluster, {"owner": owner, "since": now, "expires": now + seconds})
+    leftovers = sorted({entry for holder in holders
+                        for entry in (cache.fetch("mine", holder) or {})
+                        if entry.startswith(OFFER_PREFIX)})
+    if leftovers:
+        withdraw_offers(list(holders), [entry[len(OFFER_PREFIX):] for entry in leftovers])
+    result = _result(cluster, True, f"cluster {cluster} locked for run {owner} until "
+                                    f"{_stamp(now + seconds)}")
+    if leftovers:
+        result["changes"] = {"offers withdrawn": leftovers}
+    return result
+
+
+def unlock(cluster, owner=None, force=False):
+    """
+    Release the ``lxd.cluster`` orchestrate's lock of cluster ``cluster``
+    held by run ``owner`` (any run's with ``force``: after a killed run).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.unlock prod force=True
+    """
+    cache = _cache()
+    held = cache.fetch(LOCK_BANK, cluster) or {}
+    if not held:
+        return _result(cluster, True, f"cluster {cluster} is not locked")
+    if held.get("owner") != owner and not force:
+        return _result(cluster, False, f"the lock of cluster {cluster} is held by run "
+                                       f"{held.get('owner')}, not {owner}; kept")
+    cache.flush(LOCK_BANK, cluster)
+    return dict(_result(cluster, True, f"cluster {cluster} unlocked"),
+                changes={"lock": {"old": held.get("owner"), "new": None}})
+
+
+def _stamp(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------- removal

@@ -132,6 +132,35 @@ def join_offered(name, minion):
     return ret
 
 
+def join_tokens_revoked(name):
+    """
+    Ensure no join token is pending on cluster ``name`` (as this member
+    sees it): tokens an interrupted run issued and nobody used are revoked.
+    Run by the bootstrap member at the start of the ``lxd.cluster``
+    orchestrate, whose lock keeps other runs (and their tokens) away.
+
+    name
+        The cluster name (``lxd:cluster:name``), for the record.
+    """
+    ret = _ret(name)
+    try:
+        pending = sorted(__salt__["lxd.join_tokens"]())
+        if not pending:
+            ret["comment"] = "No join token is pending."
+            return ret
+        ret["changes"]["join tokens"] = {"old": pending, "new": []}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"Pending join tokens for {', '.join(pending)} would be revoked."
+            return ret
+        for member in pending:
+            __salt__["lxd.revoke_join_token"](member)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Revoking pending join tokens failed: {exc}")
+    ret["comment"] = f"Pending join tokens for {', '.join(pending)} were revoked."
+    return ret
+
+
 def join_offer_withdrawn(name, minion):
     """
     Ensure no join offer for member ``name`` is left: its token is revoked

@@ -10,9 +10,15 @@
        the first joiner, then by each joiner, once joined, for the next;
     3. the tokens of failed joins revoked (on the bootstrap member), the
        offers withdrawn from the mine (lxd_cluster.withdraw_offers).
-    The plan comes from the lxd_cluster runner (salt-run lxd_cluster.plan). #}
+    The plan comes from the lxd_cluster runner (salt-run lxd_cluster.plan).
+    A cluster with joiners is locked by the plan for the run (a second run
+    refuses; a killed run's lock expires, or salt-run lxd_cluster.unlock
+    <name> force=True), which also withdraws the offers an interrupted run
+    left; the bootstrap member revokes the tokens it left; the last step
+    releases the lock. A dry run (test=True) takes no lock. #}
 {%- set plan = salt["saltutil.runner"]("lxd_cluster.plan",
-                                       cluster=salt["pillar.get"]("lxd_cluster")) %}
+                                       cluster=salt["pillar.get"]("lxd_cluster"),
+                                       locking=not opts.get("test", False)) %}
 
 {%- for error in plan.errors %}
 
@@ -62,11 +68,14 @@ lxd-cluster-plan-error-{{ loop.index }}:
       - salt: {{ id }}-{{ joiner.minion }}-joined
 {%- endfor %}
 
-{#- last, whatever happened before: no offer stays in the mine #}
+{#- last, whatever happened before: no offer stays in the mine, and the
+    cluster's lock is released #}
 {{ id }}-offers-withdrawn:
   salt.runner:
     - name: lxd_cluster.withdraw_offers
     - holders: {{ cluster.minions | json }}
     - joiners: {{ joiners | map(attribute="minion") | list | json }}
+    - cluster: {{ cluster.name }}
+    - owner: {{ plan.run }}
 {%- endif %}
 {%- endfor %}

@@ -264,8 +264,27 @@ def test_a_member_holding_an_instance_is_never_forced_out_and_outlives_its_key(c
 def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cluster):
     cluster.minions["lxd-c1"].terminate()
     cluster.add_hosts("lxd-c5")
+    # a run killed after its first offer: its lock, offer and token are left
+    locked = cluster.run.run("lxd_cluster.lock", "ci", "killed-run", '["lxd-c2", "lxd-c5"]')
+    assert locked.returncode == 0, locked
+    offer = json.dumps({"lxd_offer": {"member": "lxd-c9", "minion": "lxd-c9"}})
+    offered = cluster.salt.run("state.sls", "lxd.cluster.offer", f"pillar={offer}",
+                               minion_tgt="lxd-c2")
+    assert offered.returncode == 0, offered
+
+    refused = cluster.orchestrate()
+    assert "another lxd.cluster run (killed-run) holds the lock of cluster ci" in str(
+        failures(refused)), refused
+    assert "lxd-c5" not in cluster.members("lxd-c2")
+    unlocked = cluster.run.run("lxd_cluster.unlock", "ci", "force=True")
+    assert unlocked.returncode == 0, unlocked
+
     steps = cluster.orchestrate()
     assert failures(steps) == {}
+    # what the killed run left is gone: its token and its offer
+    assert cluster.daemons["lxd-c2"].lxc("cluster", "list-tokens", "-f", "csv") == ""
+    left = cluster.salt.run("lxd_cluster.offer_published", "lxd-c9", minion_tgt="lxd-c2")
+    assert left.data is False, left
     assert any("lxd-c5-joined" in key for key in steps)
     assert cluster.members("lxd-c2") == {
         "lxd-c1": "Online", "lxd-c2": "Online", "lxd-c5": "Online"
