@@ -467,10 +467,30 @@ def connection_facts():
     }
 
 
+def hosts_target(cluster):
+    """
+    Return the compound target of the LXD hosts of cluster ``cluster`` as
+    the master's pillar places them (``lxd:cluster:name``; for ``default``
+    also hosts whose pillar names no cluster), for the master to match.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt ci1 lxd_trust.hosts_target prod
+    """
+    target = f"I@lxd:cluster:name:{cluster}"
+    if cluster == "default":
+        target += " or (I@lxd:* and not I@lxd:cluster:name:* and not I@lxd:client:*)"
+    return target
+
+
 def servers(cluster=None):
     """
     Return the connection facts of the LXD hosts of cluster ``cluster``
-    (default: this client's ``lxd:client:cluster``), by minion id.
+    (default: this client's ``lxd:client:cluster``), by minion id: only
+    from minions the master's pillar places in that cluster
+    (:py:func:`hosts_target`), whatever other minions publish.
 
     CLI Example:
 
@@ -480,11 +500,8 @@ def servers(cluster=None):
     """
     if cluster is None:
         cluster = __salt__["lxd_pillar.merge"]()["client"]["cluster"]
-    return {
-        minion: facts
-        for minion, facts in __salt__["mine.get"]("*", MINE_SERVER).items()
-        if isinstance(facts, dict) and facts.get("cluster") == cluster
-    }
+    published = __salt__["mine.get"](hosts_target(cluster), MINE_SERVER, tgt_type="compound")
+    return {minion: facts for minion, facts in published.items() if isinstance(facts, dict)}
 
 
 def forget_minion(minion):

@@ -308,7 +308,9 @@ def identity(minion):
     """
     Return who ``minion`` is in its cluster as the master sees it: its
     pillar compiled by the master (with its cached grains, if any) over the
-    formula's defaults. ``member`` is the minion id.
+    formula's defaults. ``member`` is the minion id; ``host`` says whether
+    its pillar makes it an LXD host at all (an ``lxd`` key with more than
+    ``client`` settings).
 
     CLI Example:
 
@@ -325,6 +327,7 @@ def identity(minion):
         settings = salt.utils.dictupdate.update(_defaults(), copy.deepcopy(pillar))
         cluster = settings.get("cluster") or {}
         cache[minion] = {
+            "host": bool(set(pillar) - {"client"}),
             "mode": settings.get("mode"),
             "cluster": cluster.get("name"),
             "member": minion,

@@ -2,8 +2,8 @@
 Runner for the https relation, on the master: when a client minion's key is
 deleted (``reactor/key_deleted.sls``), its certificate stops being trusted
 by the LXD hosts: once per cluster (one answering member), and on each
-standalone host. The hosts are those that publish their connection facts
-(mine entry ``lxd_server``, from ``state.apply lxd``).
+standalone host. The hosts, and their clusters, are what the master's
+pillar says (``lxd_cluster.identity``), never what a minion publishes.
 
 .. code-block:: bash
 
@@ -12,14 +12,12 @@ standalone host. The hosts are those that publish their connection facts
 
 import logging
 
-import salt.cache
 import salt.client
+import salt.key
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd_trust"
-
-MINE_SERVER = "lxd_server"
 
 
 def __virtual__():
@@ -27,16 +25,17 @@ def __virtual__():
 
 
 def _host_groups(minion):
-    """The LXD hosts that may trust ``minion``, grouped so that each trust
+    """The LXD hosts that may trust ``minion`` (accepted minions whose pillar,
+    as the master compiles it, makes them hosts), grouped so that each trust
     store is asked once: a cluster's members together, standalone hosts
     alone."""
-    cache = salt.cache.factory(__opts__)
+    accepted = salt.key.get_key(__opts__).list_status("accepted").get("minions", [])
     groups = {}
-    for host in sorted(cache.list("mine")):
-        facts = (cache.fetch("mine", host) or {}).get(MINE_SERVER)
-        if host == minion or not isinstance(facts, dict):
+    for host in sorted(accepted):
+        facts = __salt__["lxd_cluster.identity"](host)
+        if host == minion or not facts["host"]:
             continue
-        key = facts["cluster"] if facts.get("mode") == "cluster" else f"host {host}"
+        key = facts["cluster"] if facts["mode"] == "cluster" else f"host {host}"
         groups.setdefault(key, []).append(host)
     return groups
 

@@ -22,6 +22,7 @@ from test_cluster import Cluster, by_id, changed, failures
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOSTS = ("lxd-t1", "lxd-t2")
 CLIENT = "lxd-client-1"
+FORGER = "lxd-client-2"
 
 
 class TrustCluster(Cluster):
@@ -116,8 +117,13 @@ def test_what_a_minion_publishes_about_itself_grants_nothing(cluster, tmp_path):
     # the client asks for every project; a cluster host asks to be a client
     cluster.forge(CLIENT, "lxd_client", cluster="ci", certificate=client_pem,
                   projects=None, type="client")
-    cluster.forge("lxd-t2", "lxd_client", cluster="ci", certificate=self_signed(tmp_path),
+    forger_pem = self_signed(tmp_path)
+    cluster.forge("lxd-t2", "lxd_client", cluster="ci", certificate=forger_pem,
                   projects=None, type="client")
+    # another minion poses as a host of the cluster, for clients to connect to
+    cluster.add_client(FORGER)
+    cluster.forge(FORGER, "lxd_server", cluster="ci", mode="cluster", certificate=forger_pem,
+                  addresses=["127.0.0.99:8443"], metrics_addresses=[])
     assert changed(cluster.apply("lxd-t1")) == {}
     trusted = cluster.trusted()
     assert "salt-minion:lxd-t2" not in trusted
@@ -128,7 +134,7 @@ def test_what_a_minion_publishes_about_itself_grants_nothing(cluster, tmp_path):
 def test_the_client_connects_with_what_the_mine_tells_it(cluster, tmp_path):
     cluster.daemons["lxd-t1"].lxc("project", "create", "other")
     servers = cluster.salt.run("lxd_trust.servers", minion_tgt=CLIENT).data
-    assert sorted(servers) == list(HOSTS)
+    assert sorted(servers) == list(HOSTS)  # not the forger's
     facts = servers["lxd-t2"]
     assert facts["addresses"] == [f"{cluster.daemons['lxd-t2'].address}:8443"]
     assert facts["metrics_addresses"] == [f"{cluster.daemons['lxd-t2'].address}:9100"]
@@ -155,4 +161,7 @@ def test_deleting_the_client_key_revokes_it(cluster):
     while f"salt-minion:{CLIENT}" in cluster.trusted() and time.monotonic() < deadline:
         time.sleep(1)  # the reactor works asynchronously
     assert f"salt-minion:{CLIENT}" not in cluster.trusted()
+    # the forger's entry made no host of it: only the cluster was asked
+    revoked = cluster.run.run("lxd_trust.revoke", CLIENT)
+    assert revoked.data == {"ci": "was not trusted"}, revoked
     cluster.minions.pop(CLIENT).terminate()
