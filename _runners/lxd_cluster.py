@@ -67,6 +67,29 @@ def _wait():
     return __opts__.get("gather_job_timeout", 10)
 
 
+def _ask_cluster_minions(function):
+    """Run ``function`` on every cluster minion (by the master's pillar):
+    the answers of those that ran it, and errors naming every targeted
+    minion that did not answer or failed (left out of the run)."""
+    expected = salt.utils.minions.CkMinions(__opts__).check_minions(
+        CLUSTER_TARGET, "compound")["minions"]
+    returns = _client().cmd(CLUSTER_TARGET, function, timeout=_wait(), full_return=True,
+                            tgt_type="compound")
+    answers, errors = {}, []
+    for minion in sorted(set(expected) | set(returns)):
+        answer = returns.get(minion)
+        # LocalClient stands in for a minion that did not return
+        if not isinstance(answer, dict) or answer.get("failed") or str(
+                answer.get("ret", "")).startswith("Minion did not return"):
+            errors.append(f"{minion}: did not answer; left out of this run")
+        elif answer.get("retcode", 0) != 0:
+            reason = " ".join(str(answer.get("ret")).split())[:400]
+            errors.append(f"{minion}: {function} failed ({reason}); left out of this run")
+        else:
+            answers[minion] = answer["ret"]
+    return answers, errors
+
+
 def _ask(target, function, **kwargs):
     """Run ``function`` on ``target``; only the minions that answered, with
     what they returned."""
@@ -85,7 +108,8 @@ def plan(cluster=None, locking=False):
     """
     Return what forming or growing the clusters in pillar needs, asking
     every cluster minion for its status (``lxd_cluster.status``; minions
-    that do not answer, or whose LXD does not, are left out): per
+    that do not answer, or whose LXD does not, are left out and named in
+    ``errors``, so that the run fails saying so): per
     cluster its ``minions``, current ``members``, the ``bootstrap`` minion
     (an online member when the cluster exists, else ``lxd:cluster:bootstrap``,
     else the first minion id) and the ``joiners`` in order; and ``errors``
@@ -102,8 +126,9 @@ def plan(cluster=None, locking=False):
         salt-run lxd_cluster.plan
         salt-run lxd_cluster.plan cluster=prod
     """
-    planned = plan_clusters(_as_master_sees(_ask(CLUSTER_TARGET, "lxd_cluster.status",
-                                                 tgt_type="compound")), only=cluster)
+    statuses, unusable = _ask_cluster_minions("lxd_cluster.status")
+    planned = plan_clusters(_as_master_sees(statuses), only=cluster)
+    planned["errors"] = unusable + planned["errors"]
     planned["run"] = uuid.uuid4().hex
     if locking:
         locked = []
@@ -465,8 +490,10 @@ def upgrade_plan(cluster=None):
         salt-run lxd_cluster.upgrade_plan
         salt-run lxd_cluster.upgrade_plan cluster=prod
     """
-    statuses = _ask(CLUSTER_TARGET, "lxd_cluster.upgrade_status", tgt_type="compound")
-    return plan_upgrades(_as_master_sees(statuses), only=cluster)
+    statuses, unusable = _ask_cluster_minions("lxd_cluster.upgrade_status")
+    planned = plan_upgrades(_as_master_sees(statuses), only=cluster)
+    planned["errors"] = unusable + planned["errors"]
+    return planned
 
 
 def plan_upgrades(statuses, only=None):

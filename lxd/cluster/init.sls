@@ -25,6 +25,7 @@
 lxd-cluster-plan-error-{{ loop.index }}:
   test.fail_without_changes:
     - name: {{ error | json }}
+    - comment: {{ error | json }}
 {%- endfor %}
 
 {%- for cluster in plan.clusters %}

@@ -24,6 +24,7 @@
 lxd-upgrade-plan-error-{{ loop.index }}:
   test.fail_without_changes:
     - name: {{ error | json }}
+    - comment: {{ error | json }}
 {%- endfor %}
 
 {%- for cluster in plan.clusters %}

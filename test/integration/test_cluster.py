@@ -279,8 +279,9 @@ def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cl
     unlocked = cluster.run.run("lxd_cluster.unlock", "ci", "force=True")
     assert unlocked.returncode == 0, unlocked
 
+    # the stopped minion is named, and the run fails saying so; the rest goes on
     steps = cluster.orchestrate()
-    assert failures(steps) == {}
+    assert list(failures(steps).values()) == ["lxd-c1: did not answer; left out of this run"]
     # what the killed run left is gone: its token and its offer
     assert cluster.daemons["lxd-c2"].lxc("cluster", "list-tokens", "-f", "csv") == ""
     left = cluster.salt.run("lxd_cluster.offer_published", "lxd-c9", minion_tgt="lxd-c2")
