@@ -13,6 +13,12 @@ import urllib.parse
 import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 
+try:  # Salt 3008 masks pillar containers in their repr: show what was given
+    from salt.utils.secret import expose
+except ImportError:
+    def expose(value):
+        return value
+
 __virtualname__ = "lxd_pillar"
 
 BACKENDS = ("lxd", "incus")
@@ -161,6 +167,12 @@ def validate(pillar=None, defaults=None, check_daemon=True):
 # ---------------------------------------------------------------- helpers
 
 
+def _shown(value):
+    """A pillar value quoted in an error (Salt 3008 would print a list or
+    mapping from pillar as '**********'); secrets are never quoted here."""
+    return repr(expose(value))
+
+
 def _kind(value):
     names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
     if value is None:
@@ -180,7 +192,7 @@ def _expect(path, value, types, what):
     """An error list: ``value`` (when given) must be of ``types``."""
     if value is None or isinstance(value, types):
         return []
-    return [f"{path}: must be {what}, not {_kind(value)} ({value!r})"]
+    return [f"{path}: must be {what}, not {_kind(value)} ({_shown(value)})"]
 
 
 def _expect_mapping(path, value, known):
@@ -210,7 +222,7 @@ def _scalar_mapping(path, value):
 def _check_backend(path, value, settings, defaults):
     if value is None or value in BACKENDS:
         return []
-    return [f"{path}: unknown backend {value!r} (expected one of: {', '.join(BACKENDS)})"]
+    return [f"{path}: unknown backend {_shown(value)} (expected one of: {', '.join(BACKENDS)})"]
 
 
 def _backend_conflicts(pillar, settings):
@@ -241,7 +253,7 @@ def _backend_conflicts(pillar, settings):
 def _check_mode(path, value, settings, defaults):
     if value is None or value in MODES:
         return []
-    return [f"{path}: unknown mode {value!r} (expected one of: {', '.join(MODES)})"]
+    return [f"{path}: unknown mode {_shown(value)} (expected one of: {', '.join(MODES)})"]
 
 
 def _check_install(path, value, settings, defaults):
@@ -251,7 +263,7 @@ def _check_install(path, value, settings, defaults):
     method = value.get("method")
     if method is not None and method not in INSTALL_METHODS:
         errors.append(
-            f"{path}:method: unknown method {method!r} "
+            f"{path}:method: unknown method {_shown(method)} "
             f"(expected one of: {', '.join(INSTALL_METHODS)})"
         )
     channel = value.get("channel")
@@ -259,7 +271,7 @@ def _check_install(path, value, settings, defaults):
         isinstance(channel, str) and CHANNEL_RE.match(channel)
     ):
         errors.append(
-            f"{path}:channel: {channel!r} is not a snap channel "
+            f"{path}:channel: {_shown(channel)} is not a snap channel "
             "(expected [track/]risk[/branch], risk one of: "
             f"{', '.join(SNAP_RISKS)}; e.g. latest/stable, 5.21/candidate)"
         )
@@ -270,12 +282,12 @@ def _check_install(path, value, settings, defaults):
             or (isinstance(backports, str) and re.match(r"^https?://\S+$", backports))):
         errors.append(
             f"{path}:backports: must be a boolean or a Debian mirror URL "
-            f"(http://deb.debian.org/debian), not {backports!r}"
+            f"(http://deb.debian.org/debian), not {_shown(backports)}"
         )
     elif backports and settings["install"]["method"] != "package":
         errors.append(
             f"{path}:backports: backports are a package source: they need "
-            f"lxd:install:method package, not {settings['install']['method']!r}"
+            f"lxd:install:method package, not {_shown(settings['install']['method'])}"
         )
     for name in ("package", "service", "snap"):
         errors.extend(_expect(f"{path}:{name}", value.get(name), str, "a string"))
@@ -318,7 +330,7 @@ def _check_hardening(path, value, settings, defaults):
                 if not (isinstance(mode, str) and re.match(r"^0?[0-7]{3}$", mode)):
                     errors.append(
                         f"{where}:{field}: must be an octal mode string "
-                        f"such as '0700', not {mode!r}"
+                        f"such as '0700', not {_shown(mode)}"
                     )
     return errors
 
@@ -329,7 +341,7 @@ def _check_files(path, value, settings, defaults):
         return errors
     for key, file_path in value.items():
         if not (isinstance(file_path, str) and file_path.startswith("/")):
-            errors.append(f"{path}:{key}: must be an absolute path, not {file_path!r}")
+            errors.append(f"{path}:{key}: must be an absolute path, not {_shown(file_path)}")
     return errors
 
 
@@ -343,7 +355,7 @@ def _check_connection(path, value, settings, defaults):
     if url is not None and not (
         isinstance(url, str) and url.startswith("https://")
     ):
-        errors.append(f"{path}:url: must be an https:// URL, not {url!r}")
+        errors.append(f"{path}:url: must be an https:// URL, not {_shown(url)}")
     if url and not (value.get("cert") and value.get("key")):
         errors.append(f"{path}:url: an https connection needs cert and key")
     errors.extend(
@@ -363,7 +375,7 @@ def _check_init(path, value, settings, defaults):
         and all(isinstance(dev, str) and dev.startswith("/") for dev in devices)
     ):
         errors.append(
-            f"{path}:storage_devices: must be a list of device paths, not {devices!r}"
+            f"{path}:storage_devices: must be a list of device paths, not {_shown(devices)}"
         )
     network = value.get("network")
     if isinstance(network, dict):
@@ -435,12 +447,12 @@ def _check_cluster(path, value, settings, defaults):
         return errors
     name = value.get("name")
     if name is not None and not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
-        errors.append(f"{path}:name: {name!r} is not a cluster name (letters, digits, ._-)")
+        errors.append(f"{path}:name: {_shown(name)} is not a cluster name (letters, digits, ._-)")
     errors.extend(_expect(f"{path}:bootstrap", value.get("bootstrap"), str, "a minion id"))
     expiry = value.get("token_expiry")
     if expiry is not None and not (isinstance(expiry, str) and EXPIRY_RE.match(expiry)):
         errors.append(
-            f"{path}:token_expiry: {expiry!r} is not an LXD expiry "
+            f"{path}:token_expiry: {_shown(expiry)} is not an LXD expiry "
             "(<number><unit>, unit one of S M H d w m y; e.g. 15M, 1d 12H)"
         )
     for flag in ("remove_on_key_delete", "evacuate_on_remove"):
@@ -456,11 +468,11 @@ def _check_sideload(path, value, settings, defaults):
         if source is not None and not (
             isinstance(source, str) and source.startswith("salt://")
         ):
-            errors.append(f"{path}:{kind}: must be a salt:// URL, not {source!r}")
+            errors.append(f"{path}:{kind}: must be a salt:// URL, not {_shown(source)}")
     if any(value.values()) and settings["install"]["method"] != "snap":
         errors.append(
             f"{path}: sideloading replaces the snap's LXD: it needs "
-            f"lxd:install:method snap, not {settings['install']['method']!r}"
+            f"lxd:install:method snap, not {_shown(settings['install']['method'])}"
         )
     return errors
 
@@ -531,20 +543,24 @@ def _proxy_url_problem(url):
     (bracketed IPv6 hosts, ports in range), as LXD will use it."""
     if not isinstance(url, str):
         return f"not {_kind(url)}"
+    shown = _shown(url)
+    if "@" in url:  # credentials are not quoted
+        scheme, _, rest = url.partition("://")
+        shown = repr(f"{scheme}://********@{rest.rpartition('@')[2]}")
     if any(char.isspace() for char in url):
-        return f"{url!r} has spaces"
+        return f"{shown} has spaces"
     try:
         parts = urllib.parse.urlsplit(url)
         if parts.port == 0:
-            return f"{url!r}: port 0"
+            return f"{shown}: port 0"
     except ValueError as exc:  # an unclosed [IPv6], a port out of range
-        return f"{url!r}: {exc}"
+        return f"{shown}: {exc}"
     if parts.scheme not in PROXY_SCHEMES:
-        return f"{url!r}: the scheme must be one of: {', '.join(PROXY_SCHEMES)}"
+        return f"{shown}: the scheme must be one of: {', '.join(PROXY_SCHEMES)}"
     if not parts.hostname:
-        return f"{url!r}: no host"
+        return f"{shown}: no host"
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        return f"{url!r}: a proxy URL has no path, query or fragment"
+        return f"{shown}: a proxy URL has no path, query or fragment"
     return None
 
 
@@ -555,7 +571,7 @@ def _check_projects(path, projects):
         return []
     return [
         f"{path}: must be a list of project names ([] for no access; absent for "
-        f"all), not {projects!r}"
+        f"all), not {_shown(projects)}"
     ]
 
 
@@ -570,7 +586,7 @@ def _check_certificate(path, entry):
         if isinstance(url, str) and url.startswith(CERT_URL_SCHEMES):
             return []
         return [
-            f"{path}:cert_url: must be an {', '.join(CERT_URL_SCHEMES)} URL, not {url!r}"
+            f"{path}:cert_url: must be an {', '.join(CERT_URL_SCHEMES)} URL, not {_shown(url)}"
         ]
     try:
         __salt__["lxd_trust.normalise_pem"](cert)
@@ -620,7 +636,7 @@ def _check_client_minions(path, rules):
         tgt_type = rule.get("tgt_type")
         if tgt_type is not None and tgt_type not in CLIENT_TARGET_TYPES:
             errors.append(
-                f"{where}:tgt_type: unknown target type {tgt_type!r} "
+                f"{where}:tgt_type: unknown target type {_shown(tgt_type)} "
                 f"(expected one of: {', '.join(CLIENT_TARGET_TYPES)})"
             )
         errors.extend(_check_projects(f"{where}:projects", rule.get("projects")))
@@ -631,7 +647,7 @@ def _check_client_minions(path, rules):
 def _check_trust_type(path, kind):
     if kind is None or kind in TRUST_TYPES:
         return []
-    return [f"{path}: unknown type {kind!r} (expected one of: {', '.join(TRUST_TYPES)})"]
+    return [f"{path}: unknown type {_shown(kind)} (expected one of: {', '.join(TRUST_TYPES)})"]
 
 
 def _check_client(path, value, settings, defaults):
@@ -647,13 +663,13 @@ def _check_client(path, value, settings, defaults):
         return errors
     name = value.get("cluster")
     if name is not None and not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
-        errors.append(f"{path}:cluster: {name!r} is not a cluster name (letters, digits, ._-)")
+        errors.append(f"{path}:cluster: {_shown(name)} is not a cluster name (letters, digits, ._-)")
     for key in ("cert", "key"):
         file_path = value.get(key)
         if file_path is not None and not (
             isinstance(file_path, str) and file_path.startswith("/")
         ):
-            errors.append(f"{path}:{key}: must be an absolute path, not {file_path!r}")
+            errors.append(f"{path}:{key}: must be an absolute path, not {_shown(file_path)}")
     return errors
 
 
@@ -662,7 +678,7 @@ def _check_timeouts(path, value, settings, defaults):
     if errors or value is None:
         return errors
     return [
-        f"{path}:{key}: must be a number of seconds above 0, not {seconds!r}"
+        f"{path}:{key}: must be a number of seconds above 0, not {_shown(seconds)}"
         for key, seconds in value.items()
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0
     ]

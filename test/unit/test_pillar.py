@@ -161,6 +161,15 @@ def test_masking_hides_secrets_by_key_name_and_url_passwords_only(loaders):
     assert masked["running"] == [{"metadata": {"secret": "********", "fingerprint": "f00"}}]
 
 
+def test_values_from_a_masked_pillar_are_quoted_as_given(lxd_pillar):
+    secret = pytest.importorskip("salt.utils.secret")
+    pillar = secret.hide({"cluster": {"token_expiry": ["15M"]},
+                          "proxy": {"http": "http://user:pw@[::1:3128"}})
+    errors = errors_for(lxd_pillar, pillar)
+    assert any("lxd:cluster:token_expiry: ['15M'] is not an LXD expiry" in e for e in errors)
+    assert not any("pw@" in error for error in errors), errors
+
+
 def test_not_a_mapping(lxd_pillar):
     assert errors_for(lxd_pillar, ["mode"]) == ["lxd: must be a mapping, not a list"]
 
