@@ -88,6 +88,8 @@ WRITABLE_FIELDS = ("config", "description", "devices")
 # oidc.client.secret, a token operation's secret): masked in every report.
 # Not a key that merely mentions one (cluster.join_token_expiry).
 SECRET_WORDS = ("password", "secret", "token")
+# ... and secrets whose names end otherwise
+SECRET_KEYS = ("maas.api.key", "network.ovn.client_key")
 MASK = "********"
 # Network listeners: the server key, LXD's default port, and the API
 # extension that brought the listener.
@@ -1301,14 +1303,21 @@ def masked(data, key=""):
         salt '*' lxd.masked '{config: {core.trust_password: x}}'
     """
     if isinstance(data, dict):
-        return {name: masked(value, name) for name, value in data.items()}
+        # below a secret's key (a change {old, new} of one), all is secret
+        return {name: masked(value, key if _secret(key) else name)
+                for name, value in data.items()}
     if isinstance(data, list):
         return [masked(value, key) for value in data]
     return _mask(key, data)
 
 
+def _secret(key):
+    key = str(key)
+    return key in SECRET_KEYS or re.split(r"[._-]", key)[-1].lower() in SECRET_WORDS
+
+
 def _mask(key, value):
-    if value and re.split(r"[._-]", str(key))[-1].lower() in SECRET_WORDS:
+    if value and _secret(key):
         return MASK
     if isinstance(value, str) and "@" in value:
         return _masked_url(value)
@@ -1316,16 +1325,16 @@ def _mask(key, value):
 
 
 def _masked_url(value):
-    """``value`` with the password of a URL (``scheme://user:pass@host``)
-    masked; anything that is not such a URL unchanged."""
-    try:
-        parts = urllib.parse.urlsplit(value)
-    except ValueError:
+    """``value`` with the password of a URL (``scheme://user:pass@host``,
+    the scheme optional) masked; anything else unchanged."""
+    scheme, separator, rest = value.partition("://")
+    if not separator:
+        scheme, rest = "", value
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials or "/" in credentials:
         return value
-    if not parts.password:
-        return value
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{separator}{user}:{MASK}@{host}"
 
 
 # ---------------------------------------------------------------- init record

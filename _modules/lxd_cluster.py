@@ -189,7 +189,8 @@ def _bounded_join_token(member):
         expires_at = __salt__["lxd.decode_join_token"](token)["expires_at"]
         latest = (datetime.datetime.now(datetime.UTC)
                   + datetime.timedelta(seconds=expiry_seconds(expiry) + EXPIRY_SLACK))
-        if _parse_time(expires_at) <= latest:
+        # LXD writes year 1 for a token that never expires
+        if _parse_time(expires_at).year > 1 and _parse_time(expires_at) <= latest:
             return token
         __salt__["lxd.revoke_join_token"](member)
         if attempt == 0:

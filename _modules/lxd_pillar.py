@@ -43,8 +43,9 @@ CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CERT_URL_SCHEMES = ("https://", "http://", "salt://")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 TRUST_TYPES = ("client", "metrics")
-# How lxd:trust:client_minions rules target minions (matched by the master).
-CLIENT_TARGET_TYPES = ("glob", "list", "pcre", "grain", "grain_pcre", "compound")
+# How lxd:trust:client_minions rules target minions: by minion id only, as
+# the master matches it (grains are what a minion says of itself).
+CLIENT_TARGET_TYPES = ("glob", "list", "pcre")
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
 # Keys that only mean something for the LXD snap: refused with Incus.
 SNAP_ONLY_KEYS = ("install:channel", "install:cohort", "install:hold", "install:snap",
@@ -545,8 +546,9 @@ def _proxy_url_problem(url):
         return f"not {_kind(url)}"
     shown = _shown(url)
     if "@" in url:  # credentials are not quoted
-        scheme, _, rest = url.partition("://")
-        shown = repr(f"{scheme}://********@{rest.rpartition('@')[2]}")
+        scheme, separator, rest = url.partition("://")
+        prefix = f"{scheme}{separator}" if separator else ""
+        shown = repr(f"{prefix}********@{(rest if separator else url).rpartition('@')[2]}")
     if any(char.isspace() for char in url):
         return f"{shown} has spaces"
     try:
@@ -678,9 +680,9 @@ def _check_timeouts(path, value, settings, defaults):
     if errors or value is None:
         return errors
     return [
-        f"{path}:{key}: must be a number of seconds above 0, not {_shown(seconds)}"
+        f"{path}:{key}: must be a whole number of seconds above 0, not {_shown(seconds)}"
         for key, seconds in value.items()
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0
     ]
 
 

@@ -348,6 +348,8 @@ def _wanted(clients, minion_requests):
         fingerprint = __salt__["lxd.certificate_fingerprint"](pem)
         if not present:
             unwanted.add(fingerprint)
+        elif fingerprint in unwanted and name.startswith(MINION_PREFIX):
+            notes.append(f"{name}: its certificate is one lxd:trust:clients revokes, not trusted")
         elif fingerprint in seen:
             notes.append(f"{name}: same certificate as {seen[fingerprint]}, trusted once")
         else:
@@ -469,9 +471,10 @@ def connection_facts():
 
 def hosts_target(cluster):
     """
-    Return the compound target of the LXD hosts of cluster ``cluster`` as
-    the master's pillar places them (``lxd:cluster:name``; for ``default``
-    also hosts whose pillar names no cluster), for the master to match.
+    Return the target of the LXD hosts of cluster ``cluster`` as the
+    master's pillar places them (``lxd:cluster:name`` set to it, ``default``
+    included: a host that leaves it to the default is not found), for the
+    master to match.
 
     CLI Example:
 
@@ -479,10 +482,7 @@ def hosts_target(cluster):
 
         salt ci1 lxd_trust.hosts_target prod
     """
-    target = f"I@lxd:cluster:name:{cluster}"
-    if cluster == "default":
-        target += " or (I@lxd:* and not I@lxd:cluster:name:* and not I@lxd:client:*)"
-    return target
+    return f"I@lxd:cluster:name:{cluster}"
 
 
 def servers(cluster=None):

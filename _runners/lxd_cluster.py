@@ -30,7 +30,6 @@ import uuid
 import salt.cache
 import salt.client
 import salt.fileclient
-import salt.key
 import salt.pillar
 import salt.utils.dictupdate
 import salt.utils.files
@@ -48,6 +47,7 @@ OFFER_PREFIX = MINE_OFFER.split("{", 1)[0]
 # outlives a killed run until it expires.
 LOCK_BANK = "lxd_cluster/locks"
 LOCK_SECONDS = 1800
+LOCK_SECONDS_PER_JOIN = 900
 CLUSTER_TARGET = "I@lxd:mode:cluster"
 
 
@@ -67,10 +67,11 @@ def _wait():
     return __opts__.get("gather_job_timeout", 10)
 
 
-def _ask_cluster_minions(function):
+def _ask_cluster_minions(function, only=None):
     """Run ``function`` on every cluster minion (by the master's pillar):
     the answers of those that ran it, and errors naming every targeted
-    minion that did not answer or failed (left out of the run)."""
+    minion (of cluster ``only``, when given) that did not answer or failed
+    (left out of the run)."""
     expected = salt.utils.minions.CkMinions(__opts__).check_minions(
         CLUSTER_TARGET, "compound")["minions"]
     returns = _client().cmd(CLUSTER_TARGET, function, timeout=_wait(), full_return=True,
@@ -78,6 +79,8 @@ def _ask_cluster_minions(function):
     answers, errors = {}, []
     for minion in sorted(set(expected) | set(returns)):
         answer = returns.get(minion)
+        if only and identity(minion)["cluster"] != only:
+            continue
         # LocalClient stands in for a minion that did not return
         if not isinstance(answer, dict) or answer.get("failed") or str(
                 answer.get("ret", "")).startswith("Minion did not return"):
@@ -126,15 +129,18 @@ def plan(cluster=None, locking=False):
         salt-run lxd_cluster.plan
         salt-run lxd_cluster.plan cluster=prod
     """
-    statuses, unusable = _ask_cluster_minions("lxd_cluster.status")
+    _fresh()
+    statuses, unusable = _ask_cluster_minions("lxd_cluster.status", only=cluster)
     planned = plan_clusters(_as_master_sees(statuses), only=cluster)
     planned["errors"] = unusable + planned["errors"]
     planned["run"] = uuid.uuid4().hex
     if locking:
         locked = []
         for each in planned["clusters"]:
-            taken = lock(each["name"], planned["run"], each["minions"]) if each["joiners"] \
-                else {"result": True}
+            # long enough for every join to use its whole operation timeout
+            seconds = max(LOCK_SECONDS, LOCK_SECONDS_PER_JOIN * (len(each["joiners"]) + 1))
+            taken = lock(each["name"], planned["run"], each["minions"], seconds) \
+                if each["joiners"] else {"result": True}
             if taken["result"]:
                 locked.append(each)
             else:
@@ -335,7 +341,9 @@ def identity(minion):
     pillar compiled by the master (with its cached grains, if any) over the
     formula's defaults. ``member`` is the minion id; ``host`` says whether
     its pillar makes it an LXD host at all (an ``lxd`` key with more than
-    ``client`` settings).
+    ``client`` settings); ``pillar_errors`` lists what kept the pillar from
+    compiling (then nothing is decided from it). Compiled once per runner
+    call.
 
     CLI Example:
 
@@ -348,6 +356,7 @@ def identity(minion):
         _, grains, _ = salt.utils.minions.get_minion_data(minion, __opts__)
         grains = dict(grains or {}, id=minion)
         compiled = salt.pillar.Pillar(__opts__, grains, minion, "base").compile_pillar()
+        errors = list(compiled.get("_errors") or [])
         pillar = compiled.get("lxd") if isinstance(compiled.get("lxd"), dict) else {}
         settings = salt.utils.dictupdate.update(_defaults(), copy.deepcopy(pillar))
         cluster = settings.get("cluster") or {}
@@ -359,16 +368,32 @@ def identity(minion):
             "bootstrap": cluster.get("bootstrap"),
             "remove_on_key_delete": cluster.get("remove_on_key_delete") is not False,
             "evacuate_on_remove": cluster.get("evacuate_on_remove") is True,
+            "pillar_errors": errors,
         }
     return cache[minion]
 
 
+def _errors_note(facts):
+    if not facts["pillar_errors"]:
+        return ""
+    return "(it does not compile: " + "; ".join(facts["pillar_errors"]) + ")"
+
+
+def _fresh():
+    """Forget what an earlier call of this runner module compiled (the
+    reactor keeps one runner client, and its context, across reactions)."""
+    __context__.pop("lxd_cluster.identities", None)
+    __context__["retcode"] = 0
+
+
 def _cluster_minions(name, but=None):
     """The accepted minions whose pillar (as the master compiles it) puts
-    them in cluster ``name``, by id."""
-    accepted = salt.key.get_key(__opts__).list_status("accepted").get("minions", [])
+    them in cluster ``name``, by id; compiled only for the minions the
+    master's pillar cache names cluster minions."""
+    cached = salt.utils.minions.CkMinions(__opts__).check_minions(
+        CLUSTER_TARGET, "compound")["minions"]
     return sorted(
-        minion for minion in accepted
+        minion for minion in cached
         if minion != but and identity(minion)["mode"] == "cluster"
         and identity(minion)["cluster"] == name
     )
@@ -390,11 +415,12 @@ def remove(minion, evacuate=None, force=False, test=False):
         salt-run lxd_cluster.remove lxd3 evacuate=True test=True
         salt-run lxd_cluster.remove lxd3 force=True
     """
+    _fresh()
     facts = identity(minion)
-    if facts["mode"] != "cluster":
+    if facts["mode"] != "cluster" or facts["pillar_errors"]:
         return _result(minion, False, f"{minion} is not an LXD cluster host: its pillar "
-                                      "(as the master compiles it) has no lxd:mode cluster; "
-                                      "nothing was changed")
+                                      "(as the master compiles it) has no lxd:mode cluster "
+                                      f"{_errors_note(facts)}; nothing was changed")
     if evacuate is None:
         evacuate = facts["evacuate_on_remove"]
     return _member_state(
@@ -452,10 +478,16 @@ def on_key_deleted(minion):
 
         salt-run lxd_cluster.on_key_deleted lxd3
     """
-    facts = identity(minion)
+    _fresh()
     try:
-        if facts["mode"] != "cluster":
-            result = _result(minion, True, f"{minion} was not an LXD cluster host.")
+        facts = identity(minion)
+        if facts["pillar_errors"]:
+            result = _result(minion, False, "its pillar does not compile on the master ("
+                             + "; ".join(facts["pillar_errors"]) + "); its member, if any, "
+                             "was left alone")
+        elif facts["mode"] != "cluster":
+            result = _result(minion, True, f"{minion} was not an LXD cluster host "
+                                           "(by its pillar as the master compiles it).")
         elif facts["remove_on_key_delete"]:
             result = remove(minion)
         else:
@@ -490,7 +522,8 @@ def upgrade_plan(cluster=None):
         salt-run lxd_cluster.upgrade_plan
         salt-run lxd_cluster.upgrade_plan cluster=prod
     """
-    statuses, unusable = _ask_cluster_minions("lxd_cluster.upgrade_status")
+    _fresh()
+    statuses, unusable = _ask_cluster_minions("lxd_cluster.upgrade_status", only=cluster)
     planned = plan_upgrades(_as_master_sees(statuses), only=cluster)
     planned["errors"] = unusable + planned["errors"]
     return planned
@@ -588,9 +621,11 @@ def restore(minion, test=False):
 
 
 def _maintenance(minion, state, test):
+    _fresh()
     facts = identity(minion)
-    if facts["mode"] != "cluster":
+    if facts["mode"] != "cluster" or facts["pillar_errors"]:
         return _result(minion, False, f"{minion} is not an LXD cluster host: its pillar "
-                                      "(as the master compiles it) has no lxd:mode cluster")
+                                      "(as the master compiles it) has no lxd:mode cluster "
+                                      f"{_errors_note(facts)}")
     candidates = [minion] + _cluster_minions(facts["cluster"], but=minion)
     return _member_state(minion, facts, candidates, state, test=test)

@@ -13,7 +13,7 @@ pillar says (``lxd_cluster.identity``), never what a minion publishes.
 import logging
 
 import salt.client
-import salt.key
+import salt.utils.minions
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,10 @@ def _host_groups(minion):
     as the master compiles it, makes them hosts), grouped so that each trust
     store is asked once: a cluster's members together, standalone hosts
     alone."""
-    accepted = salt.key.get_key(__opts__).list_status("accepted").get("minions", [])
+    # compiled only for minions the master's pillar cache gives an lxd key
+    cached = salt.utils.minions.CkMinions(__opts__).check_minions("I@lxd:*", "compound")
     groups = {}
-    for host in sorted(accepted):
+    for host in sorted(cached["minions"]):
         facts = __salt__["lxd_cluster.identity"](host)
         if host == minion or not facts["host"]:
             continue
@@ -53,6 +54,8 @@ def revoke(minion):
 
         salt-run lxd_trust.revoke ci1
     """
+    # the reactor keeps one runner client across reactions: compile anew
+    __context__.pop("lxd_cluster.identities", None)
     client = salt.client.get_local_client(__opts__["conf_file"])
     wait = __opts__.get("gather_job_timeout", 10)
     outcome = {}

@@ -76,7 +76,7 @@ lxd-cluster-plan-error-{{ loop.index }}:
     - name: lxd_cluster.withdraw_offers
     - holders: {{ cluster.minions | json }}
     - joiners: {{ joiners | map(attribute="minion") | list | json }}
-    - cluster: {{ cluster.name }}
-    - owner: {{ plan.run }}
+    - cluster: {{ cluster.name | json }}
+    - owner: {{ plan.run | json }}
 {%- endif %}
 {%- endfor %}

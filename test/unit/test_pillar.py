@@ -97,7 +97,7 @@ def test_defaults_are_read_from_the_formula(lxd_pillar):
          "('http://[::1:3128': Invalid IPv6 URL)"),
         ({"proxy": {"http": "http://proxy.lan:99999"}}, "lxd:proxy:http: must be a proxy URL"),
         ({"proxy": {"http": "ftp://proxy.lan:21"}}, "lxd:proxy:http: must be a proxy URL"),
-        ({"timeouts": {"request": 0}}, "lxd:timeouts:request: must be a number of seconds"),
+        ({"timeouts": {"request": 0}}, "lxd:timeouts:request: must be a whole number of seconds"),
         ({"timeouts": {"wait": 5}}, "lxd:timeouts:wait: unknown key"),
         ({"client": {"projects": ["ci"]}},
          "lxd:client:projects: a client cannot choose its own access: set it on the hosts"),
@@ -150,14 +150,20 @@ def test_masking_hides_secrets_by_key_name_and_url_passwords_only(loaders):
         "config": {"core.trust_password": "s3cret", "oidc.client.secret": "s3cret",
                    "cluster.join_token_expiry": "15M", "core.remote_token_expiry": "1H",
                    "core.proxy_https": "http://salt:pr0xy@[::1]:3128",
-                   "core.proxy_http": "http://proxy.lan:3128"},
+                   "core.proxy_http": "http://proxy.lan:3128",
+                   "core.proxy_ignore_hosts": "salt:pr0xy@proxy.lan:3128",
+                   "maas.api.key": "k3y"},
+        "changes": {"core.trust_password": {"old": "", "new": "s3cret"}},
         "running": [{"metadata": {"secret": "abc", "fingerprint": "f00"}}],
     })
     assert masked["config"] == {
         "core.trust_password": "********", "oidc.client.secret": "********",
         "cluster.join_token_expiry": "15M", "core.remote_token_expiry": "1H",
         "core.proxy_https": "http://salt:********@[::1]:3128",
-        "core.proxy_http": "http://proxy.lan:3128"}
+        "core.proxy_http": "http://proxy.lan:3128",
+        "core.proxy_ignore_hosts": "salt:********@proxy.lan:3128",
+        "maas.api.key": "********"}
+    assert masked["changes"] == {"core.trust_password": {"old": "", "new": "********"}}
     assert masked["running"] == [{"metadata": {"secret": "********", "fingerprint": "f00"}}]
 
 
