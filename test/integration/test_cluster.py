@@ -3,6 +3,7 @@
 Incus) per host (127.0.0.N:8443). The tests are one story and run in order: form,
 grow, re-run, remove, refuse, evacuate, lose the bootstrap minion."""
 
+import base64
 import json
 import subprocess
 import time
@@ -177,9 +178,16 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
 
     for name in cluster.minions:
         cluster.set_pillar(name, cluster={"name": "ci", "token_expiry": "15M"})
+    # another member offers lxd-c4 a token of its own making, readable by all
+    bogus = {"addresses": ["127.0.0.1:1"], "server_name": "lxd-c4", "fingerprint": "00",
+             "secret": "forged", "expires_at": "2099-01-01T00:00:00Z"}
+    cluster.forge("lxd-c3", "lxd_join_offer_lxd-c4", certificate="forged", member_config=[],
+                  token=base64.b64encode(json.dumps(bogus).encode()).decode())
     steps = cluster.orchestrate()
     assert failures(steps) == {}
     assert cluster.members("lxd-c1")["lxd-c4"] == "Online"
+    forged = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4", minion_tgt="lxd-c3")
+    assert forged.data is False, forged  # withdrawn with the run's lock
     assert cluster.daemons["lxd-c1"].lxc("cluster", "list-tokens", "-f", "csv") == ""
 
 
