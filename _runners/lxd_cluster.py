@@ -373,10 +373,19 @@ def identity(minion):
     return cache[minion]
 
 
-def _errors_note(facts):
-    if not facts["pillar_errors"]:
-        return ""
-    return "(it does not compile: " + "; ".join(facts["pillar_errors"]) + ")"
+def _cluster_host(minion):
+    """``minion``'s identity, compiled anew, and the refusal to act on it
+    (None when its pillar makes it a cluster host)."""
+    _fresh()
+    facts = identity(minion)
+    if facts["mode"] == "cluster" and not facts["pillar_errors"]:
+        return facts, None
+    note = ""
+    if facts["pillar_errors"]:
+        note = " (it does not compile: " + "; ".join(facts["pillar_errors"]) + ")"
+    return facts, _result(minion, False, f"{minion} is not an LXD cluster host: its pillar "
+                                         "(as the master compiles it) has no lxd:mode "
+                                         f"cluster{note}; nothing was changed")
 
 
 def _fresh():
@@ -415,12 +424,9 @@ def remove(minion, evacuate=None, force=False, test=False):
         salt-run lxd_cluster.remove lxd3 evacuate=True test=True
         salt-run lxd_cluster.remove lxd3 force=True
     """
-    _fresh()
-    facts = identity(minion)
-    if facts["mode"] != "cluster" or facts["pillar_errors"]:
-        return _result(minion, False, f"{minion} is not an LXD cluster host: its pillar "
-                                      "(as the master compiles it) has no lxd:mode cluster "
-                                      f"{_errors_note(facts)}; nothing was changed")
+    facts, refused = _cluster_host(minion)
+    if refused:
+        return refused
     if evacuate is None:
         evacuate = facts["evacuate_on_remove"]
     return _member_state(
@@ -621,11 +627,8 @@ def restore(minion, test=False):
 
 
 def _maintenance(minion, state, test):
-    _fresh()
-    facts = identity(minion)
-    if facts["mode"] != "cluster" or facts["pillar_errors"]:
-        return _result(minion, False, f"{minion} is not an LXD cluster host: its pillar "
-                                      "(as the master compiles it) has no lxd:mode cluster "
-                                      f"{_errors_note(facts)}")
+    facts, refused = _cluster_host(minion)
+    if refused:
+        return refused
     candidates = [minion] + _cluster_minions(facts["cluster"], but=minion)
     return _member_state(minion, facts, candidates, state, test=test)
