@@ -145,6 +145,28 @@ def backend():
     return __salt__["config.get"]("lxd:backend", "lxd") or "lxd"
 
 
+def installed():
+    """
+    Return whether the daemon is installed the way ``lxd:install:method``
+    installs it: its package (``package``) or its snap (``snap``);
+    ``none`` means it was installed by other means, so always True. A host
+    where this is False is prepared (``state.apply lxd``) before anything
+    asks its daemon.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.installed
+    """
+    install = __salt__["lxd_pillar.merge"]()["install"]
+    if install["method"] == "package":
+        return bool(__salt__["pkg.version"](install["package"]))
+    if install["method"] == "snap":
+        return "snap.info" in __salt__ and __salt__["snap.info"](install["snap"]) is not None
+    return True
+
+
 def endpoint():
     """
     Return the endpoint this minion reaches LXD through: an https URL or the

@@ -86,10 +86,12 @@ def address(spec=None):
 
 def status():
     """
-    Return :py:func:`identity` and what the daemon says now: ``clustered``,
-    ``server_name`` and, when clustered, ``members`` (name: status and
-    roles). The ``lxd_cluster.plan`` runner reads this from every cluster
-    minion.
+    Return :py:func:`identity` and what the daemon says now: ``installed``,
+    ``clustered``, ``server_name`` and, when clustered, ``members`` (name:
+    status and roles). A host where the daemon is not installed yet
+    (``lxd.installed``) answers ``installed: False`` without asking it; a
+    daemon that is installed but does not answer is an error. The
+    ``lxd_cluster.plan`` runner reads this from every cluster minion.
 
     CLI Example:
 
@@ -98,6 +100,9 @@ def status():
         salt -I 'lxd:mode:cluster' lxd_cluster.status
     """
     facts = identity()
+    facts["installed"] = __salt__["lxd.installed"]()
+    if not facts["installed"]:
+        return dict(facts, clustered=False, server_name=None, members={})
     state = __salt__["lxd.cluster"]()
     facts["clustered"] = bool(state["enabled"])
     facts["server_name"] = state["server_name"]
@@ -340,9 +345,11 @@ def member_config_answers(keys, preseed):
 def join(offered_by, member, address, preseed):
     """
     Join this fresh daemon to the cluster as ``member`` at ``address``, with
-    the join offer that minion ``offered_by`` (a member) published for it in
-    the mine. ``preseed`` gives this member's values for the cluster's
-    member-specific keys. Returns the expiry of the token used.
+    the join offer published for it in the mine by ``offered_by``: a member
+    minion, or a list of them tried in order (the previous joiner, then the
+    bootstrap member, which offers instead when that join failed).
+    ``preseed`` gives this member's values for the cluster's member-specific
+    keys. Returns the minion whose offer was used.
 
     CLI Example:
 
@@ -350,22 +357,25 @@ def join(offered_by, member, address, preseed):
 
         salt lxd4 lxd_cluster.join lxd1 lxd4 10.0.0.4:8443 '{}'
     """
+    holders = [offered_by] if isinstance(offered_by, str) else list(offered_by)
     entry = MINE_OFFER.format(minion=__grains__["id"])
-    offer = __salt__["mine.get"](offered_by, entry, tgt_type="list").get(offered_by)
-    if not offer:
+    published = __salt__["mine.get"](holders, entry, tgt_type="list")
+    holder = next((minion for minion in holders if published.get(minion)), None)
+    if holder is None:
         raise CommandExecutionError(
-            f"{offered_by} has published no join offer for {member} (run the "
+            f"{' or '.join(holders)} published no join offer for {member} (run the "
             "lxd.cluster orchestrate: it issues one right before the join)"
         )
+    offer = published[holder]
     token = __salt__["lxd.decode_join_token"](offer["token"])
     if token["server_name"] != member:
         raise CommandExecutionError(
-            f"the join offer from {offered_by} is for {token['server_name']}, not "
+            f"the join offer from {holder} is for {token['server_name']}, not "
             f"{member}; re-run the lxd.cluster orchestrate to get a fresh one"
         )
     if offer_expired(token["expires_at"]):
         raise CommandExecutionError(
-            f"the join token from {offered_by} expired at {token['expires_at']}; "
+            f"the join token from {holder} expired at {token['expires_at']}; "
             "re-run the lxd.cluster orchestrate: it replaces it"
         )
     __salt__["lxd.join_cluster"](
@@ -375,7 +385,7 @@ def join(offered_by, member, address, preseed):
         offer["certificate"],
         member_config_answers(offer["member_config"], preseed),
     )
-    return token["expires_at"]
+    return holder
 
 
 # ---------------------------------------------------------------- removal

@@ -42,12 +42,53 @@ def _normalise(value):
     return " ".join(str(value).split())
 
 
+# Why a key or path is left alone, as the states' comments say it.
+NOT_ON_KERNEL = "not on this kernel"
+NOT_IN_NAMESPACE = (
+    "not visible from this network namespace (the kernel shows it to the initial "
+    "one only: set it on the machine that runs this host)"
+)
+READ_ONLY = "not changeable from here (as in a container: set it on the machine that runs it)"
+
+
+def _sysctl_path(key):
+    return os.path.join("/proc/sys", *key.split("."))
+
+
+def _absent_reason(key):
+    """Why the kernel does not list ``key``: outside the initial network
+    namespace (a container's), the kernel hides its global network keys,
+    the neighbour-table defaults among them."""
+    if key.startswith("net.") and not _initial_network_namespace():
+        return NOT_IN_NAMESPACE
+    return NOT_ON_KERNEL
+
+
+def _initial_network_namespace():
+    """The kernel registers the neighbour tables' defaults
+    (net.ipv4.neigh.default) in the initial network namespace only."""
+    neigh = "/proc/sys/net/ipv4/neigh"
+    return not os.path.isdir(neigh) or os.path.isdir(os.path.join(neigh, "default"))
+
+
+def _sysctl_writable(key):
+    """Whether this host may write ``key``: opening it for writing (which
+    writes nothing) fails where the kernel or a read-only /proc/sys refuses."""
+    try:
+        os.close(os.open(_sysctl_path(key), os.O_WRONLY))
+    except OSError:
+        return False
+    return True
+
+
 def sysctl_diff(values, conf):
     """
     Return what tuning ``values`` (``{key: value}``) would change: ``live``,
     the kernel values that differ (``{key: {old, new}}``), ``file``, whether
-    ``conf`` needs rewriting, and ``missing``, the keys this kernel does not
-    have (skipped, not an error: containers and some kernels lack them).
+    ``conf`` needs rewriting (it persists the keys this host can set), and
+    ``skipped``, the keys left alone by reason (``{reason: [key]}``): not on
+    this kernel, hidden from this network namespace, or not changeable from
+    here (a container's read-only view); skipping is not an error.
 
     CLI Example:
 
@@ -56,24 +97,32 @@ def sysctl_diff(values, conf):
         salt '*' lxd_host.sysctl_diff '{vm.max_map_count: 262144}' /etc/sysctl.d/60-lxd.conf
     """
     current = __salt__["sysctl.show"]()
-    present = {key: value for key, value in values.items() if key in current}
-    live = {
-        key: {"old": current[key], "new": _normalise(value)}
-        for key, value in present.items()
-        if _normalise(current[key]) != _normalise(value)
-    }
+    skipped = {}
+    settable = {}
+    live = {}
+    for key, value in sorted(values.items()):
+        if key not in current:
+            skipped.setdefault(_absent_reason(key), []).append(key)
+        elif not _sysctl_writable(key):
+            if _normalise(current[key]) != _normalise(value):
+                skipped.setdefault(READ_ONLY, []).append(key)
+        else:
+            settable[key] = value
+            if _normalise(current[key]) != _normalise(value):
+                live[key] = {"old": current[key], "new": _normalise(value)}
     return {
         "live": live,
-        "file": _read(conf) != _sysctl_text(present),
-        "missing": sorted(set(values) - set(present)),
+        "file": _read(conf) != _sysctl_text(settable),
+        "skipped": skipped,
+        "settable": sorted(settable),
     }
 
 
 def sysctl_apply(values, conf):
     """
     Apply tuning ``values`` to the running kernel and persist them in
-    ``conf``; keys the kernel lacks are skipped. Returns
-    :py:func:`sysctl_diff` as it was before applying.
+    ``conf``; keys this host cannot set are skipped (see
+    :py:func:`sysctl_diff`, which this returns as it was before applying).
 
     CLI Example:
 
@@ -85,8 +134,7 @@ def sysctl_apply(values, conf):
     for key, change in diff["live"].items():
         __salt__["sysctl.assign"](key, change["new"])
     if diff["file"]:
-        present = {k: v for k, v in values.items() if k not in diff["missing"]}
-        _write(conf, _sysctl_text(present))
+        _write(conf, _sysctl_text({key: values[key] for key in diff["settable"]}))
     return diff
 
 
@@ -108,13 +156,22 @@ def _octal(mode):
     return f"{int(str(mode), 8):04o}"
 
 
+def _changeable(path):
+    """Whether this host may change ``path``'s mode: it must own it (in a
+    container, the kernel's files belong to an unmapped owner) on a
+    writable mount."""
+    return (os.stat(path).st_uid == os.geteuid()
+            and not os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
 def hardening_diff(paths, conf, harden=True):
     r"""
     Return what hardening (``harden=True``) or un-hardening ``paths``
     (``{path: {mode, default}}``) would change: ``modes``, the paths whose
     mode differs (``{path: {old, new}}``), ``file``, whether the persisted
-    rule file ``conf`` must be written (or removed), and ``missing``, the
-    paths this kernel does not have (skipped).
+    rule file ``conf`` (for the paths this host can change) must be written
+    (or removed), and ``skipped``, the paths left alone by reason (``{reason:
+    [path]}``): not on this kernel, or not changeable from here.
 
     CLI Example:
 
@@ -124,24 +181,30 @@ def hardening_diff(paths, conf, harden=True):
             '{/sys/kernel/slab: {mode: "0700", default: "0755"}}' /etc/tmpfiles.d/lxd.conf
     """
     field = "mode" if harden else "default"
-    modes = {}
-    missing = []
-    for path, wanted in paths.items():
+    modes, skipped, changeable = {}, {}, {}
+    for path, wanted in sorted(paths.items()):
         if not os.path.exists(path):
-            missing.append(path)
+            skipped.setdefault(NOT_ON_KERNEL, []).append(path)
             continue
-        if _mode(path) != _octal(wanted[field]):
+        differs = _mode(path) != _octal(wanted[field])
+        if not _changeable(path):
+            if differs:
+                skipped.setdefault(READ_ONLY, []).append(path)
+            continue
+        changeable[path] = wanted
+        if differs:
             modes[path] = {"old": _mode(path), "new": _octal(wanted[field])}
-    file_change = _read(conf) != _tmpfiles_text(paths) if harden else os.path.exists(conf)
-    return {"modes": modes, "file": file_change, "missing": sorted(missing)}
+    file_change = _read(conf) != _tmpfiles_text(changeable) if harden else os.path.exists(conf)
+    return {"modes": modes, "file": file_change, "skipped": skipped,
+            "changeable": sorted(changeable)}
 
 
 def hardening_apply(paths, conf, harden=True):
     r"""
     Harden ``paths`` now and persist the modes in ``conf`` (a
     systemd-tmpfiles rule file), or with ``harden=False`` restore their
-    default modes and remove ``conf``. Returns :py:func:`hardening_diff` as
-    it was before.
+    default modes and remove ``conf``; paths this host cannot change are
+    skipped. Returns :py:func:`hardening_diff` as it was before.
 
     CLI Example:
 
@@ -155,7 +218,7 @@ def hardening_apply(paths, conf, harden=True):
         os.chmod(path, int(change["new"], 8))
     if diff["file"]:
         if harden:
-            _write(conf, _tmpfiles_text(paths))
+            _write(conf, _tmpfiles_text({path: paths[path] for path in diff["changeable"]}))
         else:
             os.remove(conf)
     return diff

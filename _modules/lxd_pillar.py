@@ -24,6 +24,8 @@ __virtualname__ = "lxd_pillar"
 BACKENDS = ("lxd", "incus")
 MODES = ("standalone", "cluster")
 INSTALL_METHODS = ("snap", "package", "none")
+# A Debian package name (Debian policy 5.6.1).
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 SNAP_RISKS = ("stable", "candidate", "beta", "edge")
 SNAP_NAME_PART = r"[a-z0-9][a-z0-9.+_-]*"
 CHANNEL_RE = re.compile(
@@ -292,6 +294,13 @@ def _check_install(path, value, settings, defaults):
         )
     for name in ("package", "service", "snap"):
         errors.extend(_expect(f"{path}:{name}", value.get(name), str, "a string"))
+    extra = value.get("extra_packages")
+    if extra is not None and not (isinstance(extra, list) and all(
+            isinstance(name, str) and PACKAGE_RE.match(name) for name in extra)):
+        errors.append(
+            f"{path}:extra_packages: must be a list of package names "
+            f"(e.g. [nftables, dnsmasq-base]), not {_shown(extra)}"
+        )
     return errors
 
 

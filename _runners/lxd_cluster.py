@@ -49,6 +49,15 @@ LOCK_BANK = "lxd_cluster/locks"
 LOCK_SECONDS = 1800
 LOCK_SECONDS_PER_JOIN = 900
 CLUSTER_TARGET = "I@lxd:mode:cluster"
+# The config keys LXD keeps per member, answered at each join (member_config);
+# every other key of a cluster's networks and storage pools is cluster-wide.
+# LXD's and Incus' db.NodeSpecificNetworkConfig / NodeSpecificStorageConfig.
+MEMBER_SPECIFIC = {
+    "network": ("bgp.ipv4.nexthop", "bgp.ipv6.nexthop", "bridge.external_interfaces", "parent"),
+    "storage-pool": ("size", "source", "source.wipe", "volatile.initial_source",
+                     "zfs.pool_name", "lvm.thinpool_name", "lvm.vg_name", "lvm.vg.force_reuse"),
+}
+DEFAULT_BRIDGE = {"lxd": "lxdbr0", "incus": "incusbr0"}
 
 
 def __virtual__():
@@ -69,14 +78,14 @@ def _wait():
 
 def _ask_cluster_minions(function, only=None):
     """Run ``function`` on every cluster minion (by the master's pillar):
-    the answers of those that ran it, and errors naming every targeted
-    minion (of cluster ``only``, when given) that did not answer or failed
-    (left out of the run)."""
+    the answers of those that ran it, and ``{minion: reason}`` for every
+    targeted minion (of cluster ``only``, when given) that did not answer
+    or failed, which the run leaves out."""
     expected = salt.utils.minions.CkMinions(__opts__).check_minions(
         CLUSTER_TARGET, "compound")["minions"]
     returns = _client().cmd(CLUSTER_TARGET, function, timeout=_wait(), full_return=True,
                             tgt_type="compound")
-    answers, errors = {}, []
+    answers, unusable = {}, {}
     for minion in sorted(set(expected) | set(returns)):
         answer = returns.get(minion)
         if only and identity(minion)["cluster"] != only:
@@ -84,13 +93,17 @@ def _ask_cluster_minions(function, only=None):
         # LocalClient stands in for a minion that did not return
         if not isinstance(answer, dict) or answer.get("failed") or str(
                 answer.get("ret", "")).startswith("Minion did not return"):
-            errors.append(f"{minion}: did not answer; left out of this run")
+            unusable[minion] = "did not answer"
         elif answer.get("retcode", 0) != 0:
             reason = " ".join(str(answer.get("ret")).split())[:400]
-            errors.append(f"{minion}: {function} failed ({reason}); left out of this run")
+            unusable[minion] = f"{function} failed ({reason})"
         else:
             answers[minion] = answer["ret"]
-    return answers, errors
+    return answers, unusable
+
+
+def _unusable_errors(unusable):
+    return [f"{minion}: {reason}; left out of this run" for minion, reason in unusable.items()]
 
 
 def _ask(target, function, **kwargs):
@@ -104,6 +117,26 @@ def _ask(target, function, **kwargs):
     }
 
 
+def answering(minions, rounds=3):
+    """
+    Return those of ``minions`` that answer a ping, asking again (up to
+    ``rounds`` times, each bounded by ``gather_job_timeout``) while none
+    does: after a key is deleted the master rotates its AES key, and a
+    minion that is re-authenticating misses the first publish.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lxd_cluster.answering '[lxd1, lxd2]'
+    """
+    for _ in range(rounds):
+        answered = sorted(_ask(list(minions), "test.ping", tgt_type="list"))
+        if answered:
+            return answered
+    return []
+
+
 # ---------------------------------------------------------------- forming
 
 
@@ -115,8 +148,10 @@ def plan(cluster=None, locking=False):
     ``errors``, so that the run fails saying so): per
     cluster its ``minions``, current ``members``, the ``bootstrap`` minion
     (an online member when the cluster exists, else ``lxd:cluster:bootstrap``,
-    else the first minion id) and the ``joiners`` in order; and ``errors``
-    that stop a cluster from being formed safely. ``cluster`` limits it to
+    else the first minion id), the ``joiners`` in order and ``notes`` (hosts
+    without LXD yet: installed, prepared and joined in the run); and
+    ``errors`` that stop a cluster from being formed safely (a cluster none
+    of whose members answered is never bootstrapped again). ``cluster`` limits it to
     one cluster name. With ``locking`` (the orchestrate, but for a dry run),
     each cluster with joiners is locked for this run (``run`` in the
     answer; see :py:func:`lock`): a cluster another run holds becomes an
@@ -131,8 +166,9 @@ def plan(cluster=None, locking=False):
     """
     _fresh()
     statuses, unusable = _ask_cluster_minions("lxd_cluster.status", only=cluster)
-    planned = plan_clusters(_as_master_sees(statuses), only=cluster)
-    planned["errors"] = unusable + planned["errors"]
+    unanswered = {minion: identity(minion)["cluster"] for minion in unusable}
+    planned = plan_clusters(_as_master_sees(statuses), only=cluster, unanswered=unanswered)
+    planned["errors"] = _unusable_errors(unusable) + planned["errors"]
     planned["run"] = uuid.uuid4().hex
     if locking:
         locked = []
@@ -157,18 +193,27 @@ def _as_master_sees(statuses):
             for minion, facts in statuses.items() if isinstance(facts, dict)}
 
 
-def plan_clusters(statuses, only=None):
+def plan_clusters(statuses, only=None, unanswered=None):
     """
     The plan of :py:func:`plan` from the minions' statuses (``{minion:
-    lxd_cluster.status}``).
+    lxd_cluster.status}``) and the minions that gave none (``{minion:
+    cluster}``).
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-run lxd_cluster.plan_clusters '{lxd1: {...}}'
+        salt-run lxd_cluster.plan_clusters '{lxd1: {...}}' '{lxd2: prod}'
     """
-    return _plan_each(statuses, only, _plan_cluster)
+    unanswered = unanswered or {}
+
+    def plan_cluster(name, minions):
+        silent = sorted(minion for minion, cluster in unanswered.items() if cluster == name)
+        return _plan_cluster(name, minions, silent)
+
+    planned = _plan_each(statuses, only, plan_cluster)
+    planned["notes"] = [note for each in planned["clusters"] for note in each["notes"]]
+    return planned
 
 
 def _plan_each(statuses, only, plan_cluster):
@@ -192,7 +237,10 @@ def _plan_each(statuses, only, plan_cluster):
     return {"clusters": plans, "errors": errors}
 
 
-def _plan_cluster(name, minions):
+def _plan_cluster(name, minions, unanswered=()):
+    conflicts = _shared_config_conflicts(minions)
+    if conflicts:
+        raise ValueError("; ".join(conflicts))
     clustered = {minion: facts for minion, facts in minions.items() if facts["clustered"]}
     members = {}
     for facts in clustered.values():
@@ -210,6 +258,12 @@ def _plan_cluster(name, minions):
                 "is online; not bootstrapping a second cluster"
             )
         bootstrap = wanted if wanted in online else online[0]
+    elif unanswered:
+        raise ValueError(
+            f"none of the minions that answered is a member yet, and {', '.join(unanswered)} "
+            "did not answer: they may hold the cluster already, so it is not bootstrapped "
+            f"(a second cluster named {name} must never appear)"
+        )
     elif wanted and wanted not in minions:
         raise ValueError(f"lxd:cluster:bootstrap is {wanted}, which did not answer")
     else:
@@ -225,7 +279,36 @@ def _plan_cluster(name, minions):
         "members": sorted(members),
         "bootstrap": bootstrap,
         "joiners": joiners,
+        "notes": [
+            f"{minion}: LXD is not installed yet; it is installed and prepared in this run, "
+            + ("then bootstraps the cluster" if minion == bootstrap else "then joins")
+            for minion, facts in sorted(minions.items()) if facts.get("installed") is False
+        ],
     }
+
+
+def _shared_config_conflicts(minions):
+    """Where the cluster's minions ask for different values of a key LXD
+    keeps cluster-wide (a member's differing value would be dropped
+    silently at its join)."""
+    wanted = {}
+    for minion, facts in sorted(minions.items()):
+        for entry, config in (facts.get("shared_init") or {}).items():
+            for key, value in config.items():
+                wanted.setdefault((entry, key), {})[minion] = value
+    conflicts = []
+    for (entry, key), values in sorted(wanted.items()):
+        entity, name = entry.split("/", 1)
+        holders = {m for m, f in minions.items() if entry in (f.get("shared_init") or {})}
+        if len({values.get(minion) for minion in holders}) > 1:
+            asked = "; ".join(f"{minion}: {values.get(minion, '(unset)')}"
+                              for minion in sorted(holders))
+            conflicts.append(
+                f"lxd:init: {key} of {entity} {name} is cluster-wide in LXD (per member: "
+                f"only {', '.join(MEMBER_SPECIFIC[entity])}), but its minions ask for "
+                f"different values ({asked}); give every member the same value"
+            )
+    return conflicts
 
 
 def withdraw_offers(holders, joiners, cluster=None, owner=None):
@@ -368,9 +451,41 @@ def identity(minion):
             "bootstrap": cluster.get("bootstrap"),
             "remove_on_key_delete": cluster.get("remove_on_key_delete") is not False,
             "evacuate_on_remove": cluster.get("evacuate_on_remove") is True,
+            "shared_init": _shared_init(settings),
             "pillar_errors": errors,
         }
     return cache[minion]
+
+
+def _shared_init(settings):
+    """The cluster-wide config keys that ``settings`` (a minion's lxd
+    pillar over the defaults) asks of its networks and storage pools at
+    initialisation: ``{"<entity>/<name>": {key: value}}`` (entity
+    ``network`` or ``storage-pool``); from
+    ``lxd:init:preseed`` when given, else the default bridge's
+    ``lxd:init:network`` mapping."""
+    init = settings.get("init") or {}
+    preseed = init.get("preseed")
+    if isinstance(preseed, str):
+        try:
+            preseed = salt.utils.yaml.safe_load(preseed)
+        except salt.utils.yaml.YAMLError:
+            preseed = None  # the minion's own validation names the key
+    entries = []
+    if isinstance(preseed, dict) and preseed:
+        entries = [("network", entry) for entry in preseed.get("networks") or []]
+        entries += [("storage-pool", entry) for entry in preseed.get("storage_pools") or []]
+    elif isinstance(init.get("network"), dict):
+        bridge = DEFAULT_BRIDGE.get(settings.get("backend"), "lxdbr0")
+        entries = [("network", {"name": bridge, "config": init["network"]})]
+    shared = {}
+    for entity, entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("config") or {}, dict):
+            shared[f"{entity}/{entry.get('name')}"] = {
+                str(key): str(value) for key, value in (entry.get("config") or {}).items()
+                if key not in MEMBER_SPECIFIC[entity]
+            }
+    return shared
 
 
 def _cluster_host(minion):
@@ -438,7 +553,7 @@ def remove(minion, evacuate=None, force=False, test=False):
 def _member_state(minion, identity, candidates, state, **kwargs):
     """Apply ``state`` to ``minion``'s member (``state.single``) through the
     first of ``candidates`` that answers; the runner's result."""
-    answered = _ask(candidates, "test.ping", tgt_type="list")
+    answered = answering(candidates)
     via = next((other for other in candidates if other in answered), None)
     if via is None:
         return _result(
@@ -531,7 +646,7 @@ def upgrade_plan(cluster=None):
     _fresh()
     statuses, unusable = _ask_cluster_minions("lxd_cluster.upgrade_status", only=cluster)
     planned = plan_upgrades(_as_master_sees(statuses), only=cluster)
-    planned["errors"] = unusable + planned["errors"]
+    planned["errors"] = _unusable_errors(unusable) + planned["errors"]
     return planned
 
 

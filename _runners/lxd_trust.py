@@ -61,7 +61,8 @@ def revoke(minion):
     outcome = {}
     for group, hosts in _host_groups(minion).items():
         outcome[group] = f"no host answered (tried: {', '.join(hosts)})"
-        for host in hosts:
+        answered = __salt__["lxd_cluster.answering"](hosts)
+        for host in answered:
             answer = client.cmd(host, "lxd_trust.forget_minion", [minion],
                                 timeout=wait, full_return=True).get(host)
             if isinstance(answer, dict) and answer.get("retcode", 0) == 0:

@@ -206,7 +206,8 @@ def joined(name, member, offered_by, address=None, init=None):
         This member's name.
 
     offered_by
-        The minion holding the join offer (a cluster member).
+        The minion holding the join offer (a cluster member), or a list of
+        them tried in order.
 
     address
         ``lxd:addresses:cluster``.
@@ -232,16 +233,18 @@ def joined(name, member, offered_by, address=None, init=None):
                 "cluster's. Make it the bootstrap member (lxd:cluster:bootstrap) "
                 "or reset it; nothing was changed.",
             )
-        ret["changes"]["cluster"] = {
-            "old": None,
-            "new": f"{name}: joined as {member} at {wanted} through {offered_by}",
-        }
         if __opts__["test"]:
+            ret["changes"]["cluster"] = {"old": None,
+                                         "new": f"{name}: joined as {member} at {wanted}"}
             ret["result"] = None
             ret["comment"] = f"{member} would join cluster {name}."
             return ret
         preseed = __salt__["lxd_pillar.preseed"](init or {})
-        __salt__["lxd_cluster.join"](offered_by, member, wanted, preseed)
+        holder = __salt__["lxd_cluster.join"](offered_by, member, wanted, preseed)
+        ret["changes"]["cluster"] = {
+            "old": None,
+            "new": f"{name}: joined as {member} at {wanted} with the offer of {holder}",
+        }
         __salt__["lxd.write_init_record"]("cluster", preseed)
     except CommandExecutionError as exc:
         return _failed(ret, f"Joining cluster {name} failed: {exc}")

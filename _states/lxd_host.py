@@ -24,17 +24,18 @@ def __virtual__():
     return (False, "the lxd_host execution module is not available")
 
 
-def _skipped(missing):
-    if not missing:
-        return ""
-    return f" Not on this kernel, skipped: {', '.join(missing)}."
+def _skipped(skipped):
+    """The comment's account of what was left alone, and why."""
+    return "".join(f" Skipped, {reason}: {', '.join(names)}."
+                   for reason, names in sorted(skipped.items()))
 
 
 def sysctl_tuned(name, values):
     """
     Ensure the kernel runs with the sysctl ``values`` and that they persist
-    in the sysctl.d file ``name``. Keys this kernel lacks are skipped and
-    named in the comment.
+    in the sysctl.d file ``name``. Keys this host cannot set (not on its
+    kernel, hidden from its network namespace, read-only from a container)
+    are skipped and named in the comment, with the reason.
 
     name
         The sysctl.d file that persists the values.
@@ -51,15 +52,15 @@ def sysctl_tuned(name, values):
     if diff["file"]:
         changes[name] = "written"
     if not changes:
-        ret["comment"] = "The sysctl tuning is in place." + _skipped(diff["missing"])
+        ret["comment"] = "The sysctl tuning is in place." + _skipped(diff["skipped"])
         return ret
     if __opts__["test"]:
         ret["result"] = None
         ret["changes"] = changes
-        ret["comment"] = "The sysctl tuning would be applied." + _skipped(diff["missing"])
+        ret["comment"] = "The sysctl tuning would be applied." + _skipped(diff["skipped"])
         return ret
     ret["changes"] = changes
-    ret["comment"] = "The sysctl tuning was applied." + _skipped(diff["missing"])
+    ret["comment"] = "The sysctl tuning was applied." + _skipped(diff["skipped"])
     return ret
 
 
@@ -74,22 +75,23 @@ def _hardening(name, paths, harden):
         changes[name] = "written" if harden else "removed"
     verb = "hardened" if harden else "restored to their default modes"
     if not changes:
-        ret["comment"] = f"The kernel paths are {verb}." + _skipped(diff["missing"])
+        ret["comment"] = f"The kernel paths are {verb}." + _skipped(diff["skipped"])
         return ret
     ret["changes"] = changes
     if __opts__["test"]:
         ret["result"] = None
-        ret["comment"] = f"The kernel paths would be {verb}." + _skipped(diff["missing"])
+        ret["comment"] = f"The kernel paths would be {verb}." + _skipped(diff["skipped"])
         return ret
-    ret["comment"] = f"The kernel paths were {verb}." + _skipped(diff["missing"])
+    ret["comment"] = f"The kernel paths were {verb}." + _skipped(diff["skipped"])
     return ret
 
 
 def hardened(name, paths):
     """
     Ensure the kernel ``paths`` have their hardened modes now and at every
-    boot (a systemd-tmpfiles rule file ``name``). Paths this kernel lacks are
-    skipped and named in the comment.
+    boot (a systemd-tmpfiles rule file ``name``). Paths this host cannot
+    change (missing, or not its own to change) are skipped and named in the
+    comment, with the reason.
 
     name
         The tmpfiles.d file that persists the modes.

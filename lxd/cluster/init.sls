@@ -1,16 +1,21 @@
 {#- salt-run state.orchestrate lxd.cluster [pillar='{"lxd_cluster": "<name>"}']
 
     Form or grow every LXD cluster in pillar (or only the one named):
-    1. every member prepared at once (state.apply lxd: installed, tuned),
-       and one member bootstrapped: an online member when the cluster
-       exists, else lxd:cluster:bootstrap, else the first minion id;
+    1. every member prepared at once, each in its own job (state.apply
+       lxd: installed from nothing if need be, tuned), and one member
+       bootstrapped: an online member when the cluster exists, else
+       lxd:cluster:bootstrap, else the first minion id;
     2. the joiners join one at a time (LXD does not take concurrent joins),
        each with a join token issued right before its join and carried to
        it alone through the mine: by the bootstrap member (in step 1) for
-       the first joiner, then by each joiner, once joined, for the next;
+       the first joiner, then by each joiner, once joined, for the next
+       (by the bootstrap member when that join failed). A joiner whose
+       preparation failed is not joined; the others are;
     3. the tokens of failed joins revoked (on the bootstrap member), the
        offers withdrawn from the mine (lxd_cluster.withdraw_offers).
-    The plan comes from the lxd_cluster runner (salt-run lxd_cluster.plan).
+    The plan comes from the lxd_cluster runner (salt-run lxd_cluster.plan):
+    minions that did not answer are errors (the run fails naming them),
+    hosts without LXD yet are notes (installed and joined in this run).
     A cluster with joiners is locked by the plan for the run (a second run
     refuses; a killed run's lock expires, or salt-run lxd_cluster.unlock
     <name> force=True), which also withdraws the offers an interrupted run
@@ -28,30 +33,67 @@ lxd-cluster-plan-error-{{ loop.index }}:
     - comment: {{ error | json }}
 {%- endfor %}
 
+{%- for note in plan.notes %}
+
+lxd-cluster-plan-note-{{ loop.index }}:
+  test.succeed_without_changes:
+    - name: {{ note | json }}
+    - comment: {{ note | json }}
+{%- endfor %}
+
 {%- for cluster in plan.clusters %}
 {%- set id = "lxd-cluster-" ~ cluster.name %}
 {%- set joiners = cluster.joiners %}
 {%- set first_offer = {"lxd_offer": joiners[0]} if joiners else {} %}
+{%- set form = {"lxd_form": {"bootstrap": cluster.bootstrap}} %}
 
-{{ id }}-prepared-and-bootstrapped:
+{#- every minion prepared at once, each in its own job, so that one that
+    fails (its package install, say) holds up only its own join #}
+{{ id }}-bootstrapped:
   salt.state:
-    - tgt: {{ cluster.minions | json }}
-    - tgt_type: list
+    - tgt: {{ cluster.bootstrap }}
     - sls: lxd.cluster.form
-    - pillar: {{ dict(lxd_form={"bootstrap": cluster.bootstrap}, **first_offer) | json }}
+    - pillar: {{ dict(form, **first_offer) | json }}
+    - parallel: true
+
+{%- for minion in cluster.minions if minion != cluster.bootstrap %}
+
+{{ id }}-{{ minion }}-prepared:
+  salt.state:
+    - tgt: {{ minion }}
+    - sls: lxd.cluster.form
+    - pillar: {{ form | json }}
+    - parallel: true
+{%- endfor %}
 
 {%- for joiner in joiners %}
-{%- set offered_by = loop.previtem.minion if not loop.first else cluster.bootstrap %}
-{%- set next_offer = {"lxd_offer": loop.nextitem} if not loop.last else {} %}
+{#- the offer comes from the previous joiner once it joined, or else from
+    the bootstrap member, which passes it on when that join failed #}
+{%- set offered_by = [loop.previtem.minion, cluster.bootstrap] if not loop.first
+                     else [cluster.bootstrap] %}
 
 {{ id }}-{{ joiner.minion }}-joined:
   salt.state:
     - tgt: {{ joiner.minion }}
     - sls: lxd.cluster.join
-    - pillar: {{ dict(lxd_join={"offered_by": offered_by}, **next_offer) | json }}
+    - pillar: {{ dict(lxd_join={"offered_by": offered_by},
+                      **({"lxd_offer": loop.nextitem} if not loop.last else {})) | json }}
     - require:
-      - salt: {{ id ~ ("-prepared-and-bootstrapped" if loop.first
-                       else "-" ~ loop.previtem.minion ~ "-joined") }}
+      - salt: {{ id }}-bootstrapped
+      - salt: {{ id }}-{{ joiner.minion }}-prepared
+
+{%- if not loop.last %}
+
+{{ id }}-{{ joiner.minion }}-offer-passed-on:
+  salt.state:
+    - tgt: {{ cluster.bootstrap }}
+    - sls: lxd.cluster.offer
+    - pillar: {{ {"lxd_offer": loop.nextitem} | json }}
+    - onfail:
+      - salt: {{ id }}-{{ joiner.minion }}-joined
+    - require:
+      - salt: {{ id }}-bootstrapped
+{%- endif %}
 {%- endfor %}
 
 {%- if joiners %}
@@ -64,7 +106,7 @@ lxd-cluster-plan-error-{{ loop.index }}:
     - sls: lxd.cluster.withdraw
     - pillar: {lxd_form: {joiners: {{ joiners | json }}}}
     - onfail_any:
-      - salt: {{ id }}-prepared-and-bootstrapped
+      - salt: {{ id }}-bootstrapped
 {%- for joiner in joiners %}
       - salt: {{ id }}-{{ joiner.minion }}-joined
 {%- endfor %}

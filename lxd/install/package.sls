@@ -1,6 +1,7 @@
-{#- LXD (or Incus, lxd:backend) from the distribution's packages, run by the
-    init system; lxd:install:backports adds the release's backports first
-    (Incus on Debian 12). #}
+{#- LXD (or Incus, lxd:backend) from the distribution's packages, with what
+    its bridges need (lxd:install:extra_packages), run by the init system;
+    lxd:install:backports adds the release's backports first (Incus on
+    Debian 12). #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import lxd with context %}
 {%- set backports = lxd.install.backports %}
@@ -22,7 +23,7 @@ lxd-backports:
 
 lxd-package:
   pkg.installed:
-    - name: {{ lxd.install.package }}
+    - pkgs: {{ ([lxd.install.package] + lxd.install.extra_packages) | json }}
 {%- if backports %}
     - fromrepo: {{ suite }}
 {%- endif %}

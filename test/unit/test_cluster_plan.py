@@ -20,10 +20,12 @@ def load_runner():
     return runner
 
 
-def status(minion, clustered=False, members=None, bootstrap=None, cluster="prod"):
+def status(minion, clustered=False, members=None, bootstrap=None, cluster="prod",
+           installed=True, shared_init=None):
     return {"mode": "cluster", "cluster": cluster, "member": minion, "bootstrap": bootstrap,
             "clustered": clustered, "server_name": minion if clustered else "",
-            "members": members or {}}
+            "members": members or {}, "installed": installed,
+            "shared_init": shared_init or {}}
 
 
 def test_a_new_cluster_is_bootstrapped_by_the_first_minion_or_the_named_one():
@@ -58,6 +60,59 @@ def test_no_second_cluster_when_no_member_is_online():
     statuses = {"a": status("a", clustered=True, members=members), "d": status("d")}
     errors = load_runner().plan_clusters(statuses)["errors"]
     assert "not bootstrapping a second cluster" in errors[0]
+
+
+def test_hosts_without_lxd_yet_are_joiners_and_named_in_notes():
+    statuses = {"a": status("a", installed=False), "b": status("b", installed=False)}
+    formed = load_runner().plan_clusters(statuses)
+    assert formed["errors"] == []
+    assert formed["clusters"][0]["bootstrap"] == "a"
+    assert formed["clusters"][0]["joiners"] == [{"minion": "b", "member": "b"}]
+    assert formed["notes"] == [
+        "a: LXD is not installed yet; it is installed and prepared in this run, "
+        "then bootstraps the cluster",
+        "b: LXD is not installed yet; it is installed and prepared in this run, then joins",
+    ]
+
+
+def test_no_bootstrap_while_a_minion_of_the_cluster_did_not_answer():
+    plan = load_runner().plan_clusters
+    statuses = {"d": status("d", installed=False)}
+    planned = plan(statuses, unanswered={"a": "prod", "b": "prod", "x": "other"})
+    assert planned["clusters"] == []
+    assert "a, b did not answer" in planned["errors"][0]
+    assert "a second cluster named prod must never appear" in planned["errors"][0]
+    # an existing cluster with an online member grows without the silent one
+    members = {"a": {"status": "Online"}, "b": {"status": "Online"}}
+    statuses = {"a": status("a", clustered=True, members=members), "d": status("d")}
+    grown = plan(statuses, unanswered={"b": "prod"})
+    assert grown["errors"] == [] and grown["clusters"][0]["joiners"][0]["minion"] == "d"
+
+
+def test_cluster_wide_keys_that_members_ask_differently_are_refused():
+    bridge = "network/lxdbr0"
+    statuses = {
+        "a": status("a", shared_init={bridge: {"ipv4.address": "10.1.0.1/24"}}),
+        "b": status("b", shared_init={bridge: {"ipv4.address": "10.2.0.1/24"}}),
+        "c": status("c", shared_init={bridge: {"ipv4.address": "10.1.0.1/24"}}),
+    }
+    planned = load_runner().plan_clusters(statuses)
+    assert planned["clusters"] == []
+    error = planned["errors"][0]
+    assert "ipv4.address of network lxdbr0 is cluster-wide in LXD" in error
+    assert "a: 10.1.0.1/24; b: 10.2.0.1/24" in error
+
+
+def test_shared_init_keeps_cluster_wide_keys_only():
+    shared = load_runner()._shared_init({
+        "backend": "incus",
+        "init": {"network": {"ipv4.address": "10.9.0.1/24", "bridge.external_interfaces": "eth1"}},
+    })
+    assert shared == {"network/incusbr0": {"ipv4.address": "10.9.0.1/24"}}
+    preseed = ("storage_pools: [{name: local, driver: zfs,"
+               " config: {source: /dev/sdb, zfs.clone_copy: 'false'}}]")
+    shared = load_runner()._shared_init({"init": {"preseed": preseed, "network": True}})
+    assert shared == {"storage-pool/local": {"zfs.clone_copy": "false"}}
 
 
 def test_one_cluster_by_name_and_an_unknown_name_is_an_error():

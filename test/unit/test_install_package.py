@@ -1,5 +1,6 @@
-"""lxd.install.package as Salt renders it: the backend's package and
-service, and the release's backports when asked (Incus on Debian 12)."""
+"""lxd.install.package as Salt renders it: the backend's package (with what
+its bridges need) and service, and the release's backports when asked
+(Incus on Debian 12)."""
 
 
 def declarations(high, state_id):
@@ -23,7 +24,7 @@ def test_incus_installs_its_package_from_backports(loaders):
     repo = declarations(high, "lxd-backports")["pkgrepo.managed"]
     assert repo["name"] == f"deb http://deb.debian.org/debian {codename}-backports main"
     package = declarations(high, "lxd-package")["pkg.installed"]
-    assert package["name"] == "incus"
+    assert package["pkgs"] == ["incus", "nftables", "dnsmasq-base"]
     assert package["fromrepo"] == f"{codename}-backports"
     assert {"pkgrepo": "lxd-backports"} in package["require"]
     assert declarations(high, "lxd-service")["service.running"]["name"] == "incus"
@@ -36,7 +37,7 @@ def test_a_mirror_url_and_no_backports_by_default(loaders):
     high = loaders.modules.state.show_sls("lxd.install")
     name = declarations(high, "lxd-backports")["pkgrepo.managed"]["name"]
     assert name.startswith("deb http://mirror.example.net/debian ")
-    assert declarations(high, "lxd-package")["pkg.installed"]["name"] == "lxd"
+    assert declarations(high, "lxd-package")["pkg.installed"]["pkgs"][0] == "lxd"
 
     loaders.opts["lxd"] = {"install": {"method": "package"}}
     high = loaders.modules.state.show_sls("lxd.install")

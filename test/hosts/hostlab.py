@@ -1,0 +1,330 @@
+"""The hosts tier's machinery (its fixtures are in conftest.py): each
+simulated host is a machine as far as Salt and LXD can tell. Debian 12
+system containers with systemd as PID 1, their own network namespace and a
+static address on a test bridge (a fixed subnet, TEST_NET below), started
+on an outer LXD daemon that the fixtures run. Inside each host,
+salt-minion runs as a systemd service (the repository's venv, mounted
+read-only) against a real salt-master on the machine, and the formula
+installs LXD or Incus from the distribution's packages, through the
+bridge's NAT to the same mirror the machine uses.
+
+The host image is built by mmdebstrap from Debian's packages and cached by
+content (``HOSTS_CACHE``, default ~/.cache/lxd-formula): a re-run does not
+rebuild it.
+"""
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import salt.crypt
+import yaml
+from daemons import Daemon
+
+# The outer bridge: fixed and explicit (never "auto", which makes LXD probe
+# for a free private subnet). LXD_TEST_HOSTS_NET moves it (e.g. 10.212.0).
+TEST_NET = os.environ.get("LXD_TEST_HOSTS_NET", "10.211.0")
+GATEWAY = f"{TEST_NET}.1"
+OUTER_BRIDGE = "lxdtesthosts0"
+CACHE = Path(os.environ.get("HOSTS_CACHE", Path.home() / ".cache" / "lxd-formula"))
+MIRROR = "http://deb.debian.org/debian"
+SUITE = "bookworm"
+VENV = Path(sys.prefix)
+PYTHON_HOME = Path(sys.base_prefix)
+# a Debian python3 venv needs the distribution's python3.11; a venv over
+# another build (pyenv) gets its home mounted, read-only, at the same path
+DEBIAN_PYTHON = Path("/usr") == PYTHON_HOME
+
+IMAGE_PACKAGES = [
+    "systemd", "systemd-sysv", "dbus", "iproute2", "ifupdown", "iputils-ping",
+    "ca-certificates", "netbase", "procps", "kmod", "apt-utils",
+] + (["python3"] if DEBIAN_PYTHON else [])
+
+# What a host container needs beyond Debian's packages, written into the
+# image (mmdebstrap --customize-hook, "$1" is the root).
+CGROUP_FIX = r"""#!/bin/sh
+# The outer LXD runs on a machine without systemd whose cgroup v1
+# controllers cpu and cpuacct are mounted apart; liblxc gives its containers
+# both as links to a "cpu,cpuacct" hierarchy it never mounts, and the LXD
+# inside then cannot start containers ("Failed to open 6/cpuacct"). Mount
+# each v1 controller this container's cgroups name where it is missing, and
+# drop the links and empty directories to hierarchies nobody mounted. On a
+# machine that needs none of this, it changes nothing.
+set -eu
+cd /sys/fs/cgroup
+missing=""
+for controller in $(cut -d: -f2 /proc/self/cgroup | tr , ' '); do
+    case $controller in name=*|"") continue ;; esac
+    mountpoint -q "$controller" || missing="$missing $controller"
+done
+[ -n "$missing" ] || exit 0
+mount -o remount,rw /sys/fs/cgroup
+for controller in $missing; do
+    [ -L "$controller" ] && rm "$controller"
+    mkdir -p "$controller"
+    mount -t cgroup -o "$controller" cgroup "$controller"
+done
+for entry in *; do
+    if [ -L "$entry" ] && ! mountpoint -q "$entry"; then rm "$entry"
+    elif [ -d "$entry" ] && ! mountpoint -q "$entry"; then rmdir "$entry" || true
+    fi
+done
+mount -o remount,ro /sys/fs/cgroup
+"""
+
+CGROUP_UNIT = """[Unit]
+Description=Mount the cgroup v1 controllers the outer LXD left out (test hosts)
+DefaultDependencies=no
+After=local-fs.target
+Before=lxd.socket lxd.service incus.socket incus.service sysinit.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/lxd-test-cgroups
+RemainAfterExit=yes
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+MINION_UNIT = """[Unit]
+Description=salt-minion (the repository's venv, mounted read-only)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart={venv}/bin/salt-minion -c /etc/salt
+KillMode=process
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+CUSTOMIZE = [
+    # nested unprivileged containers: the host has 200000 ids (see HOST_CONFIG)
+    'echo root:100000:65536 > "$1/etc/subuid"',
+    'echo root:100000:65536 > "$1/etc/subgid"',
+    f"cat > \"$1/usr/local/sbin/lxd-test-cgroups\" <<'EOF'\n{CGROUP_FIX}EOF",
+    'chmod 755 "$1/usr/local/sbin/lxd-test-cgroups"',
+    f"cat > \"$1/etc/systemd/system/lxd-test-cgroups.service\" <<'EOF'\n{CGROUP_UNIT}EOF",
+    'ln -s /etc/systemd/system/lxd-test-cgroups.service '
+    '"$1/etc/systemd/system/sysinit.target.wants/lxd-test-cgroups.service"',
+    # the minion's unit is pushed per host (it names the venv)
+    'ln -s /etc/systemd/system/salt-minion.service '
+    '"$1/etc/systemd/system/multi-user.target.wants/salt-minion.service"',
+    'mkdir -p "$1/etc/salt/pki/minion"',
+    # nothing of the machine's apt proxy or sources: the host's own
+    'printf "deb %s %s main\\ndeb %s %s-updates main\\n" '
+    f'{MIRROR} {SUITE} {MIRROR} {SUITE} > "$1/etc/apt/sources.list"',
+]
+
+# The outer container of a host: nesting for the LXD inside, an isolated
+# idmap big enough for its own unprivileged containers (root:100000:65536
+# in the image's subuid).
+HOST_CONFIG = {
+    "security.nesting": "true",
+    "security.idmap.isolated": "true",
+    "security.idmap.size": "200000",
+}
+
+
+def host_image():
+    """The host image (split: metadata and rootfs tarballs), built once per
+    recipe: the cache key is a hash of everything that goes into it."""
+    recipe = json.dumps({"suite": SUITE, "mirror": MIRROR, "packages": IMAGE_PACKAGES,
+                         "customize": CUSTOMIZE}, sort_keys=True)
+    key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    directory = CACHE / f"host-image-{key}"
+    rootfs, metadata = directory / "rootfs.tar", directory / "metadata.tar"
+    if rootfs.exists() and metadata.exists():
+        return metadata, rootfs
+    CACHE.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix="building-", dir=CACHE))
+    try:
+        hooks = [f"--customize-hook={hook}" for hook in CUSTOMIZE]
+        subprocess.run(
+            ["mmdebstrap", "--quiet", "--variant=minbase", "--include=" + ",".join(IMAGE_PACKAGES),
+             *hooks, SUITE, str(building / "rootfs.tar"), MIRROR],
+            check=True,
+        )
+        meta = yaml.safe_dump({
+            "architecture": os.uname().machine,
+            "creation_date": int(time.time()),
+            "properties": {"os": "debian", "release": SUITE,
+                           "description": f"lxd-formula test host {key}"},
+        }).encode()
+        with tarfile.open(building / "metadata.tar", "w") as tar:
+            info = tarfile.TarInfo("metadata.yaml")
+            info.size = len(meta)
+            tar.addfile(info, io.BytesIO(meta))
+        shutil.rmtree(directory, ignore_errors=True)
+        building.rename(directory)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return metadata, rootfs
+
+
+class Outer(Daemon):
+    """The outer LXD daemon: a dir pool and the hosts' bridge, NATed to the
+    machine's network (fixed subnet, no DHCP: hosts have static addresses)."""
+
+    def __init__(self):
+        super().__init__(address=None, backend="lxd")
+
+    def prepare(self):
+        self.lxc("storage", "create", "default", "dir")
+        self.lxc("profile", "device", "add", "default", "root", "disk", "path=/",
+                 "pool=default")
+        self.lxc("network", "create", OUTER_BRIDGE, f"ipv4.address={GATEWAY}/24",
+                 "ipv4.nat=true", "ipv4.dhcp=false", "ipv6.address=none", "dns.mode=none")
+        metadata, rootfs = host_image()
+        self.lxc("image", "import", str(metadata), str(rootfs), "--alias", "host")
+        return self
+
+
+class TestHost:
+    """One host: an outer container running systemd, salt-minion and,
+    once the formula installed it, LXD."""
+
+    def __init__(self, outer, name, address):
+        self.outer = outer
+        self.name = name
+        self.address = address
+
+    def create(self, master):
+        config = [arg for key, value in HOST_CONFIG.items() for arg in ("-c", f"{key}={value}")]
+        self.outer.lxc("init", "host", self.name, *config)
+        self.outer.lxc("config", "device", "add", self.name, "eth0", "nic",
+                       f"network={OUTER_BRIDGE}", "name=eth0")
+        mounts = [VENV] + ([] if DEBIAN_PYTHON else [PYTHON_HOME])
+        for index, path in enumerate(mounts):
+            self.outer.lxc("config", "device", "add", self.name, f"python{index}", "disk",
+                           f"source={path}", f"path={path}", "readonly=true")
+        self.push("/etc/network/interfaces", (
+            "auto lo\niface lo inet loopback\n\n"
+            f"auto eth0\niface eth0 inet static\n    address {self.address}/24\n"
+            f"    gateway {GATEWAY}\n"))
+        self.push("/etc/resolv.conf", Path("/etc/resolv.conf").read_text())
+        self.push("/etc/systemd/system/salt-minion.service", MINION_UNIT.format(venv=VENV))
+        self.push("/etc/salt/minion", yaml.safe_dump({
+            "id": self.name,
+            "master": GATEWAY,
+            "master_port": master.config["ret_port"],
+            "publish_port": master.config["publish_port"],
+            "log_level_logfile": "info",
+            "acceptance_wait_time": 1,
+            "random_reauth_delay": 0,
+        }))
+        private, public = salt.crypt.gen_keys(2048)
+        self.push("/etc/salt/pki/minion/minion.pem", private, mode="0400")
+        self.push("/etc/salt/pki/minion/minion.pub", public)
+        accepted = Path(master.config["pki_dir"]) / "minions" / self.name
+        accepted.parent.mkdir(parents=True, exist_ok=True)
+        accepted.write_text(public)
+        self.outer.lxc("start", self.name)
+
+    def push(self, path, text, mode="0644"):
+        with tempfile.NamedTemporaryFile("w") as handle:
+            handle.write(text)
+            handle.flush()
+            self.outer.lxc("file", "push", handle.name, f"{self.name}{path}",
+                           "--create-dirs", f"--mode={mode}")
+
+    def run(self, *command, check=True, timeout=300):
+        """A command inside the host, as root; its completed process."""
+        result = subprocess.run(
+            [self.outer.kind["client"], "exec", self.name, "--", *command],
+            env=self.outer.env, capture_output=True, text=True, timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"{self.name}: {' '.join(command)}: {result.stderr}")
+        return result
+
+    def restart(self):
+        self.outer.lxc("restart", self.name, "--timeout", "60")
+
+    def stop(self):
+        self.outer.lxc("stop", self.name, "--force", check=False)
+        self.outer.lxc("delete", self.name, "--force", check=False)
+
+
+class Hosts:
+    """The operator's view of the hosts tier: a salt-master on the outer
+    bridge, hosts added on demand, pillar per host, salt and salt-run."""
+
+    def __init__(self, master, outer, pillar_dir, events):
+        self.master = master
+        self.events = events
+        self.outer = outer
+        self.pillar_dir = pillar_dir
+        self.salt = master.salt_cli(timeout=900)
+        self.run = master.salt_run_cli(timeout=1800)
+        self.hosts = {}
+        self.pillars = {}
+
+    def add(self, name, number, **lxd):
+        """Start host ``name`` at TEST_NET.<number> with pillar ``lxd``; wait
+        until its minion answers and has the formula's modules."""
+        host = TestHost(self.outer, name, f"{TEST_NET}.{number}")
+        self.hosts[name] = host
+        self.set_pillar(name, **lxd)
+        since = time.time()
+        host.create(self.master)
+        self.wait_for_minion(name, since)
+        synced = self.salt.run("saltutil.sync_all", minion_tgt=name)
+        assert synced.returncode == 0, synced
+        return host
+
+    def wait_for_minion(self, name, since, timeout=180):
+        """Wait for the start event of ``name``'s minion, fired after
+        ``since`` (a time.time())."""
+        started = self.events.wait_for_events(
+            [(self.master.id, f"salt/minion/{name}/start")], timeout=timeout, after_time=since)
+        if not started.found_all_events:
+            journal = self.hosts[name].run("journalctl", "-u", "salt-minion", "--no-pager",
+                                           check=False)
+            raise AssertionError(f"the minion of {name} did not start within {timeout}s:\n"
+                                 f"{journal.stdout[-3000:]}")
+
+    def restart(self, name):
+        """Reboot host ``name``; return when its minion is back."""
+        since = time.time()
+        self.hosts[name].restart()
+        self.wait_for_minion(name, since)
+
+    def set_pillar(self, name, **lxd):
+        self.pillars[name] = lxd
+        (self.pillar_dir / f"{name}.sls").write_text(yaml.safe_dump({"lxd": lxd}))
+        top = {"base": {host: [host] for host in self.pillars}}
+        (self.pillar_dir / "top.sls").write_text(yaml.safe_dump(top))
+        if name in self.hosts and name in self.master_minions():
+            refreshed = self.salt.run("saltutil.refresh_pillar", "wait=True", minion_tgt=name)
+            assert refreshed.returncode == 0, refreshed
+
+    def master_minions(self):
+        return [path.name for path in (Path(self.master.config["pki_dir"]) / "minions").iterdir()]
+
+    def apply(self, name, *args):
+        result = self.salt.run("state.apply", "lxd", *args, minion_tgt=name)
+        assert isinstance(result.data, dict), result
+        return result
+
+    def lxc(self, name, *args, check=True):
+        """The daemon's own client inside host ``name``."""
+        return self.hosts[name].run("lxc", *args, check=check)
+
+    def query(self, name, path):
+        return json.loads(self.lxc(name, "query", path).stdout)
+
+    def teardown(self):
+        for host in self.hosts.values():
+            host.stop()

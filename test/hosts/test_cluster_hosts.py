@@ -1,0 +1,162 @@
+"""A cluster of hosts with nothing installed, over their own network: one
+orchestrate run installs LXD on three hosts, bootstraps one and joins the
+others on their bridge addresses, with a managed bridge on every member; a
+container gets an address on its member's bridge. Then growth: a fourth
+host whose package install fails is named and nothing half-joins; with its
+pillar fixed, one run installs it and joins it. One story, in order."""
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+
+import pytest
+from hostlab import TEST_NET
+
+pytestmark = pytest.mark.hosts
+
+HOSTS = {"node-1": 21, "node-2": 22, "node-3": 23}
+GROWN = ("node-4", 24)
+BRIDGE_NET = "10.62.0"
+
+
+def pillar(number, **install):
+    return {
+        "mode": "cluster",
+        "install": {"method": "package", **install},
+        "cluster": {"name": "hosts"},
+        "addresses": {"cluster": f"{TEST_NET}.{number}"},
+        # a managed bridge's address is cluster-wide: the same on every member
+        "init": {"network": {"ipv4.address": f"{BRIDGE_NET}.1/24", "ipv4.nat": "true",
+                             "ipv6.address": "none"}},
+    }
+
+
+def orchestrate(hosts, *args):
+    result = hosts.run.run("state.orchestrate", "lxd.cluster", *args)
+    assert isinstance(result.data, dict), result
+    return result, list(result.data["data"].values())[0]
+
+
+def failed(steps):
+    return {key: step["comment"] for key, step in steps.items() if step["result"] is False}
+
+
+def members(hosts, via="node-1"):
+    return {member["server_name"]: (member["status"], member["url"])
+            for member in hosts.query(via, "/1.0/cluster/members?recursion=1")}
+
+
+def busybox_image(directory):
+    """busybox-static as every command, with the script udhcpc runs to
+    configure the lease it gets."""
+    rootfs = directory / "rootfs"
+    for sub in ("bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root"):
+        (rootfs / sub).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(shutil.which("busybox"), rootfs / "bin" / "busybox")
+    applets = subprocess.run([str(rootfs / "bin" / "busybox"), "--list"], check=True,
+                             capture_output=True, text=True).stdout.split()
+    for applet in applets:
+        if not (rootfs / "bin" / applet).exists():
+            (rootfs / "bin" / applet).symlink_to("busybox")
+    (rootfs / "sbin" / "init").symlink_to("../bin/init")
+    script = rootfs / "bin" / "dhcp-lease"
+    script.write_text('#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface"\n'
+                      "exit 0\n")
+    script.chmod(0o755)
+    (directory / "metadata.yaml").write_text(json.dumps({
+        "architecture": os.uname().machine, "creation_date": int(time.time()),
+        "properties": {"os": "busybox", "description": "busybox-static"}}))
+    image = directory / "busybox.tar.gz"
+    with tarfile.open(image, "w:gz") as tar:
+        tar.add(directory / "metadata.yaml", "metadata.yaml")
+        tar.add(rootfs, "rootfs")
+    return image
+
+
+@pytest.fixture(scope="module")
+def cluster(hosts):
+    for name, number in HOSTS.items():
+        hosts.add(name, number, **pillar(number))
+    return hosts
+
+
+def test_three_hosts_with_nothing_installed_form_a_cluster_over_their_network(cluster):
+    for host in cluster.hosts.values():
+        assert host.run("sh", "-c", "command -v lxd", check=False).returncode != 0
+    result, steps = orchestrate(cluster)
+    assert failed(steps) == {}, steps
+    assert result.returncode == 0, result
+    notes = [step["comment"] for key, step in steps.items() if "plan-note" in key]
+    assert len(notes) == 3 and all("LXD is not installed yet" in note for note in notes)
+    assert members(cluster) == {
+        name: ("Online", f"https://{TEST_NET}.{number}:8443") for name, number in HOSTS.items()
+    }
+    for name in HOSTS:
+        bridge = cluster.query(name, f"/1.0/networks/lxdbr0?target={name}")
+        assert bridge["status"] == "Created" and bridge["config"]["ipv4.address"] == (
+            f"{BRIDGE_NET}.1/24"), (name, bridge)
+
+
+def test_a_container_gets_an_address_on_its_members_bridge(cluster, tmp_path):
+    image = busybox_image(tmp_path)
+    cluster.outer.lxc("file", "push", str(image), "node-1/root/busybox.tar.gz")
+    cluster.lxc("node-1", "image", "import", "/root/busybox.tar.gz", "--alias", "busybox")
+    cluster.lxc("node-1", "launch", "busybox", "c1", "--target", "node-2")
+    cluster.lxc("node-1", "exec", "c1", "--", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10",
+                "-s", "/bin/dhcp-lease")
+    state = cluster.query("node-1", "/1.0/instances/c1/state")
+    address = next(entry["address"] for entry in state["network"]["eth0"]["addresses"]
+                   if entry["family"] == "inet")
+    assert address.startswith(f"{BRIDGE_NET}."), state["network"]["eth0"]
+    assert cluster.query("node-1", "/1.0/instances/c1")["location"] == "node-2"
+    cluster.hosts["node-2"].run("ping", "-c", "1", "-W", "5", address)
+
+
+def test_a_member_asking_for_its_own_bridge_subnet_is_refused(cluster):
+    own = pillar(HOSTS["node-2"])
+    own["init"]["network"]["ipv4.address"] = "10.63.0.1/24"
+    cluster.set_pillar("node-2", **own)
+    try:
+        result, steps = orchestrate(cluster, "test=True")
+        assert result.returncode != 0
+        errors = [step["comment"] for key, step in steps.items() if "plan-error" in key]
+        assert any("ipv4.address of network lxdbr0 is cluster-wide in LXD" in error
+                   and "node-2: 10.63.0.1/24" in error for error in errors), errors
+    finally:
+        cluster.set_pillar("node-2", **pillar(HOSTS["node-2"]))
+
+
+def test_a_second_run_changes_nothing(cluster):
+    result, steps = orchestrate(cluster)
+    assert result.returncode == 0 and failed(steps) == {}, steps
+    for name in HOSTS:
+        applied = cluster.apply(name).data
+        assert {key: step["changes"] for key, step in applied.items() if step["changes"]} == {}
+
+
+def test_a_host_whose_install_fails_is_named_and_nothing_half_joins(cluster):
+    name, number = GROWN
+    cluster.add(name, number, **pillar(number, package="lxd-no-such-package"))
+    result, steps = orchestrate(cluster)
+    assert result.returncode != 0
+    failures = failed(steps)
+    assert any(name in key and "prepared" in key for key in failures), failures
+    assert "lxd-no-such-package" in json.dumps(steps)
+    assert set(members(cluster)) == set(HOSTS)
+    tokens = [op for op in cluster.query("node-1", "/1.0/operations?recursion=1").get(
+        "running", []) if op["class"] == "token"]
+    assert tokens == []
+
+
+def test_with_its_pillar_fixed_one_run_installs_and_joins_it(cluster):
+    name, number = GROWN
+    cluster.set_pillar(name, **pillar(number))
+    result, steps = orchestrate(cluster)
+    assert failed(steps) == {}, steps
+    assert result.returncode == 0
+    assert members(cluster)[name] == ("Online", f"https://{TEST_NET}.{number}:8443")
+    bridge = cluster.query(name, f"/1.0/networks/lxdbr0?target={name}")
+    assert bridge["status"] == "Created"
