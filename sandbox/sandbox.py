@@ -19,9 +19,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
+
+from images import busybox_image
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
@@ -325,32 +326,6 @@ class Sandbox:
 
     # -- the demo -----------------------------------------------------------
 
-    def busybox_image(self):
-        """A tiny image: busybox-static as every command, init included."""
-        image = self.root / "busybox.tar.gz"
-        if image.exists():
-            return image
-        rootfs = self.root / "busybox" / "rootfs"
-        for directory in ("bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root"):
-            (rootfs / directory).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(shutil.which("busybox"), rootfs / "bin" / "busybox")
-        applets = subprocess.run([str(rootfs / "bin" / "busybox"), "--list"], check=True,
-                                 capture_output=True, text=True).stdout.split()
-        for applet in applets:
-            if not (rootfs / "bin" / applet).exists():
-                (rootfs / "bin" / applet).symlink_to("busybox")
-        (rootfs / "sbin" / "init").symlink_to("../bin/init")
-        metadata = self.root / "busybox" / "metadata.yaml"
-        metadata.write_text(json.dumps({
-            "architecture": os.uname().machine,
-            "creation_date": int(time.time()),
-            "properties": {"description": "busybox-static", "os": "busybox"},
-        }))
-        with tarfile.open(image, "w:gz") as tar:
-            tar.add(metadata, "metadata.yaml")
-            tar.add(rootfs, "rootfs")
-        return image
-
     def demo(self):
         names = list(self.hosts)
         kind = "Incus" if self.backend == "incus" else "LXD"
@@ -367,7 +342,7 @@ class Sandbox:
         first.lxc("cluster", "list")
         if "demo" not in [i["name"] for i in first.query("/1.0/instances?recursion=1")]:
             say(f"a busybox container on {last.name}")
-            first.lxc("image", "import", str(self.busybox_image()), "--alias", "busybox",
+            first.lxc("image", "import", str(busybox_image(self.root)), "--alias", "busybox",
                       "--quiet")
             first.lxc("launch", "busybox", "demo", "--target", last.name, "--quiet")
         first.lxc("list", "--columns=nsL")

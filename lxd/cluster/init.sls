@@ -27,10 +27,15 @@
 
 {%- for error in plan.errors %}
 
+{#- failing in a dry run too, with the reason (test.fail_without_changes
+    would replace it) #}
 lxd-cluster-plan-error-{{ loop.index }}:
-  test.fail_without_changes:
+  test.configurable_test_state:
     - name: {{ error | json }}
+    - changes: false
+    - result: false
     - comment: {{ error | json }}
+    - allow_test_mode_failure: true
 {%- endfor %}
 
 {%- for note in plan.notes %}

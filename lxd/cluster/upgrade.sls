@@ -22,9 +22,12 @@
 {%- for error in plan.errors %}
 
 lxd-upgrade-plan-error-{{ loop.index }}:
-  test.fail_without_changes:
+  test.configurable_test_state:
     - name: {{ error | json }}
+    - changes: false
+    - result: false
     - comment: {{ error | json }}
+    - allow_test_mode_failure: true
 {%- endfor %}
 
 {%- for cluster in plan.clusters %}

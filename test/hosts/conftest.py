@@ -2,6 +2,8 @@
 session, and per test module a salt-master on its bridge with the hosts the
 module adds."""
 
+import os
+
 import pytest
 from hostlab import GATEWAY, Hosts, Outer
 
@@ -12,7 +14,8 @@ def outer():
     try:
         yield daemon.prepare()
     finally:
-        daemon.stop()
+        if not os.environ.get("HOSTS_KEEP"):
+            daemon.stop()
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,9 @@ import salt.crypt
 import yaml
 from daemons import Daemon
 
+sys.path.append(str(Path(__file__).resolve().parents[2] / "sandbox"))
+from images import busybox_image  # noqa: E402,F401  (the sandbox's; for nested containers)
+
 # The outer bridge: fixed and explicit (never "auto", which makes LXD probe
 # for a free private subnet). LXD_TEST_HOSTS_NET moves it (e.g. 10.212.0).
 TEST_NET = os.environ.get("LXD_TEST_HOSTS_NET", "10.211.0")
@@ -54,30 +57,29 @@ CGROUP_FIX = r"""#!/bin/sh
 # The outer LXD runs on a machine without systemd whose cgroup v1
 # controllers cpu and cpuacct are mounted apart; liblxc gives its containers
 # both as links to a "cpu,cpuacct" hierarchy it never mounts, and the LXD
-# inside then cannot start containers ("Failed to open 6/cpuacct"). Mount
-# each v1 controller this container's cgroups name where it is missing, and
-# drop the links and empty directories to hierarchies nobody mounted. On a
-# machine that needs none of this, it changes nothing.
+# inside then cannot start containers ("Failed to open 6/cpuacct"). When a
+# controller this container's cgroups name is not mounted, mount every
+# hierarchy afresh on a new /sys/fs/cgroup (the one liblxc made cannot
+# always be remounted writable: its flags may be locked). On a machine
+# that needs none of this, it changes nothing.
 set -eu
-cd /sys/fs/cgroup
 missing=""
 for controller in $(cut -d: -f2 /proc/self/cgroup | tr , ' '); do
     case $controller in name=*|"") continue ;; esac
-    mountpoint -q "$controller" || missing="$missing $controller"
+    mountpoint -q "/sys/fs/cgroup/$controller" || missing="$missing $controller"
 done
 [ -n "$missing" ] || exit 0
-mount -o remount,rw /sys/fs/cgroup
-for controller in $missing; do
-    [ -L "$controller" ] && rm "$controller"
-    mkdir -p "$controller"
-    mount -t cgroup -o "$controller" cgroup "$controller"
-done
-for entry in *; do
-    if [ -L "$entry" ] && ! mountpoint -q "$entry"; then rm "$entry"
-    elif [ -d "$entry" ] && ! mountpoint -q "$entry"; then rmdir "$entry" || true
-    fi
-done
-mount -o remount,ro /sys/fs/cgroup
+mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup /sys/fs/cgroup
+cd /sys/fs/cgroup
+while IFS=: read -r _ controllers _; do
+    case $controllers in
+        "") directory=unified type=cgroup2 options=nsdelegate ;;
+        name=*) directory=${controllers#name=} type=cgroup options=none,$controllers ;;
+        *) directory=$controllers type=cgroup options=$controllers ;;
+    esac
+    mkdir "$directory"
+    mount -t "$type" -o "$options" cgroup "$directory"
+done < /proc/self/cgroup
 """
 
 CGROUP_UNIT = """[Unit]
@@ -326,5 +328,7 @@ class Hosts:
         return json.loads(self.lxc(name, "query", path).stdout)
 
     def teardown(self):
+        if os.environ.get("HOSTS_KEEP"):
+            return  # for a look after a failure (see README: the hosts tier)
         for host in self.hosts.values():
             host.stop()

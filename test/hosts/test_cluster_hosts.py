@@ -6,14 +6,9 @@ host whose package install fails is named and nothing half-joins; with its
 pillar fixed, one run installs it and joins it. One story, in order."""
 
 import json
-import os
-import shutil
-import subprocess
-import tarfile
-import time
 
 import pytest
-from hostlab import TEST_NET
+from hostlab import TEST_NET, busybox_image
 
 pytestmark = pytest.mark.hosts
 
@@ -49,33 +44,6 @@ def members(hosts, via="node-1"):
             for member in hosts.query(via, "/1.0/cluster/members?recursion=1")}
 
 
-def busybox_image(directory):
-    """busybox-static as every command, with the script udhcpc runs to
-    configure the lease it gets."""
-    rootfs = directory / "rootfs"
-    for sub in ("bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root"):
-        (rootfs / sub).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(shutil.which("busybox"), rootfs / "bin" / "busybox")
-    applets = subprocess.run([str(rootfs / "bin" / "busybox"), "--list"], check=True,
-                             capture_output=True, text=True).stdout.split()
-    for applet in applets:
-        if not (rootfs / "bin" / applet).exists():
-            (rootfs / "bin" / applet).symlink_to("busybox")
-    (rootfs / "sbin" / "init").symlink_to("../bin/init")
-    script = rootfs / "bin" / "dhcp-lease"
-    script.write_text('#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface"\n'
-                      "exit 0\n")
-    script.chmod(0o755)
-    (directory / "metadata.yaml").write_text(json.dumps({
-        "architecture": os.uname().machine, "creation_date": int(time.time()),
-        "properties": {"os": "busybox", "description": "busybox-static"}}))
-    image = directory / "busybox.tar.gz"
-    with tarfile.open(image, "w:gz") as tar:
-        tar.add(directory / "metadata.yaml", "metadata.yaml")
-        tar.add(rootfs, "rootfs")
-    return image
-
-
 @pytest.fixture(scope="module")
 def cluster(hosts):
     for name, number in HOSTS.items():
@@ -104,7 +72,10 @@ def test_a_container_gets_an_address_on_its_members_bridge(cluster, tmp_path):
     image = busybox_image(tmp_path)
     cluster.outer.lxc("file", "push", str(image), "node-1/root/busybox.tar.gz")
     cluster.lxc("node-1", "image", "import", "/root/busybox.tar.gz", "--alias", "busybox")
-    cluster.lxc("node-1", "launch", "busybox", "c1", "--target", "node-2")
+    launched = cluster.lxc("node-1", "launch", "busybox", "c1", "--target", "node-2",
+                           check=False)
+    assert launched.returncode == 0, cluster.lxc("node-1", "info", "--show-log", "c1",
+                                                 check=False).stdout
     cluster.lxc("node-1", "exec", "c1", "--", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10",
                 "-s", "/bin/dhcp-lease")
     state = cluster.query("node-1", "/1.0/instances/c1/state")

@@ -298,3 +298,16 @@ def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cl
     assert cluster.members("lxd-c2") == {
         "lxd-c1": "Online", "lxd-c2": "Online", "lxd-c5": "Online"
     }
+
+
+def test_with_no_member_answering_a_new_minion_bootstraps_nothing(cluster):
+    for name in ("lxd-c2", "lxd-c5"):
+        cluster.minions[name].terminate()
+    cluster.add_hosts("lxd-c6")
+    result = cluster.run.run("state.orchestrate", "lxd.cluster")
+    assert result.returncode != 0, result
+    steps = list(result.data["data"].values())[0]
+    errors = " ".join(failures(steps).values())
+    assert "lxd-c2: did not answer" in errors and "lxd-c5: did not answer" in errors
+    assert "a second cluster named ci must never appear" in errors
+    assert cluster.daemons["lxd-c6"].query("/1.0/cluster")["enabled"] is False
