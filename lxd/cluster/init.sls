@@ -50,7 +50,7 @@ lxd-cluster-plan-note-{{ loop.index }}:
 {%- set id = "lxd-cluster-" ~ cluster.name %}
 {%- set joiners = cluster.joiners %}
 {%- set first_offer = {"lxd_offer": joiners[0]} if joiners else {} %}
-{%- set form = {"lxd_form": {"bootstrap": cluster.bootstrap}} %}
+{%- set form = dict(lxd_form=dict(bootstrap=cluster.bootstrap)) %}
 
 {#- every minion prepared at once, each in its own job, so that one that
     fails (its package install, say) holds up only its own join #}
@@ -94,7 +94,10 @@ lxd-cluster-plan-note-{{ loop.index }}:
     - tgt: {{ cluster.bootstrap }}
     - sls: lxd.cluster.offer
     - pillar: {{ {"lxd_offer": loop.nextitem} | json }}
-    - onfail:
+    {#- a join skipped for a failed preparation does not count as failed:
+        Salt triggers onfail on states that ran #}
+    - onfail_any:
+      - salt: {{ id }}-{{ joiner.minion }}-prepared
       - salt: {{ id }}-{{ joiner.minion }}-joined
     - require:
       - salt: {{ id }}-bootstrapped
@@ -103,8 +106,8 @@ lxd-cluster-plan-note-{{ loop.index }}:
 
 {%- if joiners %}
 
-{#- a failed join (or a failed first step) can leave a token valid until
-    it expires: revoke it #}
+{#- a failed join (or a failed first step, or a joiner that could not be
+    prepared) can leave a token valid until it expires: revoke it #}
 {{ id }}-unused-tokens-revoked:
   salt.state:
     - tgt: {{ cluster.bootstrap }}
@@ -113,6 +116,7 @@ lxd-cluster-plan-note-{{ loop.index }}:
     - onfail_any:
       - salt: {{ id }}-bootstrapped
 {%- for joiner in joiners %}
+      - salt: {{ id }}-{{ joiner.minion }}-prepared
       - salt: {{ id }}-{{ joiner.minion }}-joined
 {%- endfor %}
 
