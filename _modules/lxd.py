@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import ssl
+import time
 import urllib.parse
 
 import salt.utils.files
@@ -77,6 +78,8 @@ TOKEN_FIELD_EXTENSION = "explicit_trust_token"
 # How long a join waits for a token's address to answer with the cluster's
 # certificate before trying the next one (lxd init does the same).
 PROBE_TIMEOUT = 10
+# A daemon coming back from a reload is asked again at this pace.
+READY_POLL_SECONDS = 1
 
 # Sections of an `lxd init` preseed, in the order LXD applies them.
 PRESEED_SECTIONS = ("config", "networks", "storage_pools", "profiles", "projects")
@@ -345,6 +348,32 @@ def daemon_state():
     except requests.exceptions.RequestException:
         return "down"
     return "held" if answer.status_code == 503 else "down"
+
+
+def wait_ready(timeout=None):
+    """
+    Wait until the daemon answers (after a reload or a restart: there is no
+    operation or event to wait on while it is down), asking every second
+    for up to ``timeout`` seconds (default ``lxd:timeouts:operation``).
+    Raises an error when it does not.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.wait_ready 60
+    """
+    deadline = time.monotonic() + (timeout or _timeouts()["operation"])
+    while True:
+        state = daemon_state()
+        if state == "ready":
+            return True
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(
+                f"LXD at {endpoint()} did not come back ({state}) within "
+                f"{timeout or _timeouts()['operation']} s"
+            )
+        time.sleep(READY_POLL_SECONDS)
 
 
 # ---------------------------------------------------------------- server

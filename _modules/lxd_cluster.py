@@ -145,8 +145,9 @@ def address_drift(settings=None):
 def join_offer(member):
     """
     Issue a join token for ``member`` and return the join offer: the token,
-    the cluster certificate and the ``member_config`` keys the joiner must
-    answer (GET /1.0/cluster).
+    the cluster certificate, the ``member_config`` keys the joiner must
+    answer (GET /1.0/cluster) and what the cluster runs (see
+    :py:func:`running`), which the joiner must run too.
 
     A secret: this is the ``mine_function`` of :py:func:`publish_join_offer`
     and is not meant to be called on the command line.
@@ -165,7 +166,73 @@ def join_offer(member):
             {key: entry[key] for key in ("entity", "name", "key", "description")}
             for entry in __salt__["lxd.cluster"]()["member_config"]
         ],
+        "running": running(),
     }
+
+
+def running():
+    """
+    Return what this member runs: the daemon (``server``, ``version``, from
+    GET /1.0) and, for a snap install, the snap's ``channel`` and
+    ``revision``. LXD refuses a join across versions; a joiner compares
+    this with its own before it uses its token.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_cluster.running
+    """
+    environment = __salt__["lxd.info"](refresh=True)["environment"]
+    facts = {"server": environment.get("server", "lxd"),
+             "version": environment.get("server_version")}
+    install = _settings()["install"]
+    snap = __salt__["snap.info"](install["snap"]) if install["method"] == "snap" and (
+        "snap.info" in __salt__) else None
+    if snap:
+        facts["snap"] = {"channel": snap["channel"], "revision": snap["revision"]}
+    return facts
+
+
+def same_as_cluster(cluster):
+    """
+    Bring this joiner to what its cluster runs (``cluster``, from the join
+    offer; see :py:func:`running`) or refuse: a snap install at another
+    revision is refreshed to the cluster's revision and channel; anything
+    else that differs (a package, Incus, a local revision) is an error that
+    names both sides. Returns what was done, or None when nothing was.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd4 lxd_cluster.same_as_cluster '{server: lxd, version: "5.21.1"}'
+    """
+    mine = running()
+    if (mine["server"], mine["version"]) == (cluster["server"], cluster["version"]):
+        return None
+    done = None
+    wanted = cluster.get("snap")
+    if mine.get("snap") and wanted and not wanted["revision"].startswith("x"):
+        __salt__["snap.refresh_to_revision"](_settings()["install"]["snap"],
+                                             wanted["channel"], wanted["revision"])
+        __salt__["lxd.wait_ready"]()
+        done = f"refreshed to the cluster's revision {wanted['revision']} ({wanted['channel']})"
+        mine = running()
+    if (mine["server"], mine["version"]) != (cluster["server"], cluster["version"]):
+        raise CommandExecutionError(
+            f"the cluster runs {_described(cluster)}, this joiner {_described(mine)}"
+            + (f" (even {done})" if done else "")
+            + "; LXD refuses joins across versions: install the cluster's version "
+            "here (or upgrade the cluster); the join token was not used"
+        )
+    return done
+
+
+def _described(facts):
+    snap = facts.get("snap")
+    how = f"snap revision {snap['revision']} from {snap['channel']}" if snap else "not a snap"
+    return f"{facts['server']} {facts['version']} ({how})"
 
 
 def expiry_seconds(expiry):
@@ -378,6 +445,8 @@ def join(offered_by, member, address, preseed):
             f"the join token from {holder} expired at {token['expires_at']}; "
             "re-run the lxd.cluster orchestrate: it replaces it"
         )
+    if offer.get("running"):
+        same_as_cluster(offer["running"])
     __salt__["lxd.join_cluster"](
         member,
         address,

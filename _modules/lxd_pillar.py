@@ -7,6 +7,7 @@ Every error names the pillar key and the reason, e.g.
 """
 
 import copy
+import os
 import re
 import urllib.parse
 
@@ -24,6 +25,8 @@ __virtualname__ = "lxd_pillar"
 BACKENDS = ("lxd", "incus")
 MODES = ("standalone", "cluster")
 INSTALL_METHODS = ("snap", "package", "none")
+# The LXD snap tracks that ship lxd.migrate (dropped from 5.21 and latest).
+MIGRATE_TRACKS = ("4.0", "5.0")
 # A Debian package name (Debian policy 5.6.1).
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 SNAP_RISKS = ("stable", "candidate", "beta", "edge")
@@ -155,6 +158,8 @@ def validate(pillar=None, defaults=None, check_daemon=True):
     for key, check in VALIDATORS.items():
         errors.extend(check(f"lxd:{key}", pillar.get(key), settings, defaults))
     errors.extend(_backend_conflicts(pillar, settings))
+    if check_daemon:
+        errors.extend(_deb_takeover(settings))
     if errors or not check_daemon or "lxd.reachable" not in __salt__:
         return errors
     if __salt__["lxd.reachable"]():
@@ -165,6 +170,26 @@ def validate(pillar=None, defaults=None, check_daemon=True):
         if settings["mode"] == "cluster":
             errors.extend(__salt__["lxd_cluster.address_drift"](settings))
     return errors
+
+
+def _deb_takeover(settings):
+    """The snap cannot take over the data of a distribution package's LXD
+    (``lxd:files:deb_data``, initialised: it has a database) but through
+    the snap's ``lxd.migrate``, which only the 4.0 and 5.0 snaps ship and
+    which runs on Ubuntu only (lxd.install.snap runs it there)."""
+    database = os.path.join(settings["files"]["deb_data"], "database")
+    if settings["install"]["method"] != "snap" or not os.path.isdir(database):
+        return []
+    track = settings["install"]["channel"].split("/")[0]
+    if __grains__.get("os") == "Ubuntu" and track in MIGRATE_TRACKS:
+        return []
+    return [
+        f"lxd:install:method: {settings['files']['deb_data']} holds the data of a "
+        "distribution package's LXD, which the snap cannot take over here: its "
+        f"lxd.migrate ships only in the {' and '.join(MIGRATE_TRACKS)} snaps and runs on "
+        "Ubuntu only. Keep install:method package, or move the instances off and "
+        "purge the package first; nothing was changed."
+    ]
 
 
 # ---------------------------------------------------------------- helpers

@@ -4,15 +4,24 @@ Execution module for sideloading LXD on a snap install, the LXD charm's
 
 - a **binary** is installed where the snap's LXD looks for one
   (``lxd:files:sideload_binary``, ``/var/snap/lxd/common/lxd.debug``): the
-  snap then runs it instead of its own daemon, which is restarted;
+  snap then runs it instead of its own daemon, which is reloaded
+  (``systemctl reload snap.lxd.daemon.service``: LXD restarts, its
+  instances keep running; ``snap restart lxd`` would shut them all down);
 - a **snap** is installed unsigned (``snap install --dangerous``) over the
-  store revision; snapd gives it a local revision (``x1``).
+  store revision; snapd gives it a local revision (``x1``). Without a store
+  assertion it gets no ``lxc`` alias and a disabled unix socket, which are
+  restored as the charm does (``snap alias lxd.lxc lxc``, ``systemctl
+  enable --now snap.lxd.daemon.unix.socket``).
 
 A source is a ``salt://`` file, or a tarball (for mixed architectures)
 holding ``lxd_<arch>`` (binary) or ``lxd_<arch>.snap`` (snap) at its root,
 ``<arch>`` as Debian names it (the ``osarch`` grain: amd64, arm64...). An
-empty file removes the sideload: the binary is deleted (LXD restarted), the
+empty file removes the sideload: the binary is deleted (LXD reloaded), the
 snap goes back to the store's channel (``snap refresh --amend``).
+
+An asset built for another architecture (an ELF binary for another
+machine, a snap whose snap.yaml lists other architectures) is refused
+before anything changes.
 
 Changes are ``{kind: {old, new}}`` by content: sha256 digests, ``none``
 when nothing is sideloaded, ``removed`` for a removal.
@@ -28,6 +37,7 @@ import tempfile
 import salt.utils.files
 import salt.utils.hashutils
 import salt.utils.path
+import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
@@ -35,6 +45,9 @@ log = logging.getLogger(__name__)
 __virtualname__ = "lxd_sideload"
 
 KINDS = ("snap", "binary")
+# ELF e_machine by Debian architecture (the osarch grain)
+ELF_MACHINES = {"amd64": 62, "arm64": 183, "armhf": 40, "i386": 3, "ppc64el": 21,
+                "s390x": 22, "riscv64": 243}
 NOTHING = "none"
 REMOVED = "removed"
 
@@ -123,7 +136,38 @@ def asset(source, kind):
     # by content: a tarball's name need not say so
     if tarfile.is_tarfile(cached):
         cached = _extract(cached, source, kind)
+    built_for = (_binary_architecture if kind == "binary" else _snap_architectures)(cached)
+    arch = __grains__["osarch"]
+    if built_for is not None and arch not in built_for and "all" not in built_for:
+        raise CommandExecutionError(
+            f"lxd:sideload:{kind}: {source} is built for {', '.join(built_for)}, "
+            f"not for this minion's {arch}"
+        )
     return {"path": cached, "sha256": salt.utils.hashutils.get_hash(cached)}
+
+
+def _binary_architecture(path):
+    """The architectures an ELF binary runs on (by its e_machine), or
+    None when it is not ELF (a script: the snap's LXD decides)."""
+    with salt.utils.files.fopen(path, "rb") as handle:
+        header = handle.read(20)
+    if header[:4] != b"\x7fELF":
+        return None
+    machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+    return [arch for arch, number in ELF_MACHINES.items() if number == machine] or [
+        f"ELF machine {machine}"]
+
+
+def _snap_architectures(path):
+    """``architectures`` of a snap file's meta/snap.yaml (snapd's default,
+    ``all``, when absent)."""
+    shown = __salt__["cmd.run_all"](
+        ["unsquashfs", "-cat", path, "meta/snap.yaml"], python_shell=False,
+        ignore_retcode=True, timeout=__salt__["lxd_pillar.merge"]()["timeouts"]["command"])
+    if shown["retcode"] != 0:
+        raise CommandExecutionError(f"not a snap file (no meta/snap.yaml): {shown['stderr']}")
+    meta = salt.utils.yaml.safe_load(shown["stdout"]) or {}
+    return [str(arch) for arch in meta.get("architectures") or ["all"]]
 
 
 def _assets(binary, snap):
@@ -230,7 +274,18 @@ def _apply_binary(wanted, target):
     else:
         _install_binary(wanted["path"], target["binary_path"])
     # the snap's daemon picks lxd.debug up (or drops it) when it starts
-    __salt__["snap.restart"](target["name"])
+    _reload_daemon(target["name"])
+
+
+def _reload_daemon(name):
+    """Reload the snap's LXD, never restart it (a restart shuts down every
+    instance), and wait until it answers again if it answered before."""
+    if not __salt__["snap.service_active"](name, "daemon"):
+        return
+    answered = __salt__["lxd.reachable"]()
+    __salt__["snap.reload_service"](name, "daemon")
+    if answered:
+        __salt__["lxd.wait_ready"]()
 
 
 def _apply_snap(wanted, target):
@@ -249,6 +304,9 @@ def _apply_snap(wanted, target):
         )
     with salt.utils.files.fopen(record, "w") as handle:
         json.dump({"revision": installed["revision"], "sha256": wanted["sha256"]}, handle)
+    # what the store's assertion would have given it
+    __salt__["snap.alias"](name, "lxc", "lxc")
+    __salt__["snap.enable_socket"](name, "daemon", "unix")
 
 
 APPLY = {"binary": _apply_binary, "snap": _apply_snap}
@@ -260,7 +318,7 @@ def apply(binary=None, snap=None, name=None, channel=None, cohort=None, binary_p
     default from ``lxd:install:cohort`` in cluster mode, applies when the
     snap goes back to the store). Every source is fetched and checked
     before anything changes; the snap is installed first, then the binary,
-    then LXD is restarted when the binary changed. Returns the changes.
+    then LXD is reloaded when the binary changed. Returns the changes.
 
     CLI Example:
 
@@ -271,7 +329,7 @@ def apply(binary=None, snap=None, name=None, channel=None, cohort=None, binary_p
     target = _target(name=name, channel=channel, cohort=cohort, binary_path=binary_path)
     assets = _assets(binary, snap)
     changes = _changes(assets, target)
-    # KINDS order: the snap first, so that the binary's restart starts the final snap
+    # KINDS order: the snap first, so that the binary's reload starts the final snap
     for kind in KINDS:
         if kind not in changes:
             continue

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 __virtualname__ = "snap"
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
+# refresh --hold: 2.58; the hold shown by snap list (the `held` note): 2.58.1
+HOLD_SNAPD = "2.58.1"
 
 
 def __virtual__():
@@ -34,21 +36,32 @@ def __virtual__():
     )
 
 
-def _run(*args, check=True):
+def _command(program, *args, check=True):
+    """``program args``, bounded by ``lxd:timeouts:command``; an error with
+    its message unless ``check`` is off."""
     result = __salt__["cmd.run_all"](
-        ["snap", *args], python_shell=False, ignore_retcode=not check,
+        [program, *args], python_shell=False, ignore_retcode=not check,
         timeout=__salt__["lxd_pillar.merge"]()["timeouts"]["command"],
     )
     if check and result["retcode"] != 0:
         message = (result["stderr"] or result["stdout"]).strip()
-        raise CommandExecutionError(f"snap {' '.join(args)}: {message}")
+        raise CommandExecutionError(f"{program} {' '.join(args)}: {message}")
     return result
+
+
+def _run(*args, check=True):
+    return _command("snap", *args, check=check)
+
+
+def _systemctl(*args, check=True):
+    return _command("systemctl", *args, check=check)
 
 
 def info(name):
     """
     Return what is installed of snap ``name``: version, revision, tracked
-    channel and whether refreshes are held; None when not installed.
+    channel, whether refreshes are held (shown by snapd 2.58.1 and later)
+    and whether it is in a cohort; None when not installed.
 
     CLI Example:
 
@@ -62,15 +75,66 @@ def info(name):
     for line in result["stdout"].splitlines()[1:]:
         fields = line.split()
         if fields and fields[0] == name:
-            notes = fields[5] if len(fields) > 5 else "-"
+            notes = (fields[5] if len(fields) > 5 else "-").split(",")
             return {
                 "name": name,
                 "version": fields[1],
                 "revision": fields[2],
                 "channel": fields[3],
-                "held": "held" in notes.split(","),
+                "held": "held" in notes,
+                "cohort": "in-cohort" in notes,
             }
     return None
+
+
+def version():
+    """
+    Return the version of snapd (``snap version``; the client's when the
+    daemon does not answer).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.version
+    """
+    versions = {}
+    for line in _run("version")["stdout"].splitlines():
+        key, _, value = line.partition(" ")
+        versions[key] = value.strip()
+    daemon = versions.get("snapd", "unavailable")
+    return versions.get("snap", "") if daemon == "unavailable" else daemon
+
+
+def holds_supported():
+    """
+    Return whether snapd can hold one snap's refreshes and show it: ``snap
+    refresh --hold`` came with snapd 2.58, the ``held`` note of ``snap
+    list`` with 2.58.1 (Debian 12 ships 2.57.6).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.holds_supported
+    """
+    return LooseVersion(_numeric(version())) >= LooseVersion(HOLD_SNAPD)
+
+
+def wait_seeded():
+    """
+    Wait until snapd has seeded the system (``snap wait system
+    seed.loaded``, bounded by ``lxd:timeouts:command``): before that, snapd
+    refuses installs ("too early for operation").
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.wait_seeded
+    """
+    _run("wait", "system", "seed.loaded")
+    return True
 
 
 def channel_version(name, channel):
@@ -214,24 +278,107 @@ def amend(name, channel, cohort=False):
     return info(name)
 
 
-def restart(name):
+def switch_cohort(name, cohort="+"):
     """
-    Restart the services of snap ``name``.
+    Put installed snap ``name`` in ``cohort`` (``snap switch --cohort``)
+    without refreshing it: its next refresh gets the cohort's revision, as
+    every other member of the cohort does.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt '*' snap.restart lxd
+        salt '*' snap.switch_cohort lxd
     """
-    _run("restart", name)
+    _run("switch", name, f"--cohort={cohort}")
+    return info(name)
+
+
+def refresh_to_revision(name, channel, revision):
+    """
+    Refresh snap ``name`` to store ``revision``, tracking ``channel``
+    (a joiner brought to the revision its cluster runs).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.refresh_to_revision lxd 5.21/stable 28460
+    """
+    _run("refresh", name, f"--channel={channel}", f"--revision={revision}")
+    return info(name)
+
+
+def service_active(name, app):
+    """
+    Return whether the service ``app`` of snap ``name`` runs
+    (``systemctl is-active snap.<name>.<app>.service``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.service_active lxd daemon
+    """
+    return _systemctl("is-active", "--quiet", f"snap.{name}.{app}.service",
+                      check=False)["retcode"] == 0
+
+
+def reload_service(name, app):
+    """
+    Reload the service ``app`` of snap ``name`` (``systemctl reload
+    snap.<name>.<app>.service``: its reload-command). For LXD this restarts
+    the daemon and keeps the instances running, where ``snap restart lxd``
+    would shut every instance down (the snap treats any stop that is not a
+    refresh as a host shutdown).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.reload_service lxd daemon
+    """
+    _systemctl("reload", f"snap.{name}.{app}.service")
+    return True
+
+
+def alias(name, app, alias_name):
+    """
+    Alias ``<name>.<app>`` as ``alias_name`` (``snap alias``): a snap
+    installed ``--dangerous`` has no store assertion, so the aliases the
+    store grants (LXD's ``lxc``) must be made by hand.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.alias lxd lxc lxc
+    """
+    _run("alias", f"{name}.{app}", alias_name)
+    return True
+
+
+def enable_socket(name, app, socket):
+    """
+    Enable and start the socket ``socket`` of service ``app`` of snap
+    ``name`` (``systemctl enable --now snap.<name>.<app>.<socket>.socket``),
+    which a ``--dangerous`` install leaves disabled.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' snap.enable_socket lxd daemon unix
+    """
+    _systemctl("enable", "--now", f"snap.{name}.{app}.{socket}.socket")
     return True
 
 
 def hold(name):
     """
     Hold automatic refreshes of snap ``name`` indefinitely (upgrades then
-    happen only through Salt).
+    happen only through Salt). Needs snapd 2.58 (see
+    :py:func:`holds_supported`); a named ``snap refresh`` still proceeds.
 
     CLI Example:
 

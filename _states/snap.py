@@ -40,10 +40,14 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
 
     cohort
         Install and refresh with ``--cohort=+``, so that every machine gets
-        the same revision (cluster members must run the same LXD).
+        the same revision (cluster members must run the same LXD); an
+        installed snap outside the cohort is switched into it (``snap
+        switch --cohort=+``, no refresh: its next refresh lands there).
 
     hold
         Hold snapd's automatic refreshes: upgrades happen through Salt only.
+        Needs snapd 2.58.1; with an older snapd the state fails before
+        changing anything.
 
     refresh
         Refresh an installed snap to a changed ``channel`` here. ``False``
@@ -78,19 +82,31 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
             action = None
         held = bool(current and current["held"])
         if held != hold:
+            if hold and not __salt__["snap.holds_supported"]():
+                ret["result"] = False
+                ret["changes"] = {}
+                ret["comment"] = _no_hold(name)
+                return ret
             ret["changes"]["held"] = {"old": held, "new": hold}
+        if cohort and current and not current["cohort"]:
+            ret["changes"]["cohort"] = {"old": None, "new": "+"}
         if not ret["changes"]:
             ret["comment"] = deferred or f"Snap {name} is installed from {channel}."
             return ret
+        aside = " and ".join({"held": "refresh hold", "cohort": "cohort"}[key]
+                             for key in ret["changes"] if key in ("held", "cohort"))
         if __opts__["test"]:
             ret["result"] = None
-            ret["comment"] = (f"{deferred} Its refresh hold would change." if deferred
+            ret["comment"] = (f"{deferred} Its {aside} would change." if deferred
                               else f"Snap {name} would be brought to {channel}.")
             return ret
         if action == "install":
+            __salt__["snap.wait_seeded"]()
             __salt__["snap.install"](name, channel, cohort=cohort)
         elif action == "refresh":
             __salt__["snap.refresh"](name, channel, cohort=cohort)
+        if "cohort" in ret["changes"] and action != "refresh":
+            __salt__["snap.switch_cohort"](name)
         if "held" in ret["changes"]:
             __salt__["snap.hold" if hold else "snap.unhold"](name)
     except CommandExecutionError as exc:
@@ -98,9 +114,30 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
         ret["changes"] = {}
         ret["comment"] = f"Snap {name}: {exc}"
         return ret
-    ret["comment"] = (f"{deferred} Its refresh hold was changed." if deferred
+    ret["comment"] = (f"{deferred} Its {aside} was changed." if deferred
                       else f"Snap {name} was brought to {channel}.")
     return ret
+
+
+def _no_hold(name):
+    version = __salt__["snap.version"]()
+    return (
+        f"lxd:install:hold: snapd {version} cannot hold the refreshes of snap {name} "
+        "(snap refresh --hold needs snapd 2.58, and 2.58.1 to show it); install a "
+        "newer snapd (e.g. the snapd snap: snap install snapd) or set "
+        "lxd:install:hold false (snap set system refresh.hold=<time> defers every "
+        "snap's automatic refreshes, for at most 95 days); nothing was changed."
+    )
+
+
+def _reloaded(name, app):
+    unit = f"snap.{name}.{app}.service"
+    if not __salt__["snap.service_active"](name, app):
+        return f" {unit} is not running: it reads the configuration when it starts."
+    if __opts__["test"]:
+        return f" {unit} would be reloaded."
+    __salt__["snap.reload_service"](name, app)
+    return f" {unit} was reloaded."
 
 
 def _rolled_out_elsewhere(name, current, wanted):
@@ -111,7 +148,7 @@ def _rolled_out_elsewhere(name, current, wanted):
     )
 
 
-def configured(name, config, reboot_keys=None):
+def configured(name, config, reboot_keys=None, reload=None):
     """
     Ensure snap ``name`` has every key of ``config`` set, all in one
     ``snap set``. Keys starting with one of ``reboot_keys`` take effect only
@@ -123,8 +160,14 @@ def configured(name, config, reboot_keys=None):
 
     reboot_keys
         Key prefixes that need a reboot, e.g. ``[lxcfs.]`` for LXD.
+
+    reload
+        The snap's service to reload when a key that does not wait for a
+        reboot changed, if it runs (``daemon`` for LXD: its configure hook
+        only writes the config, which the daemon reads when it starts).
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    changes = {}
     try:
         if __opts__["test"]:
             changes = __salt__["snap.config_diff"](name, config)
@@ -133,14 +176,16 @@ def configured(name, config, reboot_keys=None):
         else:
             changes = __salt__["snap.set_config"](name, config, reboot_keys)
             verb = "was set" if changes else "is set"
-        ret["changes"] = changes
+        live = [key for key in changes if not key.startswith(tuple(reboot_keys or ()))]
+        reloaded = _reloaded(name, reload) if reload and live else ""
         pending = __salt__["snap.pending"](name)
     except CommandExecutionError as exc:
         ret["result"] = False
-        ret["changes"] = {}
+        ret["changes"] = {} if __opts__["test"] else changes
         ret["comment"] = f"Snap {name} configuration: {exc}"
         return ret
-    ret["comment"] = f"Snap {name} configuration {verb}."
+    ret["changes"] = changes
+    ret["comment"] = f"Snap {name} configuration {verb}.{reloaded}"
     waiting = sorted(
         set(pending)
         | {k for k in changes if k.startswith(tuple(reboot_keys or ()))}

@@ -119,10 +119,10 @@ def snap_standin(tmp_path, monkeypatch):
                 return []
             return [json.loads(line) for line in log.read_text().splitlines()]
 
-        def install(self, name, channel, config=None, held=False):
+        def install(self, name, channel, config=None, held=False, cohort=None):
             version, revision = json.loads((root / "store.json").read_text())[name][channel]
             state = {name: {"version": version, "revision": revision, "channel": channel,
-                            "held": held, "config": config or {}}}
+                            "held": held, "config": config or {}, "cohort": cohort}}
             (root / "state.json").write_text(json.dumps(state))
 
         def state(self):

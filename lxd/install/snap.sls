@@ -6,12 +6,22 @@
 include:
   - lxd.validate
 
+{#- inside a container snapd mounts snaps with squashfuse, and its self-test
+    fails ("the fuse filesystem is required") unless FUSE is there when it
+    starts: installed first #}
+lxd-snapd-fuse:
+  pkg.installed:
+    - pkgs: [squashfuse, fuse3]
+    - unless: command -v snap
+    - require:
+      - lxd_pillar: lxd-pillar-valid
+
 lxd-snapd:
   pkg.installed:
     - name: snapd
     - unless: command -v snap
     - require:
-      - lxd_pillar: lxd-pillar-valid
+      - pkg: lxd-snapd-fuse
 
 lxd-snap:
   snap.installed:
@@ -25,6 +35,16 @@ lxd-snap:
     - require:
       - pkg: lxd-snapd
 
+{#- a distribution package's LXD with data (validation refuses it where
+    lxd.migrate cannot run): moved into the snap, as the charm does #}
+lxd-deb-migrated:
+  cmd.run:
+    - name: /snap/bin/lxd.migrate -yes
+    - onlyif: test -d {{ lxd.files.deb_data }}/database
+    - timeout: {{ lxd.timeouts.command }}
+    - require:
+      - snap: lxd-snap
+
 lxd-snap-config:
   snap.configured:
     - name: {{ lxd.install.snap }}
@@ -32,5 +52,8 @@ lxd-snap-config:
     {#- LXCFS reads its settings at start only and cannot be restarted
         under running instances: lxcfs.* wait for the next boot. #}
     - reboot_keys: ["lxcfs."]
+    {#- the snap's configure hook only writes the config: the daemon reads
+        it when it starts, so a reload (instances keep running) applies it #}
+    - reload: daemon
     - require:
       - snap: lxd-snap

@@ -96,3 +96,38 @@ def test_a_token_outlasting_the_pillar_expiry_is_reissued_within_it(loaders, clu
     assert first.query("/1.0")["config"]["cluster.join_token_expiry"] == "10M"
     # one token pending: the 3-hour one was revoked
     assert len(first.lxc("cluster", "list-tokens", "-f", "csv").splitlines()) == 1
+
+
+def test_a_joiner_that_runs_another_version_is_refused_before_its_token_is_used(
+        loaders, lxd_daemon):
+    connect(loaders, lxd_daemon)
+    cluster = loaders.modules.lxd_cluster
+    running = cluster.running()
+    assert running["server"] == lxd_daemon.backend and running["version"]
+    assert cluster.same_as_cluster(running) is None
+    other = dict(running, version="99.1")
+    with pytest.raises(CommandExecutionError) as refused:
+        cluster.same_as_cluster(other)
+    message = str(refused.value)
+    assert f"the cluster runs {lxd_daemon.backend} 99.1 (not a snap)" in message
+    assert f"this joiner {lxd_daemon.backend} {running['version']} (not a snap)" in message
+    assert "the join token was not used" in message
+
+
+@pytest.mark.backends("lxd")
+def test_a_snap_joiner_is_first_refreshed_to_the_clusters_revision(
+        loaders, lxd_daemon, snap_standin):
+    connect(loaders, lxd_daemon)
+    loaders.opts["lxd"]["install"] = {"method": "snap"}
+    snap_standin.install("lxd", "latest/stable")
+    cluster = loaders.modules.lxd_cluster
+    ours = cluster.running()
+    assert ours["snap"] == {"channel": "latest/stable", "revision": "28460"}
+    theirs = {"server": "lxd", "version": "5.0.3", "snap": {"channel": "5.0/stable",
+                                                           "revision": "24061"}}
+    with pytest.raises(CommandExecutionError) as refused:
+        cluster.same_as_cluster(theirs)
+    # refreshed to the cluster's revision first; the stand-in's LXD stays what it is
+    assert ["refresh", "lxd", "--channel=5.0/stable", "--revision=24061"] in snap_standin.calls()
+    assert snap_standin.state()["lxd"]["revision"] == "24061"
+    assert "even refreshed to the cluster's revision 24061 (5.0/stable)" in str(refused.value)

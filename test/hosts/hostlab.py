@@ -207,6 +207,9 @@ class TestHost:
         self.outer.lxc("init", "host", self.name, *config)
         self.outer.lxc("config", "device", "add", self.name, "eth0", "nic",
                        f"network={OUTER_BRIDGE}", "name=eth0")
+        # snapd mounts snaps with squashfuse inside a container
+        self.outer.lxc("config", "device", "add", self.name, "fuse", "unix-char",
+                       "source=/dev/fuse", "path=/dev/fuse")
         mounts = [VENV] + ([] if DEBIAN_PYTHON else [PYTHON_HOME])
         for index, path in enumerate(mounts):
             self.outer.lxc("config", "device", "add", self.name, f"python{index}", "disk",

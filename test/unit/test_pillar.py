@@ -202,3 +202,16 @@ def test_preseed_from_yaml_text_or_defaults(lxd_pillar):
     }
     default = lxd_pillar.preseed({"preseed": {}, "storage": False, "network": False})
     assert default == {"config": {}, "profiles": [{"name": "default", "devices": {}}]}
+
+
+def test_the_snap_does_not_take_over_a_packages_lxd_where_lxd_migrate_cannot(loaders, tmp_path):
+    (tmp_path / "database").mkdir()
+    pillar = {"install": {"method": "snap", "channel": "5.21/stable"},
+              "files": {"deb_data": str(tmp_path)}}
+    errors = loaders.modules.lxd_pillar.validate(pillar, check_daemon=True)
+    assert len(errors) == 1 and errors[0].startswith(
+        f"lxd:install:method: {tmp_path} holds the data of a distribution package's LXD")
+    assert "lxd.migrate ships only in the 4.0 and 5.0 snaps" in errors[0]
+    # an empty data directory (the package installed, never initialised) is no obstacle
+    (tmp_path / "database").rmdir()
+    assert loaders.modules.lxd_pillar.validate(pillar, check_daemon=True) == []

@@ -8,14 +8,39 @@ import io
 import json
 import shutil
 import stat
+import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
 
-BINARY = b"\x7fELF a LXD debug build\n"
-OTHER_BINARY = b"\x7fELF another architecture\n"
-SNAP = b"name: lxd\nversion: 5.22-debug\n"
+# an ELF header of this machine, and one whose e_machine is another's
+ELF_HEADER = Path("/bin/true").read_bytes()[:64]
+BINARY = ELF_HEADER + b"a LXD debug build\n"
+FOREIGN_MACHINE = (243 if ELF_HEADER[18:20] != (243).to_bytes(2, "little") else 62)
+OTHER_BINARY = ELF_HEADER[:18] + FOREIGN_MACHINE.to_bytes(2, "little") + BINARY[20:]
+RELOAD = [["systemctl", "is-active", "--quiet", "snap.lxd.daemon.service"],
+          ["systemctl", "reload", "snap.lxd.daemon.service"]]
+
+
+def snap_file(version, architectures=None):
+    """A snap file as `snap pack` builds it: a squashfs holding meta/snap.yaml."""
+    with tempfile.TemporaryDirectory() as root:
+        meta = Path(root, "src", "meta")
+        meta.mkdir(parents=True)
+        yaml = f"name: lxd\nversion: {version}\n"
+        if architectures:
+            yaml += f"architectures: [{', '.join(architectures)}]\n"
+        (meta / "snap.yaml").write_text(yaml)
+        built = Path(root, "lxd.snap")
+        subprocess.run(["mksquashfs", str(meta.parent), str(built), "-noappend", "-comp", "xz",
+                        "-no-fragments", "-all-root", "-no-progress", "-quiet"],
+                       check=True, capture_output=True)
+        return built.read_bytes()
+
+
+SNAP = snap_file("5.22-debug")
 
 
 def sha256(content):
@@ -75,10 +100,12 @@ def sideload(loaders, snap_standin, debug_binary):
 
 
 def changing_calls(snap_standin):
-    return [call for call in snap_standin.calls() if call[0] not in ("list", "info")]
+    return [call for call in snap_standin.calls()
+            if call[0] not in ("list", "info", "version")]
 
 
-def test_binary_is_installed_and_lxd_restarted_once(sideload, serve, snap_standin, debug_binary):
+def test_binary_is_installed_and_lxd_reloaded_never_restarted(sideload, serve, snap_standin,
+                                                              debug_binary):
     source = serve("lxd", BINARY)
     dry = sideload(binary=source, test=True)
     assert dry.result is None
@@ -89,11 +116,13 @@ def test_binary_is_installed_and_lxd_restarted_once(sideload, serve, snap_standi
     assert done.result is True and done.changes == dry.changes
     assert debug_binary.read_bytes() == BINARY
     assert stat.S_IMODE(debug_binary.stat().st_mode) == 0o755
-    assert changing_calls(snap_standin) == [["restart", "lxd"]]
+    # a reload keeps the instances running; `snap restart lxd` would stop them
+    assert changing_calls(snap_standin) == RELOAD
+    assert "instances_stopped" not in snap_standin.state()["lxd"]
 
     again = sideload(binary=source)
     assert again.result is True and again.changes == {}
-    assert changing_calls(snap_standin) == [["restart", "lxd"]]
+    assert changing_calls(snap_standin) == RELOAD
 
 
 def test_an_empty_file_removes_the_binary(sideload, serve, snap_standin, debug_binary):
@@ -106,7 +135,7 @@ def test_an_empty_file_removes_the_binary(sideload, serve, snap_standin, debug_b
     done = sideload(binary=source)
     assert done.result is True and done.changes == dry.changes
     assert not debug_binary.exists()
-    assert changing_calls(snap_standin) == [["restart", "lxd"], ["restart", "lxd"]]
+    assert changing_calls(snap_standin) == RELOAD + RELOAD
     assert sideload(binary=source).changes == {}
 
 
@@ -159,9 +188,12 @@ def test_snap_is_installed_dangerous_then_goes_back_to_the_store(sideload, serve
 
     done = sideload(snap=source)
     assert done.result is True and done.changes == dry.changes
-    [install] = changing_calls(snap_standin)
+    # without a store assertion: the lxc alias and the unix socket by hand
+    install, *rest = changing_calls(snap_standin)
     assert install[:2] == ["install", "--dangerous"]
     assert Path(install[2]).read_bytes() == SNAP
+    assert rest == [["alias", "lxd.lxc", "lxc"],
+                    ["systemctl", "enable", "--now", "snap.lxd.daemon.unix.socket"]]
     installed = snap_standin.state()["lxd"]
     assert (installed["revision"], installed["version"]) == ("x1", "5.22-debug")
     assert installed["held"] is True and installed["channel"] == "latest/stable"
@@ -178,12 +210,12 @@ def test_snap_is_installed_dangerous_then_goes_back_to_the_store(sideload, serve
     ]
     assert snap_standin.state()["lxd"]["revision"] == "28460"
     assert sideload(snap=empty).changes == {}
-    assert len(changing_calls(snap_standin)) == 2
+    assert len(changing_calls(snap_standin)) == 4
 
 
 def test_another_snap_build_replaces_the_sideloaded_one(sideload, serve, snap_standin, arch):
     sideload(snap=serve("lxd.snap", SNAP))
-    rebuilt = b"name: lxd\nversion: 5.22-debug2\n"
+    rebuilt = snap_file("5.22-debug2")
     source = serve("lxd.tar.xz", tarball({f"lxd_{arch}.snap": rebuilt}, "w:xz"))
     done = sideload(snap=source)
     assert done.changes == {"snap": {"old": sha256(SNAP), "new": sha256(rebuilt)}}
@@ -206,9 +238,10 @@ def test_a_snap_sideloaded_by_hand_is_replaced(sideload, serve, snap_standin, tm
 def test_both_kinds_at_once(sideload, serve, snap_standin, debug_binary):
     done = sideload(binary=serve("lxd", BINARY), snap=serve("lxd.snap", SNAP))
     assert set(done.changes) == {"binary", "snap"}
-    # the snap first, then the binary and the restart that starts it
+    # the snap first, then the binary and the reload that starts it
     assert [call[:2] for call in changing_calls(snap_standin)] == [
-        ["install", "--dangerous"], ["restart", "lxd"]
+        ["install", "--dangerous"], ["alias", "lxd.lxc"], ["systemctl", "enable"],
+        *[call[:2] for call in RELOAD]
     ]
     assert debug_binary.read_bytes() == BINARY
 
@@ -271,8 +304,29 @@ def test_install_sls_includes_sideloading_for_snap_installs_only(loaders, method
 def test_a_channel_change_is_refused_while_a_snap_is_sideloaded(
     loaders, sideload, serve, snap_standin
 ):
-    sideload(snap=serve("lxd.snap", b"name: lxd\nversion: 5.21.0-debug\n"))
+    sideload(snap=serve("lxd.snap", snap_file("5.21.0-debug")))
     result = loaders.states.snap.installed("lxd", channel="5.21/candidate", hold=True)
     assert result.result is False
     assert 'local snap "lxd" is unknown to the store, use --amend' in result.comment
     assert snap_standin.state()["lxd"]["revision"] == "x1"
+
+
+def test_assets_built_for_another_architecture_are_refused(sideload, serve, snap_standin,
+                                                          debug_binary, arch):
+    binary = serve("lxd", OTHER_BINARY)
+    snap = serve("lxd.snap", snap_file("5.22-debug", architectures=["s390x" if arch != "s390x"
+                                                                    else "amd64"]))
+    for kind, source in (("binary", binary), ("snap", snap)):
+        for test in (True, False):
+            result = sideload(test=test, **{kind: source})
+            assert result.result is False and result.changes == {}
+            assert f"lxd:sideload:{kind}: {source} is built for" in result.comment
+            assert f"not for this minion's {arch}" in result.comment
+    assert not debug_binary.exists()
+    assert changing_calls(snap_standin) == []
+
+
+def test_a_snap_for_this_or_every_architecture_is_taken(sideload, serve, snap_standin, arch):
+    for architectures in ([arch], ["all"]):
+        built = snap_file(f"5.22-{architectures[0]}", architectures=architectures)
+        assert sideload(snap=serve("lxd.snap", built)).result is True

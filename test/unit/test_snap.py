@@ -17,8 +17,10 @@ def states(loaders, snap_standin):
 def test_install_with_channel_and_cohort(snap, snap_standin):
     info = snap.install("lxd", "5.21/stable", cohort=True)
     assert info == {"name": "lxd", "version": "5.21.1-d46c406", "revision": "28460",
-                    "channel": "5.21/stable", "held": False}
+                    "channel": "5.21/stable", "held": False, "cohort": True}
     assert ["install", "lxd", "--channel=5.21/stable", "--cohort=+"] in snap_standin.calls()
+    # as snapd does: a second install is a notice, exit 0, and changes nothing
+    assert snap.install("lxd", "5.21/candidate") == info
 
 
 def test_channel_names_are_normalised(snap):
@@ -33,13 +35,16 @@ def test_installed_state_installs_holds_then_does_nothing(states, snap_standin):
     assert dry.result is None
     assert dry.changes == {"installed": {"old": None, "new": "latest/stable"},
                            "held": {"old": False, "new": True}}
-    assert snap_standin.calls() == [["list", "lxd", "--unicode=never"]]
+    assert snap_standin.calls() == [["list", "lxd", "--unicode=never"], ["version"]]
 
     done = states.installed("lxd", channel="latest/stable", hold=True)
     assert done.result is True and done.changes == dry.changes
     assert snap_standin.state()["lxd"]["held"] is True
-    assert ["install", "lxd", "--channel=latest/stable"] in snap_standin.calls()
-    assert ["refresh", "--hold", "lxd"] in snap_standin.calls()
+    assert snap_standin.calls()[2:] == [
+        ["list", "lxd", "--unicode=never"], ["version"], ["wait", "system", "seed.loaded"],
+        ["install", "lxd", "--channel=latest/stable"], ["list", "lxd", "--unicode=never"],
+        ["refresh", "--hold", "lxd"],
+    ]
 
     again = states.installed("lxd", channel="stable", hold=True)
     assert again.result is True and again.changes == {}
@@ -54,7 +59,7 @@ def test_channel_change_refreshes_with_cohort(states, snap_standin):
 
 
 def test_without_refresh_a_channel_change_is_left_to_the_rolling_upgrade(states, snap_standin):
-    snap_standin.install("lxd", "5.21/stable")
+    snap_standin.install("lxd", "5.21/stable", cohort="+")
     result = states.installed("lxd", channel="5.21/candidate", cohort=True, refresh=False)
     assert result.result is True and result.changes == {}
     assert "tracks 5.21/stable" in result.comment and "5.21/candidate" in result.comment
@@ -120,3 +125,62 @@ def test_pending_is_cleared_by_a_reboot(snap, snap_standin, loaders, tmp_path, m
     boot_id.write_text("another-boot\n")
     monkeypatch.setitem(snap.pending.__globals__, "BOOT_ID", str(boot_id))
     assert snap.pending("lxd") == {}
+
+
+def test_a_hold_on_snapd_older_than_2_58_1_fails_naming_the_key(states, snap_standin,
+                                                                 monkeypatch):
+    monkeypatch.setenv("SNAP_STANDIN_SNAPD", "2.57.6")
+    for test in (True, False):
+        result = states.installed("lxd", channel="5.21/stable", hold=True, test=test)
+        assert result.result is False and result.changes == {}
+        assert result.comment.startswith("lxd:install:hold: snapd 2.57.6 cannot hold")
+    assert not [call for call in snap_standin.calls() if call[0] in ("install", "refresh")]
+    # and snapd itself: an unknown flag
+    snap_standin.install("lxd", "5.21/stable")
+    held = states.installed("lxd", channel="5.21/stable", hold=False)
+    assert held.result is True and held.changes == {}
+
+
+def test_an_installed_snap_joins_the_cohort_without_a_refresh(states, snap_standin):
+    snap_standin.install("lxd", "5.21/stable")
+    dry = states.installed("lxd", channel="5.21/stable", cohort=True, test=True)
+    assert dry.result is None and dry.changes == {"cohort": {"old": None, "new": "+"}}
+    done = states.installed("lxd", channel="5.21/stable", cohort=True)
+    assert done.result is True and done.changes == dry.changes
+    assert ["switch", "lxd", "--cohort=+"] in snap_standin.calls()
+    assert not [call for call in snap_standin.calls() if call[0] == "refresh"]
+    assert snap_standin.state()["lxd"]["cohort"] == "+"
+    assert states.installed("lxd", channel="5.21/stable", cohort=True).changes == {}
+
+
+def test_config_set_then_the_daemon_reloaded_but_not_for_lxcfs_keys(states, snap_standin):
+    snap_standin.install("lxd", "latest/stable")
+    dry = states.configured("lxd", config={"daemon.debug": True}, reboot_keys=["lxcfs."],
+                            reload="daemon", test=True)
+    assert "snap.lxd.daemon.service would be reloaded" in dry.comment
+    done = states.configured("lxd", config={"daemon.debug": True}, reboot_keys=["lxcfs."],
+                             reload="daemon")
+    assert "snap.lxd.daemon.service was reloaded" in done.comment
+    changing = [call for call in snap_standin.calls() if call[0] in ("set", "systemctl")]
+    assert changing == [
+        ["systemctl", "is-active", "--quiet", "snap.lxd.daemon.service"],
+        ["set", "lxd", "daemon.debug=true"],
+        ["systemctl", "is-active", "--quiet", "snap.lxd.daemon.service"],
+        ["systemctl", "reload", "snap.lxd.daemon.service"],
+    ]
+    lxcfs = states.configured("lxd", config={"daemon.debug": True, "lxcfs.pidfd": True},
+                              reboot_keys=["lxcfs."], reload="daemon")
+    assert lxcfs.changes == {"lxcfs.pidfd": {"old": None, "new": "true"}}
+    assert "reloaded" not in lxcfs.comment and "Pending a reboot" in lxcfs.comment
+    assert [call for call in snap_standin.calls() if call[:2] == ["systemctl", "reload"]] == [
+        ["systemctl", "reload", "snap.lxd.daemon.service"]]
+
+
+def test_the_standin_answers_as_snapd_does(snap, snap_standin):
+    snap_standin.install("lxd", "5.21/stable", config={"daemon": {"debug": True}})
+    assert snap.version() == "2.63"
+    assert snap.get("lxd") == {"daemon.debug": "true"}
+    # closed risks: ^ after an open one in the track, -- before any
+    assert snap.channel_version("lxd", "5.21/beta") is None
+    assert snap.channel_version("lxd", "5.0/candidate") is None
+    assert snap.channel_version("lxd", "5.21/candidate") == "5.21.2-a1b2c3d"
