@@ -43,3 +43,16 @@ def test_a_mirror_url_and_no_backports_by_default(loaders):
     high = loaders.modules.state.show_sls("lxd.install")
     assert "lxd-backports" not in high
     assert "fromrepo" not in declarations(high, "lxd-package")["pkg.installed"]
+
+
+def test_the_snap_install_brings_fuse_before_snapd_and_migrates_a_packages_lxd(loaders):
+    loaders.opts["lxd"] = {"install": {"method": "snap"}, "files": {"deb_data": "/srv/deb-lxd"}}
+    high = loaders.modules.state.show_sls("lxd.install")
+    fuse = declarations(high, "lxd-snapd-fuse")["pkg.installed"]
+    assert fuse["pkgs"] == ["squashfuse", "fuse3"]
+    assert {"pkg": "lxd-snapd-fuse"} in declarations(high, "lxd-snapd")["pkg.installed"]["require"]
+    # a package's LXD with data (validation lets only Ubuntu's 4.0/5.0 snaps through)
+    migrated = declarations(high, "lxd-deb-migrated")["cmd.run"]
+    assert migrated["name"] == "/snap/bin/lxd.migrate -yes"
+    assert migrated["onlyif"] == "test -d /srv/deb-lxd/database"
+    assert {"snap": "lxd-snap"} in migrated["require"]
