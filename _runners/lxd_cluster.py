@@ -591,7 +591,8 @@ def on_key_deleted(minion):
     What the reactor runs when ``minion``'s key is deleted: when it was an
     LXD cluster member with ``lxd:cluster:remove_on_key_delete``, remove its
     member (see :py:func:`remove`); then flush its mine data, which Salt
-    keeps after a key is deleted.
+    keeps after a key is deleted; then stop trusting it as an LXD client
+    (``lxd_trust.revoke``; its outcome in ``client_trust``).
 
     CLI Example:
 
@@ -620,6 +621,10 @@ def on_key_deleted(minion):
         _cache().flush("mine", minion)
     if result["result"] is not False:
         log.info("lxd_cluster: key of %s deleted: %s", minion, result["comment"])
+    failed = __context__.get("retcode", 0)
+    result["client_trust"] = __salt__["lxd_trust.revoke"](minion)
+    __context__["retcode"] = max(failed, __context__.get("retcode", 0))
+    result["retcode"] = __context__["retcode"]
     return result
 
 
