@@ -12,9 +12,11 @@ appears in a job return, state output or log.
 """
 
 import datetime
+import re
 import time
 
 from salt.exceptions import CommandExecutionError
+from salt.utils.versions import LooseVersion
 
 __virtualname__ = "lxd_cluster"
 
@@ -197,10 +199,11 @@ def running():
 def same_as_cluster(cluster):
     """
     Bring this joiner to what its cluster runs (``cluster``, from the join
-    offer; see :py:func:`running`) or refuse: a snap install at another
-    revision is refreshed to the cluster's revision and channel; anything
-    else that differs (a package, Incus, a local revision) is an error that
-    names both sides. Returns what was done, or None when nothing was.
+    offer; see :py:func:`running`) or refuse: a snap joiner running an
+    older LXD is refreshed to the cluster's revision and channel; anything
+    else that differs (a newer joiner, which LXD cannot downgrade, a
+    package, Incus, a local revision) is an error that names both sides.
+    Returns what was done, or None when nothing was.
 
     CLI Example:
 
@@ -213,7 +216,12 @@ def same_as_cluster(cluster):
         return None
     done = None
     wanted = cluster.get("snap")
-    if mine.get("snap") and wanted and not wanted["revision"].startswith("x"):
+    ours = mine.get("snap")
+    # only up: LXD cannot be downgraded (its database schema moves forward)
+    if ours and wanted and not wanted["revision"].startswith("x") and not (
+            ours["revision"].startswith("x")) and mine["server"] == cluster["server"] and (
+            LooseVersion(_numeric_version(mine["version"]))
+            < LooseVersion(_numeric_version(cluster["version"]))):
         __salt__["snap.refresh_to_revision"](_settings()["install"]["snap"],
                                              wanted["channel"], wanted["revision"])
         __salt__["lxd.wait_ready"]()
@@ -227,6 +235,12 @@ def same_as_cluster(cluster):
             "here (or upgrade the cluster); the join token was not used"
         )
     return done
+
+
+def _numeric_version(version):
+    """``5.21.1-d46c406`` -> ``5.21.1``."""
+    match = re.match(r"^[0-9]+(\.[0-9]+)*", str(version))
+    return match.group(0) if match else "0"
 
 
 def _described(facts):
@@ -413,8 +427,8 @@ def join(offered_by, member, address, preseed):
     """
     Join this fresh daemon to the cluster as ``member`` at ``address``, with
     the join offer published for it in the mine by ``offered_by``: a member
-    minion, or a list of them tried in order (the previous joiner, then the
-    bootstrap member, which offers instead when that join failed).
+    minion, or a list of them tried in order (the bootstrap member, which
+    offers only when the previous join failed, then the previous joiner).
     ``preseed`` gives this member's values for the cluster's member-specific
     keys. Returns the minion whose offer was used.
 
@@ -445,8 +459,13 @@ def join(offered_by, member, address, preseed):
             f"the join token from {holder} expired at {token['expires_at']}; "
             "re-run the lxd.cluster orchestrate: it replaces it"
         )
-    if offer.get("running"):
-        same_as_cluster(offer["running"])
+    if offer.get("running") and same_as_cluster(offer["running"]) and offer_expired(
+            token["expires_at"]):
+        raise CommandExecutionError(
+            f"the join token from {holder} expired at {token['expires_at']} while this "
+            "joiner was brought to the cluster's version; re-run the lxd.cluster "
+            "orchestrate: it replaces it"
+        )
     __salt__["lxd.join_cluster"](
         member,
         address,

@@ -182,6 +182,7 @@ def plan(cluster=None, locking=False):
             else:
                 planned["errors"].append(f"cluster {each['name']}: {taken['comment']}")
         planned["clusters"] = locked
+        planned["notes"] = [note for each in locked for note in each["notes"]]
     return planned
 
 
@@ -464,7 +465,7 @@ def _shared_init(settings):
     ``network`` or ``storage-pool``); from
     ``lxd:init:preseed`` when given, else the default bridge's
     ``lxd:init:network`` mapping."""
-    init = settings.get("init") or {}
+    init = settings.get("init") if isinstance(settings.get("init"), dict) else {}
     preseed = init.get("preseed")
     if isinstance(preseed, str):
         try:
@@ -473,8 +474,11 @@ def _shared_init(settings):
             preseed = None  # the minion's own validation names the key
     entries = []
     if isinstance(preseed, dict) and preseed:
-        entries = [("network", entry) for entry in preseed.get("networks") or []]
-        entries += [("storage-pool", entry) for entry in preseed.get("storage_pools") or []]
+        # a malformed preseed is the minion's validation to name
+        for entity, section in (("network", "networks"), ("storage-pool", "storage_pools")):
+            listed = preseed.get(section)
+            if isinstance(listed, list):
+                entries += [(entity, entry) for entry in listed]
     elif isinstance(init.get("network"), dict):
         bridge = DEFAULT_BRIDGE.get(settings.get("backend"), "lxdbr0")
         entries = [("network", {"name": bridge, "config": init["network"]})]
@@ -619,13 +623,26 @@ def on_key_deleted(minion):
             )
     finally:
         _cache().flush("mine", minion)
+        # whatever happened to its member, it is no client any more
+        client_trust = _revoke_client(minion)
     if result["result"] is not False:
         log.info("lxd_cluster: key of %s deleted: %s", minion, result["comment"])
-    failed = __context__.get("retcode", 0)
-    result["client_trust"] = __salt__["lxd_trust.revoke"](minion)
-    __context__["retcode"] = max(failed, __context__.get("retcode", 0))
+    result["client_trust"] = client_trust
     result["retcode"] = __context__["retcode"]
     return result
+
+
+def _revoke_client(minion):
+    """``lxd_trust.revoke``, its failure kept in this call's retcode."""
+    failed = __context__.get("retcode", 0)
+    try:
+        revoked = __salt__["lxd_trust.revoke"](minion)
+    except Exception as exc:  # pylint: disable=broad-except
+        log.warning("lxd_cluster: client %s not revoked: %s", minion, exc)
+        revoked = {"error": str(exc)}
+        __context__["retcode"] = 1
+    __context__["retcode"] = max(failed, __context__.get("retcode", 0))
+    return revoked
 
 
 # ---------------------------------------------------------------- upgrades

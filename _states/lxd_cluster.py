@@ -215,6 +215,13 @@ def joined(name, member, offered_by, address=None, init=None):
     ret = _ret(name)
     try:
         wanted = __salt__["lxd_cluster.address"](address)
+        if __opts__["test"] and not __salt__["lxd.installed"]():
+            # prepared (installed) by the run's first step
+            ret["changes"]["cluster"] = {"old": None,
+                                         "new": f"{name}: joined as {member} at {wanted}"}
+            ret["result"] = None
+            ret["comment"] = f"LXD is not installed yet on {member}; it would join cluster {name}."
+            return ret
         state = __salt__["lxd.cluster"]()
         if state["enabled"]:
             if state["server_name"] != member:

@@ -15,6 +15,8 @@ execution module).
             /sys/kernel/slab: {mode: '0700', default: '0755'}
 """
 
+from salt.exceptions import CommandExecutionError
+
 __virtualname__ = "lxd_host"
 
 
@@ -44,10 +46,15 @@ def sysctl_tuned(name, values):
         ``{key: value}``.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    if __opts__["test"]:
-        diff = __salt__["lxd_host.sysctl_diff"](values, name)
-    else:
-        diff = __salt__["lxd_host.sysctl_apply"](values, name)
+    try:
+        if __opts__["test"]:
+            diff = __salt__["lxd_host.sysctl_diff"](values, name)
+        else:
+            diff = __salt__["lxd_host.sysctl_apply"](values, name)
+    except (CommandExecutionError, OSError) as exc:
+        ret["result"] = False
+        ret["comment"] = f"The sysctl tuning failed: {exc}"
+        return ret
     changes = dict(diff["live"])
     if diff["file"]:
         changes[name] = "written"
@@ -66,10 +73,15 @@ def sysctl_tuned(name, values):
 
 def _hardening(name, paths, harden):
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    if __opts__["test"]:
-        diff = __salt__["lxd_host.hardening_diff"](paths, name, harden)
-    else:
-        diff = __salt__["lxd_host.hardening_apply"](paths, name, harden)
+    try:
+        if __opts__["test"]:
+            diff = __salt__["lxd_host.hardening_diff"](paths, name, harden)
+        else:
+            diff = __salt__["lxd_host.hardening_apply"](paths, name, harden)
+    except (CommandExecutionError, OSError) as exc:
+        ret["result"] = False
+        ret["comment"] = f"The kernel hardening failed: {exc}"
+        return ret
     changes = dict(diff["modes"])
     if diff["file"]:
         changes[name] = "written" if harden else "removed"

@@ -88,7 +88,9 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
                 ret["comment"] = _no_hold(name)
                 return ret
             ret["changes"]["held"] = {"old": held, "new": hold}
-        if cohort and current and not current["cohort"]:
+        # a local revision (a sideload) has no cohort: snapd drops it
+        if cohort and current and not current["cohort"] and not (
+                current["revision"].startswith("x")):
             ret["changes"]["cohort"] = {"old": None, "new": "+"}
         if not ret["changes"]:
             ret["comment"] = deferred or f"Snap {name} is installed from {channel}."

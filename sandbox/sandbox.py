@@ -7,6 +7,7 @@ sandbox directory is written: the pillar keeps the host's kernel settings
 and network interfaces alone.
 
     python sandbox/sandbox.py up [--size 3] [--backend incus]   start everything, then the main job
+    python sandbox/sandbox.py up --hosts                        the same on systemd hosts (hosts.py)
     python sandbox/sandbox.py down                              stop everything, remove the directory
 
 The benchmark (sandbox/benchmark.py) builds its sandboxes with this module.
@@ -184,6 +185,24 @@ class Sandbox:
         return subprocess.run(command, check=check, text=True, capture_output=capture, env=env)
 
     def write_salt_config(self):
+        self.write_master_config()
+        for name in self.hosts:
+            minion_dir = self.root / "salt" / name
+            minion_dir.mkdir(parents=True, exist_ok=True)
+            minion = {
+                "id": name,
+                "root_dir": str(minion_dir),
+                "pidfile": "salt-minion.pid",
+                "log_file": self.log_file(name),
+                "master": "127.0.0.1",
+                "master_port": self.port + 1,
+                "publish_port": self.port,
+            }
+            (minion_dir / "minion").write_text(json.dumps(minion, indent=2))
+
+    def write_master_config(self, **settings):
+        """The master's configuration (``settings`` override it), serving the
+        formula from a directory of links to its parts."""
         formula = self.root / "formula"
         formula.mkdir(parents=True, exist_ok=True)
         for part in FORMULA_PARTS:
@@ -203,21 +222,9 @@ class Sandbox:
             "pillar_roots": {"base": [str(self.root / "pillar")]},
             # the formula's reactor: a deleted minion key removes its member
             "reactor": [{"salt/key": ["salt://reactor/key_deleted.sls"]}],
+            **settings,
         }
         (self.master_dir / "master").write_text(json.dumps(master, indent=2))
-        for name in self.hosts:
-            minion_dir = self.root / "salt" / name
-            minion_dir.mkdir(parents=True, exist_ok=True)
-            minion = {
-                "id": name,
-                "root_dir": str(minion_dir),
-                "pidfile": "salt-minion.pid",
-                "log_file": self.log_file(name),
-                "master": "127.0.0.1",
-                "master_port": self.port + 1,
-                "publish_port": self.port,
-            }
-            (minion_dir / "minion").write_text(json.dumps(minion, indent=2))
         (self.root / "log").mkdir(exist_ok=True)
 
     @staticmethod
@@ -261,16 +268,17 @@ class Sandbox:
                 subprocess.run([str(VENV_BIN / f"salt-{kind}"), "-c", str(config_dir), "-d"],
                                check=True)
 
-    def wait_for_minions(self, timeout=120):
+    def wait_for_minions(self, names=None, timeout=120):
+        names = names or list(self.hosts)
         deadline = time.monotonic() + timeout
         while True:
             pinged = self.salt("--out=json", "--static", "--timeout=5", "*", "test.ping",
                                capture=True, check=False)
             answered = json.loads(pinged.stdout or "{}")
-            if all(answered.get(name) is True for name in self.hosts):
+            if all(answered.get(name) is True for name in names):
                 return
             if time.monotonic() > deadline:
-                missing = sorted(set(self.hosts) - set(answered))
+                missing = sorted(set(names) - set(answered))
                 raise SystemExit(f"minions not answering after {timeout}s: {missing}")
 
     def up(self):
@@ -362,8 +370,15 @@ def main():
     parser.add_argument("--size", type=int, default=3)
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="lxd",
                         help="the daemon every host runs (default: lxd)")
+    parser.add_argument("--hosts", action="store_true",
+                        help="hosts that are systemd machines with their own network, LXD "
+                             "installed from nothing (slower, truer; LXD only)")
     args = parser.parse_args()
-    sandbox = Sandbox(args.root, size=args.size, backend=args.backend)
+    if args.hosts or (Path(args.root) / "outer").exists():
+        from hosts import HostsSandbox  # imports the test suite's host machinery
+        sandbox = HostsSandbox(args.root, size=args.size)
+    else:
+        sandbox = Sandbox(args.root, size=args.size, backend=args.backend)
     if args.action == "up":
         sandbox.demo()
     else:

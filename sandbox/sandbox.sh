@@ -4,6 +4,8 @@
 #   bash sandbox/sandbox.sh          install what is missing, then
 #                                    state.apply lxd, orchestrate lxd.cluster,
 #                                    a container on the cluster
+#   bash sandbox/sandbox.sh --hosts  the same on systemd hosts with their own
+#                                    network, LXD installed from its package
 #   bash sandbox/sandbox.sh down     stop everything, remove .sandbox/
 set -euo pipefail
 cd "$(dirname "$0")/.."

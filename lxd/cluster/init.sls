@@ -72,9 +72,10 @@ lxd-cluster-plan-note-{{ loop.index }}:
 {%- endfor %}
 
 {%- for joiner in joiners %}
-{#- the offer comes from the previous joiner once it joined, or else from
-    the bootstrap member, which passes it on when that join failed #}
-{%- set offered_by = [loop.previtem.minion, cluster.bootstrap] if not loop.first
+{#- the offer comes from the previous joiner once it joined, or from the
+    bootstrap member, which passes it on when that join failed (its offer
+    first: issuing it revoked any token the previous joiner had offered) #}
+{%- set offered_by = [cluster.bootstrap, loop.previtem.minion] if not loop.first
                      else [cluster.bootstrap] %}
 
 {{ id }}-{{ joiner.minion }}-joined:

@@ -5,6 +5,10 @@
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import lxd with context %}
 {%- set backports = lxd.install.backports %}
+{#- a malformed list is lxd-pillar-valid's to name: render without it #}
+{%- set extra = lxd.install.extra_packages
+      if lxd.install.extra_packages is iterable and lxd.install.extra_packages is not string
+      else [] %}
 
 include:
   - lxd.validate
@@ -23,7 +27,7 @@ lxd-backports:
 
 lxd-package:
   pkg.installed:
-    - pkgs: {{ ([lxd.install.package] + lxd.install.extra_packages) | json }}
+    - pkgs: {{ ([lxd.install.package] + extra | list) | json }}
 {%- if backports %}
     - fromrepo: {{ suite }}
 {%- endif %}

@@ -8,10 +8,11 @@ include:
 
 {#- inside a container snapd mounts snaps with squashfuse, and its self-test
     fails ("the fuse filesystem is required") unless FUSE is there when it
-    starts: installed first #}
+    starts: installed first (in containers only: fuse3 replaces fuse 2) #}
 lxd-snapd-fuse:
   pkg.installed:
     - pkgs: [squashfuse, fuse3]
+    - onlyif: systemd-detect-virt --quiet --container
     - unless: command -v snap
     - require:
       - lxd_pillar: lxd-pillar-valid

@@ -131,3 +131,17 @@ def test_a_snap_joiner_is_first_refreshed_to_the_clusters_revision(
     assert ["refresh", "lxd", "--channel=5.0/stable", "--revision=24061"] in snap_standin.calls()
     assert snap_standin.state()["lxd"]["revision"] == "24061"
     assert "even refreshed to the cluster's revision 24061 (5.0/stable)" in str(refused.value)
+
+
+@pytest.mark.backends("lxd")
+def test_a_snap_joiner_newer_than_its_cluster_is_refused_not_downgraded(
+        loaders, lxd_daemon, snap_standin):
+    connect(loaders, lxd_daemon)
+    loaders.opts["lxd"]["install"] = {"method": "snap"}
+    snap_standin.install("lxd", "latest/stable")
+    theirs = {"server": "lxd", "version": "4.0.9", "snap": {"channel": "4.0/stable",
+                                                           "revision": "20000"}}
+    with pytest.raises(CommandExecutionError) as refused:
+        loaders.modules.lxd_cluster.same_as_cluster(theirs)
+    assert "the cluster runs lxd 4.0.9" in str(refused.value)
+    assert not [call for call in snap_standin.calls() if call[0] == "refresh"]

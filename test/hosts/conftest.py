@@ -5,7 +5,7 @@ module adds."""
 import os
 
 import pytest
-from hostlab import GATEWAY, Hosts, Outer
+from hostlab import Hosts, Outer
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def hosts(salt_factories, tmp_path_factory, formula_roots, outer):
     pillar_dir = tmp_path_factory.mktemp("hosts-pillar")
     (pillar_dir / "top.sls").write_text("base: {}\n")
     config = {
-        "interface": GATEWAY,
+        "interface": outer.gateway,
         "file_roots": {"base": [str(formula_roots)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
         # a host's apt run (LXD's packages) outlasts the default 5 s

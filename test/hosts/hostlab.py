@@ -35,7 +35,6 @@ from images import busybox_image  # noqa: E402,F401  (the sandbox's; for nested 
 # The outer bridge: fixed and explicit (never "auto", which makes LXD probe
 # for a free private subnet). LXD_TEST_HOSTS_NET moves it (e.g. 10.212.0).
 TEST_NET = os.environ.get("LXD_TEST_HOSTS_NET", "10.211.0")
-GATEWAY = f"{TEST_NET}.1"
 OUTER_BRIDGE = "lxdtesthosts0"
 CACHE = Path(os.environ.get("HOSTS_CACHE", Path.home() / ".cache" / "lxd-formula"))
 MIRROR = "http://deb.debian.org/debian"
@@ -176,17 +175,21 @@ def host_image():
 
 
 class Outer(Daemon):
-    """The outer LXD daemon: a dir pool and the hosts' bridge, NATed to the
-    machine's network (fixed subnet, no DHCP: hosts have static addresses)."""
+    """The outer LXD daemon: a dir pool and the hosts' bridge ``bridge`` on
+    ``<net>.0/24`` (the gateway at .1), NATed to the machine's network (a
+    fixed subnet, no DHCP: hosts have static addresses)."""
 
-    def __init__(self):
+    def __init__(self, net=TEST_NET, bridge=OUTER_BRIDGE):
         super().__init__(address=None, backend="lxd")
+        self.net = net
+        self.gateway = f"{net}.1"
+        self.host_bridge = bridge
 
     def prepare(self):
         self.lxc("storage", "create", "default", "dir")
         self.lxc("profile", "device", "add", "default", "root", "disk", "path=/",
                  "pool=default")
-        self.lxc("network", "create", OUTER_BRIDGE, f"ipv4.address={GATEWAY}/24",
+        self.lxc("network", "create", self.host_bridge, f"ipv4.address={self.gateway}/24",
                  "ipv4.nat=true", "ipv4.dhcp=false", "ipv6.address=none", "dns.mode=none")
         metadata, rootfs = host_image()
         self.lxc("image", "import", str(metadata), str(rootfs), "--alias", "host")
@@ -203,10 +206,13 @@ class TestHost:
         self.address = address
 
     def create(self, master):
+        """Create and start the host, its minion a client of ``master`` (its
+        ``config``: ret_port, publish_port, pki_dir, where its key is
+        accepted)."""
         config = [arg for key, value in HOST_CONFIG.items() for arg in ("-c", f"{key}={value}")]
         self.outer.lxc("init", "host", self.name, *config)
         self.outer.lxc("config", "device", "add", self.name, "eth0", "nic",
-                       f"network={OUTER_BRIDGE}", "name=eth0")
+                       f"network={self.outer.host_bridge}", "name=eth0")
         # snapd mounts snaps with squashfuse inside a container
         self.outer.lxc("config", "device", "add", self.name, "fuse", "unix-char",
                        "source=/dev/fuse", "path=/dev/fuse")
@@ -217,12 +223,12 @@ class TestHost:
         self.push("/etc/network/interfaces", (
             "auto lo\niface lo inet loopback\n\n"
             f"auto eth0\niface eth0 inet static\n    address {self.address}/24\n"
-            f"    gateway {GATEWAY}\n"))
+            f"    gateway {self.outer.gateway}\n"))
         self.push("/etc/resolv.conf", Path("/etc/resolv.conf").read_text())
         self.push("/etc/systemd/system/salt-minion.service", MINION_UNIT.format(venv=VENV))
         self.push("/etc/salt/minion", yaml.safe_dump({
             "id": self.name,
-            "master": GATEWAY,
+            "master": self.outer.gateway,
             "master_port": master.config["ret_port"],
             "publish_port": master.config["publish_port"],
             "log_level_logfile": "info",
@@ -277,9 +283,9 @@ class Hosts:
         self.pillars = {}
 
     def add(self, name, number, **lxd):
-        """Start host ``name`` at TEST_NET.<number> with pillar ``lxd``; wait
+        """Start host ``name`` at <net>.<number> with pillar ``lxd``; wait
         until its minion answers and has the formula's modules."""
-        host = TestHost(self.outer, name, f"{TEST_NET}.{number}")
+        host = TestHost(self.outer, name, f"{self.outer.net}.{number}")
         self.hosts[name] = host
         self.set_pillar(name, **lxd)
         since = time.time()
