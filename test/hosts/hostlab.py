@@ -33,9 +33,10 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "sandbox"))
 from images import busybox_image  # noqa: E402,F401  (the sandbox's; for nested containers)
 
 # The outer bridge: fixed and explicit (never "auto", which makes LXD probe
-# for a free private subnet). LXD_TEST_HOSTS_NET moves it (e.g. 10.212.0).
+# for a free private subnet). LXD_TEST_HOSTS_NET moves it (e.g. 10.212.0),
+# LXD_TEST_HOSTS_BRIDGE renames it (two runs on one machine).
 TEST_NET = os.environ.get("LXD_TEST_HOSTS_NET", "10.211.0")
-OUTER_BRIDGE = "lxdtesthosts0"
+OUTER_BRIDGE = os.environ.get("LXD_TEST_HOSTS_BRIDGE", "lxdtesthosts0")
 CACHE = Path(os.environ.get("HOSTS_CACHE", Path.home() / ".cache" / "lxd-formula"))
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
