@@ -88,17 +88,13 @@ def _adopt(ret, mode, preseed):
 
 def reachable(name="lxd"):
     """
-    Ensure the LXD daemon answers on its endpoint (``lxd.endpoint``),
-    waiting up to ``lxd:timeouts:request`` for one that the states before it
-    just installed, started or reloaded. Changes nothing; with ``test=True``
-    an unreachable daemon is reported as pending, since the install states
-    before it would have started it.
+    Ensure the LXD daemon answers on its endpoint (``lxd.endpoint``). Changes
+    nothing; with ``test=True`` an unreachable daemon is reported as pending,
+    since the install states before it would have started it.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     target = __salt__["lxd.endpoint"]()
     try:
-        if not __opts__["test"]:
-            __salt__["lxd.wait_ready"](__salt__["lxd_pillar.merge"]()["timeouts"]["request"])
         version = __salt__["lxd.info"]()["environment"]["server_version"]
     except CommandExecutionError as exc:
         if __opts__["test"]:
