@@ -114,19 +114,28 @@ def test_a_joiner_that_runs_another_version_is_refused_before_its_token_is_used(
     assert "the join token was not used" in message
 
 
-@pytest.mark.backends("lxd")
-def test_a_snap_joiner_is_first_refreshed_to_the_clusters_revision(
-        loaders, lxd_daemon, snap_standin):
+@pytest.fixture
+def snap_joiner(loaders, lxd_daemon, snap_standin):
+    """A joiner whose LXD (the test's daemon) is the snap from latest/stable."""
     connect(loaders, lxd_daemon)
     loaders.opts["lxd"]["install"] = {"method": "snap"}
     snap_standin.install("lxd", "latest/stable")
-    cluster = loaders.modules.lxd_cluster
+    return loaders.modules.lxd_cluster
+
+
+def cluster_running(version, channel, revision):
+    """What an offer says the cluster runs: the snap's LXD ``version``."""
+    return {"server": "lxd", "version": version,
+            "snap": {"channel": channel, "revision": revision}}
+
+
+@pytest.mark.backends("lxd")
+def test_a_snap_joiner_is_first_refreshed_to_the_clusters_revision(snap_joiner, snap_standin):
+    cluster = snap_joiner
     ours = cluster.running()
     assert ours["snap"] == {"channel": "latest/stable", "revision": "28460"}
-    theirs = {"server": "lxd", "version": "5.0.3", "snap": {"channel": "5.0/stable",
-                                                           "revision": "24061"}}
     with pytest.raises(CommandExecutionError) as refused:
-        cluster.same_as_cluster(theirs)
+        cluster.same_as_cluster(cluster_running("5.0.3", "5.0/stable", "24061"))
     # refreshed to the cluster's revision first; the stand-in's LXD stays what it is
     assert ["refresh", "lxd", "--channel=5.0/stable", "--revision=24061"] in snap_standin.calls()
     assert snap_standin.state()["lxd"]["revision"] == "24061"
@@ -134,14 +143,9 @@ def test_a_snap_joiner_is_first_refreshed_to_the_clusters_revision(
 
 
 @pytest.mark.backends("lxd")
-def test_a_snap_joiner_newer_than_its_cluster_is_refused_not_downgraded(
-        loaders, lxd_daemon, snap_standin):
-    connect(loaders, lxd_daemon)
-    loaders.opts["lxd"]["install"] = {"method": "snap"}
-    snap_standin.install("lxd", "latest/stable")
-    theirs = {"server": "lxd", "version": "4.0.9", "snap": {"channel": "4.0/stable",
-                                                           "revision": "20000"}}
+def test_a_snap_joiner_newer_than_its_cluster_is_refused_not_downgraded(snap_joiner,
+                                                                          snap_standin):
     with pytest.raises(CommandExecutionError) as refused:
-        loaders.modules.lxd_cluster.same_as_cluster(theirs)
+        snap_joiner.same_as_cluster(cluster_running("4.0.9", "4.0/stable", "20000"))
     assert "the cluster runs lxd 4.0.9" in str(refused.value)
     assert not [call for call in snap_standin.calls() if call[0] == "refresh"]
