@@ -800,11 +800,12 @@ def _by_name(node):
 # ---------------------------------------------------------------- cluster
 
 
-def cluster_members():
+def cluster_members(refresh=False):
     """
     Return the cluster members, by name (GET /1.0/cluster/members): url,
     status (Online, Offline, Evacuated), roles and database role. Empty when
-    clustering is not enabled.
+    clustering is not enabled. As this run last read them, unless
+    ``refresh`` (a member may have joined through another member since).
 
     CLI Example:
 
@@ -812,6 +813,8 @@ def cluster_members():
 
         salt '*' lxd.cluster_members
     """
+    if refresh:
+        _forget_reads()
     if not cluster()["enabled"]:
         return {}
     members = _read("/1.0/cluster/members",

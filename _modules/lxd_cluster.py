@@ -1,14 +1,21 @@
 """
 Execution module for this minion's place in its LXD cluster: who it is
 (from the ``lxd:cluster`` pillar), what the ``lxd.cluster`` orchestrate needs
-to know about it, and the join offer that carries a join token from a
-member to one joiner through the Salt mine.
+to know about it, and the join chain that carries a join token from the
+bootstrap member to each joiner in turn through the Salt mine.
+
+The join chain is one job on every minion of the cluster at once. The
+bootstrap member (:py:func:`offer_joins`) issues a token for one joiner at
+a time, right before its join, and publishes it as a join offer; the
+joiner (:py:func:`join`), once prepared, waits for its offer, joins, and
+publishes a join report the bootstrap member waits for before it issues
+the next token (LXD takes one join at a time).
 
 The join offer is the only secret here. It is published in the mine
 (``lxd_mine.send``), in an entry of its own per joiner whose ``allow_tgt``
-names that joiner alone, read by the joiner with ``mine.get``, and
-withdrawn (mine entry deleted, token revoked) after the joins. It never
-appears in a job return, state output or log.
+names that joiner (and its issuer) alone, and withdrawn (mine entry
+deleted, token revoked if unused) as soon as the joiner reported. It
+never appears in a job return, state output or log.
 """
 
 import datetime
@@ -20,10 +27,11 @@ from salt.utils.versions import LooseVersion
 
 __virtualname__ = "lxd_cluster"
 
-# Mine entries: this member's identity (read by the runner, e.g. when its
-# key is deleted), and a join offer per joiner (readable by that joiner only).
-MINE_IDENTITY = "lxd_cluster"
+# Mine entries of the join chain: a join offer per joiner on the bootstrap
+# member (readable by that joiner only), a join report on each joiner
+# (readable by the bootstrap member only). Both name the run they belong to.
 MINE_OFFER = "lxd_join_offer_{minion}"
+MINE_REPORT = "lxd_join_report"
 
 CLUSTER_PORT = 8443
 
@@ -144,12 +152,13 @@ def address_drift(settings=None):
 # ---------------------------------------------------------------- join offers
 
 
-def join_offer(member):
+def join_offer(member, run=None):
     """
     Issue a join token for ``member`` and return the join offer: the token,
     the cluster certificate, the ``member_config`` keys the joiner must
-    answer (GET /1.0/cluster) and what the cluster runs (see
-    :py:func:`running`), which the joiner must run too.
+    answer (GET /1.0/cluster), what the cluster runs (see
+    :py:func:`running`), which the joiner must run too, and the ``run`` of
+    the lxd.cluster orchestrate it belongs to.
 
     A secret: this is the ``mine_function`` of :py:func:`publish_join_offer`
     and is not meant to be called on the command line.
@@ -162,6 +171,7 @@ def join_offer(member):
     """
     token = _bounded_join_token(member)
     return {
+        "run": run,
         "token": token,
         "certificate": __salt__["lxd.info"]()["environment"]["certificate"],
         "member_config": [
@@ -287,10 +297,11 @@ def _bounded_join_token(member):
     )
 
 
-def publish_join_offer(member, minion):
+def publish_join_offer(member, minion, run=None):
     """
-    Issue a join offer for ``member`` and publish it in this minion's mine,
-    readable by ``minion`` (the joiner) and this minion only. Returns the token's expiry.
+    Issue a join offer for ``member`` (of lxd.cluster run ``run``) and
+    publish it in this minion's mine, readable by ``minion`` (the joiner)
+    and this minion only. Returns the token's expiry.
 
     CLI Example:
 
@@ -302,6 +313,7 @@ def publish_join_offer(member, minion):
         MINE_OFFER.format(minion=minion),
         "lxd_cluster.join_offer",
         member,
+        run,
         # the joiner, and this minion (which issued it) to withdraw it
         allow_tgt=f"{minion},{__grains__['id']}",
         allow_tgt_type="list",
@@ -314,25 +326,106 @@ def publish_join_offer(member, minion):
     return __salt__["lxd.join_tokens"]()[member]["expires_at"]
 
 
-def withdraw_join_offer(member, minion):
+def refuse_join(minion, run, reason):
     """
-    Withdraw the join offer for ``member`` (minion ``minion``): revoke its
-    token if still pending and delete this minion's offer for it from the
-    mine. Returns what was withdrawn (empty when there was nothing).
+    Publish, in place of a join offer, that ``minion`` gets none in
+    lxd.cluster run ``run``, and why: the joiner stops waiting and fails
+    with ``reason``.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt lxd1 lxd_cluster.withdraw_join_offer lxd4 lxd4
+        salt lxd1 lxd_cluster.refuse_join lxd4 r1 'the bootstrap failed'
     """
-    withdrawn = []
-    if __salt__["lxd.revoke_join_token"](member):
-        withdrawn.append("token revoked")
-    if offer_published(minion):
-        __salt__["lxd_mine.delete"](MINE_OFFER.format(minion=minion))
-        withdrawn.append("mine offer deleted")
-    return withdrawn
+    return __salt__["lxd_mine.store"](MINE_OFFER.format(minion=minion),
+                                      {"run": run, "refused": reason},
+                                      allow_tgt=f"{minion},{__grains__['id']}",
+                                      allow_tgt_type="list")
+
+
+def offer_joins(joiners, run):
+    """
+    The bootstrap member's side of the join chain of lxd.cluster run
+    ``run``: for each of ``joiners`` (``{minion, member}``, in order) a
+    join offer right before its join, then its join report awaited (for
+    ``lxd:timeouts:operation`` plus one request: what is left of its
+    preparation, and its join) and its offer withdrawn (an unused token
+    revoked). A joiner that fails, or does not report in time, holds up
+    only itself. Returns ``{minion: outcome}``: ``joined``, ``a member
+    already``, or why it did not join.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_cluster.offer_joins '[{minion: lxd4, member: lxd4}]' r1
+    """
+    timeouts = _settings()["timeouts"]
+    bound = timeouts["operation"] + timeouts["request"]
+    outcomes = {}
+    with __salt__["lxd_mine.session"]():
+        for joiner in joiners:
+            minion, member = joiner["minion"], joiner["member"]
+            if member in __salt__["lxd.cluster_members"]():
+                outcomes[minion] = "a member already"
+                continue
+            try:
+                publish_join_offer(member, minion, run)
+            except CommandExecutionError as exc:
+                outcomes[minion] = f"not offered: {exc}"
+                refuse_join(minion, run, f"{__grains__['id']} could not offer a join "
+                                         f"token: {exc}")
+                continue
+            report = __salt__["lxd_mine.wait_for"](
+                minion, MINE_REPORT, lambda report: report.get("run") == run, bound)
+            __salt__["lxd.revoke_join_token"](member)
+            __salt__["lxd_mine.delete"](MINE_OFFER.format(minion=minion))
+            outcomes[minion] = _join_outcome(member, report, bound)
+    return outcomes
+
+
+def _join_outcome(member, report, bound):
+    """What became of ``member``'s join, from its report, checked with LXD
+    (a report is what a minion says of itself)."""
+    if report is None:
+        return f"no join report within {bound} s; its token was revoked"
+    if not report.get("joined"):
+        return f"not joined: {report.get('reason')}"
+    if member not in __salt__["lxd.cluster_members"](refresh=True):
+        return "reported joined, but the cluster does not list it"
+    return "joined"
+
+
+def report_join(coordinator, run, joined, reason=None):
+    """
+    Publish this joiner's join report for lxd.cluster run ``run``, readable
+    by ``coordinator`` (the bootstrap member, which waits for it) only.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd4 lxd_cluster.report_join lxd1 r1 False reason='preparation failed'
+    """
+    return __salt__["lxd_mine.store"](MINE_REPORT,
+                                      {"run": run, "joined": bool(joined), "reason": reason},
+                                      allow_tgt=coordinator, allow_tgt_type="list")
+
+
+def reported(run):
+    """
+    Return True when this joiner published its join report for lxd.cluster
+    run ``run`` in this job (see :py:func:`report_join`).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd4 lxd_cluster.reported r1
+    """
+    return __salt__["lxd_mine.entry"](MINE_REPORT) is not None and (
+        __salt__["lxd_mine.entry"](MINE_REPORT).get("run") == run)
 
 
 def offer_published(minion):
@@ -346,20 +439,6 @@ def offer_published(minion):
         salt lxd1 lxd_cluster.offer_published lxd4
     """
     return _own_mine_entry(MINE_OFFER.format(minion=minion)) is not None
-
-
-def pending_offer(member):
-    """
-    Return the pending join token of ``member`` on this member (id and
-    expiry, no secret), or None.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd_cluster.pending_offer lxd4
-    """
-    return __salt__["lxd.join_tokens"]().get(member)
 
 
 def offer_expired(expires_at, now=None):
@@ -423,31 +502,40 @@ def member_config_answers(keys, preseed):
     return answers
 
 
-def join(offered_by, member, address, preseed):
+def join(coordinator, run, member, address, preseed, timeout):
     """
     Join this fresh daemon to the cluster as ``member`` at ``address``, with
-    the join offer published for it in the mine by ``offered_by``: a member
-    minion, or a list of them tried in order (the bootstrap member, which
-    offers only when the previous join failed, then the previous joiner).
+    the join offer ``coordinator`` (the bootstrap member) publishes for it
+    in lxd.cluster run ``run``, waiting for it at most ``timeout`` seconds;
+    then report the outcome to ``coordinator``, joined or not.
     ``preseed`` gives this member's values for the cluster's member-specific
-    keys. Returns the minion whose offer was used.
+    keys.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt lxd4 lxd_cluster.join lxd1 lxd4 10.0.0.4:8443 '{}'
+        salt lxd4 lxd_cluster.join lxd1 r1 lxd4 10.0.0.4:8443 '{}' 600
     """
-    holders = [offered_by] if isinstance(offered_by, str) else list(offered_by)
-    entry = MINE_OFFER.format(minion=__grains__["id"])
-    published = __salt__["mine.get"](holders, entry, tgt_type="list")
-    holder = next((minion for minion in holders if published.get(minion)), None)
-    if holder is None:
-        raise CommandExecutionError(
-            f"{' or '.join(holders)} published no join offer for {member} (run the "
-            "lxd.cluster orchestrate: it issues one right before the join)"
-        )
-    offer = published[holder]
+    with __salt__["lxd_mine.session"]():
+        try:
+            offer = __salt__["lxd_mine.wait_for"](
+                coordinator, MINE_OFFER.format(minion=__grains__["id"]),
+                lambda offer: offer.get("run") == run, timeout)
+            if offer is None:
+                raise CommandExecutionError(
+                    f"{coordinator} published no join offer for {member} within {timeout} s"
+                )
+            if offer.get("refused"):
+                raise CommandExecutionError(offer["refused"])
+            _join_with(offer, coordinator, member, address, preseed)
+        except CommandExecutionError as exc:
+            report_join(coordinator, run, False, str(exc))
+            raise
+        report_join(coordinator, run, True)
+
+
+def _join_with(offer, holder, member, address, preseed):
     token = __salt__["lxd.decode_join_token"](offer["token"])
     if token["server_name"] != member:
         raise CommandExecutionError(
@@ -473,7 +561,6 @@ def join(offered_by, member, address, preseed):
         offer["certificate"],
         member_config_answers(offer["member_config"], preseed),
     )
-    return holder
 
 
 # ---------------------------------------------------------------- removal

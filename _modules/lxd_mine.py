@@ -12,15 +12,26 @@ master has stored it. A masterless minion uses Salt's own functions.
 
 :py:func:`entry` reads back what the master holds; every host's state run
 checks its entries, so they are read together, in one request per run.
+
+:py:func:`wait_for` waits for another minion's entry (a join offer, a join
+report), asking the master every ``POLL_SECONDS``: the mine has no way to
+be waited on. Within :py:func:`session`, every request of this module goes
+over one channel (opening one takes tens of milliseconds).
 """
+
+import contextlib
+import time
 
 import salt.channel.client
 import salt.utils.mine
+from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "lxd_mine"
 
 # The entries every LXD host keeps published (lxd_mine.published states)
 HOST_ENTRIES = ("lxd_server",)
+# How often wait_for asks the master (one request of a few milliseconds)
+POLL_SECONDS = 0.05
 
 
 def __virtual__():
@@ -43,7 +54,25 @@ def send(name, function, *args, allow_tgt=None, allow_tgt_type="glob"):
     if _masterless():
         return __salt__["mine.send"](name, *args, mine_function=function,
                                      allow_tgt=allow_tgt, allow_tgt_type=allow_tgt_type)
-    value = __salt__[function](*args)
+    return store(name, __salt__[function](*args), allow_tgt=allow_tgt,
+                 allow_tgt_type=allow_tgt_type)
+
+
+def store(name, value, allow_tgt=None, allow_tgt_type="glob"):
+    """
+    Store ``value`` as this minion's mine entry ``name``, readable by the
+    minions matching ``allow_tgt`` (and the master) when given, by every
+    minion otherwise. Returns True once the master stored it. Needs a
+    master (the lxd.cluster orchestrate's offers and reports).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd2 lxd_mine.store lxd_join_report '{run: r1, joined: true}' allow_tgt=lxd1
+    """
+    if _masterless():
+        raise CommandExecutionError("lxd_mine.store needs a salt-master")
     data = value
     if allow_tgt:
         data = salt.utils.mine.wrap_acl_structure(value, allow_tgt=allow_tgt,
@@ -91,6 +120,43 @@ def entry(name):
     return known[name]
 
 
+def wait_for(holder, name, accept, timeout):
+    """
+    Wait until minion ``holder``'s mine entry ``name``, as this minion may
+    read it, satisfies ``accept`` (a callable given the value), for at most
+    ``timeout`` seconds. Returns the value, or None when the time is up.
+    Not for the command line: ``accept`` is Python.
+    """
+    load = {"cmd": "_mine_get", "tgt": [holder], "fun": name, "tgt_type": "list"}
+    deadline = time.monotonic() + timeout
+    with session():
+        while True:
+            value = (_request(load) or {}).get(holder)
+            if value is not None and accept(value):
+                return value
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(POLL_SECONDS)
+
+
+@contextlib.contextmanager
+def session():
+    """
+    A context in which this module's requests to the master share one
+    channel (nested sessions share the outer one). Not for the command
+    line: a Python context manager.
+    """
+    if "lxd_mine.channel" in __context__:
+        yield
+        return
+    with salt.channel.client.ReqChannel.factory(__opts__) as channel:
+        __context__["lxd_mine.channel"] = channel
+        try:
+            yield
+        finally:
+            __context__.pop("lxd_mine.channel", None)
+
+
 def _known():
     return __context__.setdefault("lxd_mine.entries", {})
 
@@ -100,5 +166,8 @@ def _masterless():
 
 
 def _request(load):
+    load = dict(load, id=__opts__["id"])
+    if "lxd_mine.channel" in __context__:
+        return __context__["lxd_mine.channel"].send(load)
     with salt.channel.client.ReqChannel.factory(__opts__) as channel:
-        return channel.send(dict(load, id=__opts__["id"]))
+        return channel.send(load)

@@ -42,6 +42,7 @@ __virtualname__ = "lxd_cluster"
 
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
 MINE_OFFER = "lxd_join_offer_{minion}"  # as lxd_cluster.publish_join_offer names it
+MINE_REPORT = "lxd_join_report"  # as lxd_cluster.report_join names it
 OFFER_PREFIX = MINE_OFFER.split("{", 1)[0]
 # The lxd.cluster orchestrate's lock per cluster, in the master's cache: it
 # outlives a killed run until it expires.
@@ -81,10 +82,23 @@ def _ask_cluster_minions(function, only=None):
     the answers of those that ran it, and ``{minion: reason}`` for every
     targeted minion (of cluster ``only``, when given) that did not answer
     or failed, which the run leaves out."""
-    expected = salt.utils.minions.CkMinions(__opts__).check_minions(
-        CLUSTER_TARGET, "compound")["minions"]
-    returns = _client().cmd(CLUSTER_TARGET, function, timeout=_wait(), full_return=True,
-                            tgt_type="compound")
+    client = _client()
+    listening = client.event.cpub
+    try:
+        published = client.run_job(CLUSTER_TARGET, function, tgt_type="compound",
+                                   timeout=_wait(), listen=True) or {}
+        expected = published.get("minions") or []
+        # the master's view of each, compiled while the minions answer
+        for minion in expected:
+            identity(minion)
+        returns = {}
+        if expected:
+            for answer in client.get_cli_event_returns(published["jid"], expected, _wait(),
+                                                       CLUSTER_TARGET, "compound"):
+                returns.update(answer or {})
+    finally:
+        if not listening:
+            client.event.close_pub()
     answers, unusable = {}, {}
     for minion in sorted(set(expected) | set(returns)):
         answer = returns.get(minion)
@@ -315,11 +329,12 @@ def _shared_config_conflicts(minions):
 def withdraw_offers(holders, joiners, cluster=None, owner=None):
     """
     Delete the join offers for ``joiners`` from the mine of ``holders`` (the
-    cluster's minions, which issued them), in the master's cache: the last
-    step of the ``lxd.cluster`` orchestrate, after the joins (a join uses
-    up its token; the orchestrate revokes the tokens of failed joins). With
-    ``cluster`` and ``owner``, the run's lock of the cluster is released
-    too. Returns the mine entries withdrawn.
+    cluster's minions, which issued them) and the joiners' join reports,
+    in the master's cache: the last step of the ``lxd.cluster``
+    orchestrate, after the joins (a join uses up its token; the bootstrap
+    member revokes the tokens of failed joins). With ``cluster`` and
+    ``owner``, the run's lock of the cluster is released too. Returns the
+    mine entries withdrawn.
 
     CLI Example:
 
@@ -331,6 +346,9 @@ def withdraw_offers(holders, joiners, cluster=None, owner=None):
     for entry in entries:
         __salt__["cache.clear_mine_func"](tgt=holders, tgt_type="list",
                                           clear_mine_func_flag=entry)
+    if joiners:
+        __salt__["cache.clear_mine_func"](tgt=list(joiners), tgt_type="list",
+                                          clear_mine_func_flag=MINE_REPORT)
     if cluster:
         unlock(cluster, owner)
     return {"withdrawn": entries}

@@ -1,10 +1,11 @@
 """
 States for LXD cluster membership (over the ``lxd_cluster`` and ``lxd``
-execution modules). The ``lxd.cluster`` orchestrate applies them in order:
-``bootstrapped`` on one member, ``join_offered`` right before each join
-(by that member for the first joiner, then by each joiner once it
-``joined``, for the next), and ``join_offer_withdrawn`` on the first
-member after a failed join. ``member_absent`` removes a member, from another one.
+execution modules). The ``lxd.cluster`` orchestrate applies them in one
+job on every minion: ``bootstrapped`` and then ``joins_offered`` on one
+member, which offers each joiner its token in turn, and ``joined`` on
+each joiner, which waits for its offer; ``join_offers_refused`` and
+``join_declined`` (onfail) keep either side from waiting for a failed
+other. ``member_absent`` removes a member, from another one.
 The ``lxd.cluster.upgrade`` orchestrate rolls a snap channel change through
 the members with ``healthy`` and ``member_refreshed``; ``member_evacuated``
 and ``member_restored`` take a member out for maintenance and back.
@@ -97,38 +98,87 @@ def bootstrapped(name, member, address=None, init=None, token_expiry="15M"):
     return ret
 
 
-def join_offered(name, minion):
+def joins_offered(name, joiners, run):
     """
-    Ensure a fresh join offer for member ``name`` is in this minion's mine,
-    readable by ``minion`` alone: any earlier token for ``name`` (expired,
-    revoked, unused) is replaced. Nothing is offered when ``name`` is a
-    member already.
+    Ensure each of ``joiners`` is offered its join token in turn, right
+    before its join, and its join is awaited before the next token is
+    issued (the bootstrap member's side of the join chain of lxd.cluster
+    run ``run``; see ``lxd_cluster.offer_joins``). Fails naming each
+    joiner that did not join; the others join.
 
     name
-        The joining member's name.
+        The cluster name.
 
-    minion
-        The joining minion's id (the only one allowed to read the offer).
+    joiners
+        ``{minion, member}`` of each joiner, in the order they join.
+
+    run
+        The lxd.cluster orchestrate's run (its plan's ``run``).
     """
     ret = _ret(name)
     try:
-        if name in __salt__["lxd.cluster_members"]():
-            ret["comment"] = f"{name} is a cluster member: no join offer needed."
+        members = __salt__["lxd.cluster_members"]()
+        pending = [joiner for joiner in joiners if joiner["member"] not in members]
+        if not pending:
+            ret["comment"] = "Every joiner is a cluster member: no join offer needed."
             return ret
-        stale = __salt__["lxd_cluster.pending_offer"](name)
-        ret["changes"]["join offer"] = {
-            "old": f"token expiring {stale['expires_at']}" if stale else None,
-            "new": f"token for {name}, readable by {minion} only",
-        }
         if __opts__["test"]:
             ret["result"] = None
-            ret["comment"] = f"A join token for {name} would be issued."
+            ret["changes"]["join offers"] = {
+                joiner["minion"]: "a join token, right before its join" for joiner in pending
+            }
+            ret["comment"] = (f"{', '.join(j['minion'] for j in pending)} would be offered a "
+                              "join token, one at a time.")
             return ret
-        expires = __salt__["lxd_cluster.publish_join_offer"](name, minion)
+        outcomes = __salt__["lxd_cluster.offer_joins"](pending, run)
     except CommandExecutionError as exc:
-        return _failed(ret, f"The join offer for {name} failed: {exc}")
-    ret["changes"]["join offer"]["new"] += f", expiring {expires}"
-    ret["comment"] = f"A join token for {name} is offered to {minion} through the mine."
+        return _failed(ret, f"Offering joins to cluster {name} failed: {exc}")
+    ret["changes"]["join offers"] = outcomes
+    failed = {minion: outcome for minion, outcome in outcomes.items()
+              if outcome not in ("joined", "a member already")}
+    if failed:
+        ret["result"] = False
+        ret["comment"] = "Not joined: " + "; ".join(
+            f"{minion}: {outcome}" for minion, outcome in failed.items())
+    else:
+        ret["comment"] = f"{', '.join(outcomes)} joined cluster {name}, one at a time."
+    return ret
+
+
+def join_offers_refused(name, joiners, run):
+    """
+    Ensure every joiner of lxd.cluster run ``run`` that is still waiting
+    for its join offer stops waiting: a refusal stands in for the offer of
+    each joiner that has not reported (used with ``onfail`` when this
+    member could not offer joins: its bootstrap failed).
+
+    name
+        The cluster name.
+
+    joiners
+        ``{minion, member}`` of each joiner.
+
+    run
+        The lxd.cluster orchestrate's run.
+    """
+    ret = _ret(name)
+    if __opts__["test"]:
+        ret["comment"] = "No join offer was made in a dry run."
+        return ret
+    minions = [joiner["minion"] for joiner in joiners]
+    try:
+        reports = __salt__["mine.get"](minions, "lxd_join_report", tgt_type="list")
+        waiting = [minion for minion in minions
+                   if (reports.get(minion) or {}).get("run") != run]
+        reason = (f"{__grains__['id']}, which offers the joins of cluster {name}, could not "
+                  "(see its lxd-cluster-* states)")
+        for minion in waiting:
+            __salt__["lxd_cluster.refuse_join"](minion, run, reason)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Refusing the joins of cluster {name} failed: {exc}")
+    if waiting:
+        ret["changes"]["join offers"] = {minion: "refused" for minion in waiting}
+    ret["comment"] = f"No join offer for {', '.join(waiting) or 'any joiner'} in this run."
     return ret
 
 
@@ -161,41 +211,13 @@ def join_tokens_revoked(name):
     return ret
 
 
-def join_offer_withdrawn(name, minion):
-    """
-    Ensure no join offer for member ``name`` is left: its token is revoked
-    if unused and the offer deleted from this minion's mine.
-
-    name
-        The joining member's name.
-
-    minion
-        The joining minion's id.
-    """
-    ret = _ret(name)
-    try:
-        pending = __salt__["lxd_cluster.pending_offer"](name)
-        in_mine = __salt__["lxd_cluster.offer_published"](minion)
-        if not pending and not in_mine:
-            ret["comment"] = f"No join offer for {name} is left."
-            return ret
-        ret["changes"]["join offer"] = {"old": "pending", "new": None}
-        if __opts__["test"]:
-            ret["result"] = None
-            ret["comment"] = f"The join offer for {name} would be withdrawn."
-            return ret
-        withdrawn = __salt__["lxd_cluster.withdraw_join_offer"](name, minion)
-    except CommandExecutionError as exc:
-        return _failed(ret, f"Withdrawing the join offer for {name} failed: {exc}")
-    ret["comment"] = f"The join offer for {name} was withdrawn: {', '.join(withdrawn)}."
-    return ret
-
-
-def joined(name, member, offered_by, address=None, init=None):
+def joined(name, member, coordinator, run, timeout, address=None, init=None):
     """
     Ensure this daemon is member ``member`` of cluster ``name``, joining it
-    with the offer minion ``offered_by`` published in the mine. The daemon
-    must be fresh (LXD replaces a joiner's configuration with the
+    with the join offer ``coordinator`` (the bootstrap member) publishes for
+    it in lxd.cluster run ``run``, waited for at most ``timeout`` seconds
+    (the joiner's side of the join chain; see ``lxd_cluster.join``). The
+    daemon must be fresh (LXD replaces a joiner's configuration with the
     cluster's); ``init`` gives its values for member-specific keys (pool
     sources, external interfaces).
 
@@ -205,9 +227,14 @@ def joined(name, member, offered_by, address=None, init=None):
     member
         This member's name.
 
-    offered_by
-        The minion holding the join offer (a cluster member), or a list of
-        them tried in order.
+    coordinator
+        The minion that offers the joins (the bootstrap member).
+
+    run
+        The lxd.cluster orchestrate's run (its plan's ``run``).
+
+    timeout
+        Seconds to wait for the join offer.
 
     address
         ``lxd:addresses:cluster``.
@@ -216,7 +243,7 @@ def joined(name, member, offered_by, address=None, init=None):
     try:
         wanted = __salt__["lxd_cluster.address"](address)
         if __opts__["test"] and not __salt__["lxd.installed"]():
-            # prepared (installed) by the run's first step
+            # installed by the same run, before the join
             ret["changes"]["cluster"] = {"old": None,
                                          "new": f"{name}: joined as {member} at {wanted}"}
             ret["result"] = None
@@ -247,15 +274,46 @@ def joined(name, member, offered_by, address=None, init=None):
             ret["comment"] = f"{member} would join cluster {name}."
             return ret
         preseed = __salt__["lxd_pillar.preseed"](init or {})
-        holder = __salt__["lxd_cluster.join"](offered_by, member, wanted, preseed)
+        __salt__["lxd_cluster.join"](coordinator, run, member, wanted, preseed, timeout)
         ret["changes"]["cluster"] = {
             "old": None,
-            "new": f"{name}: joined as {member} at {wanted} with the offer of {holder}",
+            "new": f"{name}: joined as {member} at {wanted} with the offer of {coordinator}",
         }
         __salt__["lxd.write_init_record"]("cluster", preseed)
     except CommandExecutionError as exc:
         return _failed(ret, f"Joining cluster {name} failed: {exc}")
     ret["comment"] = f"{member} joined cluster {name}."
+    return ret
+
+
+def join_declined(name, coordinator, run):
+    """
+    Ensure ``coordinator`` (the bootstrap member) is not left waiting for
+    this joiner: a join report saying it does not join in lxd.cluster run
+    ``run``, unless one was sent (used with ``onfail`` on ``joined``, which
+    does not run when the host's preparation failed).
+
+    name
+        The cluster name.
+
+    coordinator
+        The minion that offers the joins.
+
+    run
+        The lxd.cluster orchestrate's run.
+    """
+    ret = _ret(name)
+    if __opts__["test"] or __salt__["lxd_cluster.reported"](run):
+        ret["comment"] = f"{coordinator} knows whether this joiner joined."
+        return ret
+    try:
+        __salt__["lxd_cluster.report_join"](
+            coordinator, run, False,
+            f"{__grains__['id']} was not prepared for its join (see its lxd states)")
+    except CommandExecutionError as exc:
+        return _failed(ret, f"Reporting to {coordinator} failed: {exc}")
+    ret["changes"]["join report"] = {"old": None, "new": "not joining"}
+    ret["comment"] = f"{coordinator} was told this joiner does not join."
     return ret
 
 

@@ -37,11 +37,20 @@ def say(message):
 
 
 def alive(pid_file):
-    """The pid in ``pid_file`` when that process runs, else None."""
+    """The pid in ``pid_file`` when that process runs, else None. A child of
+    this process that exited (a daemon this script started) is reaped here:
+    a zombie still answers kill(0)."""
     try:
         pid = int(Path(pid_file).read_text())
-        os.kill(pid, 0)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
+    except ChildProcessError:
+        pass  # not our child: its parent reaps it
     except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except OSError:
         return None
     return pid
 

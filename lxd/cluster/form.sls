@@ -1,32 +1,20 @@
-{#- First step of the lxd.cluster orchestrate, on every minion of a cluster
-    at once (pillar lxd_form: bootstrap; lxd_offer: the first joiner, if
-    any): the host prepared as by state.apply lxd; the bootstrap member also
-    bootstraps the cluster and, when there are joiners (the run then holds
-    the cluster's lock), revokes the tokens an interrupted run left and
-    offers the first joiner its join token. #}
+{#- The lxd.cluster orchestrate's one job, on every minion of a cluster at
+    once (pillar lxd_form: bootstrap, joiners [{minion, member}] in the
+    order they join, run): each host prepared as by state.apply lxd; the
+    bootstrap member bootstraps the cluster (or is an online member of it)
+    and offers each joiner its join token in turn (lxd.cluster.offer); each
+    joiner, once prepared, waits for its offer and joins (lxd.cluster.join). #}
 {%- set tplroot = tpldir.split("/")[0] %}
-{%- from tplroot ~ "/map.jinja" import lxd with context %}
 {%- set form = salt["pillar.get"]("lxd_form") %}
-{%- set offering = grains.id == form.bootstrap and salt["pillar.get"]("lxd_offer") %}
+{%- set joining = form.joiners | map(attribute="minion") | list %}
 
 include:
   - {{ tplroot }}
 {%- if grains.id == form.bootstrap %}
   - {{ tplroot }}.cluster.bootstrap
-{%- endif %}
-{%- if offering %}
+{%- if joining %}
   - {{ tplroot }}.cluster.offer
-
-lxd-cluster-stale-join-tokens-revoked:
-  lxd_cluster.join_tokens_revoked:
-    - name: {{ lxd.cluster.name }}
-    - require:
-      - lxd_cluster: lxd-cluster-bootstrapped
-
-extend:
-  lxd-cluster-join-offered:
-    lxd_cluster.join_offered:
-      - require:
-        - lxd_cluster: lxd-cluster-bootstrapped
-        - lxd_cluster: lxd-cluster-stale-join-tokens-revoked
+{%- endif %}
+{%- elif grains.id in joining %}
+  - {{ tplroot }}.cluster.join
 {%- endif %}

@@ -1,26 +1,28 @@
 {#- salt-run state.orchestrate lxd.cluster [pillar='{"lxd_cluster": "<name>"}']
 
-    Form or grow every LXD cluster in pillar (or only the one named):
-    1. every member prepared at once, each in its own job (state.apply
-       lxd: installed from nothing if need be, tuned), and one member
-       bootstrapped: an online member when the cluster exists, else
-       lxd:cluster:bootstrap, else the first minion id;
-    2. the joiners join one at a time (LXD does not take concurrent joins),
-       each with a join token issued right before its join and carried to
-       it alone through the mine: by the bootstrap member (in step 1) for
-       the first joiner, then by each joiner, once joined, for the next
-       (by the bootstrap member when that join failed). A joiner whose
-       preparation failed is not joined; the others are;
-    3. the tokens of failed joins revoked (on the bootstrap member), the
-       offers withdrawn from the mine (lxd_cluster.withdraw_offers).
-    The plan comes from the lxd_cluster runner (salt-run lxd_cluster.plan):
-    minions that did not answer are errors (the run fails naming them),
-    hosts without LXD yet are notes (installed and joined in this run).
-    A cluster with joiners is locked by the plan for the run (a second run
-    refuses; a killed run's lock expires, or salt-run lxd_cluster.unlock
-    <name> force=True), which also withdraws the offers an interrupted run
-    left; the bootstrap member revokes the tokens it left; the last step
-    releases the lock. A dry run (test=True) takes no lock. #}
+    Form or grow every LXD cluster in pillar (or only the one named), in
+    one job on all of its minions at once (lxd.cluster.form):
+    - every host prepared (state.apply lxd: installed from nothing if need
+      be, tuned);
+    - one member bootstrapped: an online member when the cluster exists,
+      else lxd:cluster:bootstrap, else the first minion id;
+    - the joiners joined one at a time (LXD does not take concurrent
+      joins): the bootstrap member issues each joiner's token right before
+      its join and carries it to that joiner alone through the mine, then
+      waits for the joiner's report before the next token. A joiner whose
+      preparation or join fails holds up only itself (it reports so), and
+      its unused token is revoked at once;
+    - the offers withdrawn from the mine (lxd_cluster.withdraw_offers).
+    A formed cluster with nothing to join is left alone (state.apply lxd
+    keeps its members). The plan comes from the lxd_cluster runner
+    (salt-run lxd_cluster.plan): minions that did not answer are errors
+    (the run fails naming them), hosts without LXD yet are notes
+    (installed and joined in this run). A cluster with joiners is locked
+    by the plan for the run (a second run refuses; a killed run's lock
+    expires, or salt-run lxd_cluster.unlock <name> force=True), which also
+    withdraws the offers an interrupted run left; the bootstrap member
+    revokes the tokens it left; the last step releases the lock. A dry run
+    (test=True) takes no lock. #}
 {%- set plan = salt["saltutil.runner"]("lxd_cluster.plan",
                                        cluster=salt["pillar.get"]("lxd_cluster"),
                                        locking=not opts.get("test", False)) %}
@@ -46,89 +48,30 @@ lxd-cluster-plan-note-{{ loop.index }}:
     - comment: {{ note | json }}
 {%- endfor %}
 
-{%- for cluster in plan.clusters %}
+{%- for cluster in plan.clusters if cluster.joiners or not cluster.members %}
 {%- set id = "lxd-cluster-" ~ cluster.name %}
-{%- set joiners = cluster.joiners %}
-{%- set first_offer = {"lxd_offer": joiners[0]} if joiners else {} %}
-{%- set form = dict(lxd_form=dict(bootstrap=cluster.bootstrap)) %}
+{%- set form = dict(bootstrap=cluster.bootstrap, joiners=cluster.joiners, run=plan.run) %}
 
-{#- every minion prepared at once, each in its own job, so that one that
-    fails (its package install, say) holds up only its own join #}
-{{ id }}-bootstrapped:
+{{ id }}-formed:
   salt.state:
-    - tgt: {{ cluster.bootstrap }}
+    - tgt: {{ cluster.minions | json }}
+    - tgt_type: list
     - sls: lxd.cluster.form
-    - pillar: {{ dict(form, **first_offer) | json }}
-    - parallel: true
+    - pillar: {{ dict(lxd_form=form) | json }}
+    {#- a minion that does not return fails the step #}
+    - expect_minions: true
 
-{%- for minion in cluster.minions if minion != cluster.bootstrap %}
+{%- if cluster.joiners %}
 
-{{ id }}-{{ minion }}-prepared:
-  salt.state:
-    - tgt: {{ minion }}
-    - sls: lxd.cluster.form
-    - pillar: {{ form | json }}
-    - parallel: true
-{%- endfor %}
-
-{%- for joiner in joiners %}
-{#- the offer comes from the previous joiner once it joined, or from the
-    bootstrap member, which passes it on when that join failed (its offer
-    first: issuing it revoked any token the previous joiner had offered) #}
-{%- set offered_by = [cluster.bootstrap, loop.previtem.minion] if not loop.first
-                     else [cluster.bootstrap] %}
-
-{{ id }}-{{ joiner.minion }}-joined:
-  salt.state:
-    - tgt: {{ joiner.minion }}
-    - sls: lxd.cluster.join
-    - pillar: {{ dict(lxd_join={"offered_by": offered_by},
-                      **({"lxd_offer": loop.nextitem} if not loop.last else {})) | json }}
-    - require:
-      - salt: {{ id }}-bootstrapped
-      - salt: {{ id }}-{{ joiner.minion }}-prepared
-
-{%- if not loop.last %}
-
-{{ id }}-{{ joiner.minion }}-offer-passed-on:
-  salt.state:
-    - tgt: {{ cluster.bootstrap }}
-    - sls: lxd.cluster.offer
-    - pillar: {{ {"lxd_offer": loop.nextitem} | json }}
-    {#- a join skipped for a failed preparation does not count as failed:
-        Salt triggers onfail on states that ran #}
-    - onfail_any:
-      - salt: {{ id }}-{{ joiner.minion }}-prepared
-      - salt: {{ id }}-{{ joiner.minion }}-joined
-    - require:
-      - salt: {{ id }}-bootstrapped
-{%- endif %}
-{%- endfor %}
-
-{%- if joiners %}
-
-{#- a failed join (or a failed first step, or a joiner that could not be
-    prepared) can leave a token valid until it expires: revoke it #}
-{{ id }}-unused-tokens-revoked:
-  salt.state:
-    - tgt: {{ cluster.bootstrap }}
-    - sls: lxd.cluster.withdraw
-    - pillar: {lxd_form: {joiners: {{ joiners | json }}}}
-    - onfail_any:
-      - salt: {{ id }}-bootstrapped
-{%- for joiner in joiners %}
-      - salt: {{ id }}-{{ joiner.minion }}-prepared
-      - salt: {{ id }}-{{ joiner.minion }}-joined
-{%- endfor %}
-
-{#- last, whatever happened before: no offer stays in the mine, and the
-    cluster's lock is released #}
+{#- last, whatever happened before: no offer or report stays in the mine,
+    and the cluster's lock is released #}
 {{ id }}-offers-withdrawn:
   salt.runner:
     - name: lxd_cluster.withdraw_offers
     - holders: {{ cluster.minions | json }}
-    - joiners: {{ joiners | map(attribute="minion") | list | json }}
+    - joiners: {{ cluster.joiners | map(attribute="minion") | list | json }}
     - cluster: {{ cluster.name | json }}
     - owner: {{ plan.run | json }}
+    - order: last
 {%- endif %}
 {%- endfor %}

@@ -1,36 +1,45 @@
-{#- On a joiner: join the cluster with the offer minion lxd_join:offered_by
-    published for it; once a member, offer the next joiner its token
-    (pillar lxd_offer, when there is one). #}
+{#- On a joiner (pillar lxd_form: bootstrap, joiners, run): once installed
+    and tuned, wait for the join offer of the bootstrap member, join, and
+    report to it; a joiner that cannot join (or was not prepared) reports
+    that instead, so that the next one's turn comes. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import lxd with context %}
-{%- set join = salt["pillar.get"]("lxd_join") %}
+{%- set form = salt["pillar.get"]("lxd_form") %}
+{%- set position = (form.joiners | map(attribute="minion") | list).index(grains.id) %}
 
 include:
   - {{ tplroot }}.validate
-  {#- its certificate is now the cluster's #}
+  - {{ tplroot }}.install
+  - {{ tplroot }}.tuning
+  {#- its certificate is the cluster's once joined #}
   - {{ tplroot }}.facts
-{%- if salt["pillar.get"]("lxd_offer") %}
-  - {{ tplroot }}.cluster.offer
-{%- endif %}
 
 lxd-cluster-joined:
   lxd_cluster.joined:
     - name: {{ lxd.cluster.name }}
     - member: {{ grains.id }}
-    - offered_by: {{ join.offered_by }}
+    - coordinator: {{ form.bootstrap }}
+    - run: {{ form.run | json }}
+    {#- its turn comes after the joins before it, each bounded as the
+        bootstrap member bounds it #}
+    - timeout: {{ (position + 1) * (lxd.timeouts.operation + lxd.timeouts.request) }}
     - address: {{ lxd.addresses.cluster | json }}
     - init: {{ lxd.init | json }}
     - require:
-      - lxd_pillar: lxd-pillar-valid
+      - sls: {{ tplroot }}.validate
+      - sls: {{ tplroot }}.install
+      - sls: {{ tplroot }}.tuning
+
+lxd-cluster-join-declined:
+  lxd_cluster.join_declined:
+    - name: {{ lxd.cluster.name }}
+    - coordinator: {{ form.bootstrap }}
+    - run: {{ form.run | json }}
+    - onfail:
+      - lxd_cluster: lxd-cluster-joined
 
 extend:
   lxd-server-published:
     lxd_mine.published:
       - require:
         - lxd_cluster: lxd-cluster-joined
-{%- if salt["pillar.get"]("lxd_offer") %}
-  lxd-cluster-join-offered:
-    lxd_cluster.join_offered:
-      - require:
-        - lxd_cluster: lxd-cluster-joined
-{%- endif %}

@@ -1,11 +1,33 @@
-{#- On a cluster member: a join token for the next joiner, in a mine entry
-    of its own readable by that joiner only (pillar lxd_offer: member,
-    minion). The lxd.cluster orchestrate issues it right before that join:
-    on the bootstrap member for the first joiner, then on each joiner, once
-    joined, for the one after it. #}
-{%- set offer = salt["pillar.get"]("lxd_offer") %}
+{#- On the bootstrap member (pillar lxd_form: joiners, run): the tokens an
+    interrupted run left revoked, then each joiner offered its join token
+    in turn, right before its join, through a mine entry readable by that
+    joiner only; the next token waits for the joiner's report. When the
+    joins cannot be offered, every joiner still waiting is told so. #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import lxd with context %}
+{%- set form = salt["pillar.get"]("lxd_form") %}
 
-lxd-cluster-join-offered:
-  lxd_cluster.join_offered:
-    - name: {{ offer.member }}
-    - minion: {{ offer.minion }}
+include:
+  - {{ tplroot }}.cluster.bootstrap
+
+lxd-cluster-stale-join-tokens-revoked:
+  lxd_cluster.join_tokens_revoked:
+    - name: {{ lxd.cluster.name }}
+    - require:
+      - lxd_cluster: lxd-cluster-bootstrapped
+
+lxd-cluster-joins-offered:
+  lxd_cluster.joins_offered:
+    - name: {{ lxd.cluster.name }}
+    - joiners: {{ form.joiners | json }}
+    - run: {{ form.run | json }}
+    - require:
+      - lxd_cluster: lxd-cluster-stale-join-tokens-revoked
+
+lxd-cluster-join-offers-refused:
+  lxd_cluster.join_offers_refused:
+    - name: {{ lxd.cluster.name }}
+    - joiners: {{ form.joiners | json }}
+    - run: {{ form.run | json }}
+    - onfail:
+      - lxd_cluster: lxd-cluster-joins-offered

@@ -41,6 +41,10 @@ def failed(steps):
     return {key: step["comment"] for key, step in steps.items() if step["result"] is False}
 
 
+def by_id(states):
+    return {state["__id__"]: state for state in states.values()}
+
+
 def members(hosts, via="node-1"):
     return {member["server_name"]: (member["status"], member["url"])
             for member in hosts.query(via, "/1.0/cluster/members?recursion=1")}
@@ -116,10 +120,12 @@ def test_a_host_whose_install_fails_is_named_and_nothing_half_joins(cluster):
     cluster.add(*AFTER, **pillar(AFTER[1]))
     result, steps = orchestrate(cluster)
     assert result.returncode != 0
-    failures = failed(steps)
-    assert any(name in key and "prepared" in key for key in failures), failures
-    assert "lxd-no-such-package" in json.dumps(steps)
-    # the joiner after it still joins: the bootstrap member offers instead
+    formed = next(step for key, step in steps.items() if key.endswith("-formed"))
+    assert formed["result"] is False, formed["comment"]
+    offered = by_id(formed["changes"]["ret"]["node-1"])["lxd-cluster-joins-offered"]
+    assert f"{name}: not joined: {name} was not prepared" in offered["comment"], offered
+    assert "lxd-no-such-package" in json.dumps(formed["changes"]["ret"][name])
+    # the joiner after it still joins: a failed joiner holds up only itself
     assert set(members(cluster)) == {*HOSTS, AFTER[0]}
     tokens = [op for op in cluster.query("node-1", "/1.0/operations?recursion=1").get(
         "running", []) if op["class"] == "token" and "serverName" in op["metadata"]]

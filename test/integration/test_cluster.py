@@ -6,6 +6,7 @@ grow, re-run, remove, refuse, evacuate, lose the bootstrap minion."""
 import base64
 import json
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -156,25 +157,40 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
     cluster.add_hosts("lxd-c4")
     for name in cluster.minions:
         cluster.set_pillar(name, cluster={"name": "ci", "token_expiry": "2S"})
-    bootstrapped = cluster.salt.run("state.sls", "lxd.cluster.bootstrap", minion_tgt="lxd-c1")
-    assert bootstrapped.returncode == 0, bootstrapped
-    offer = json.dumps({"lxd_offer": {"member": "lxd-c4", "minion": "lxd-c4"}})
-    offered = cluster.salt.run("state.sls", "lxd.cluster.offer", f"pillar={offer}",
-                               minion_tgt="lxd-c1")
-    assert offered.returncode == 0, offered
+    form = json.dumps({"lxd_form": {"bootstrap": "lxd-c1", "run": "expiring",
+                                    "joiners": [{"minion": "lxd-c4", "member": "lxd-c4"}]}})
+    # the bootstrap member's side of the chain: it offers, then waits for the report
+    offering = []
+    # a CLI of its own: one runs one command at a time
+    offer_cli = cluster.master.salt_cli(timeout=300)
+    offerer = threading.Thread(target=lambda: offering.append(offer_cli.run(
+        "state.sls", "lxd.cluster.offer", f"pillar={form}", minion_tgt="lxd-c1")))
+    offerer.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        published = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4",
+                                     minion_tgt="lxd-c1")
+        if published.data is True:
+            break
+        time.sleep(0.5)
+    assert published.data is True, published
 
     # the offer is in lxd-c1's mine, and no other minion can read it
-    published = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4", minion_tgt="lxd-c1")
-    assert published.data is True
     seen = cluster.salt.run("mine.get", "lxd-c1", "lxd_join_offer_lxd-c4", minion_tgt="lxd-c3")
     assert seen.data == {}
-    join = json.dumps({"lxd_join": {"offered_by": "lxd-c1"}})
 
     time.sleep(3)  # let the 2-second token expire
-    joined = cluster.salt.run("state.sls", "lxd.cluster.join", f"pillar={join}",
+    joined = cluster.salt.run("state.sls", "lxd.cluster.join", f"pillar={form}",
                               minion_tgt="lxd-c4")
     assert "expired at" in by_id(joined.data)["lxd-cluster-joined"]["comment"], joined
     assert cluster.daemons["lxd-c4"].query("/1.0/cluster")["enabled"] is False
+    # told so, the bootstrap member revoked the token and withdrew the offer at once
+    offerer.join(timeout=120)
+    offered = by_id(offering[0].data)["lxd-cluster-joins-offered"]
+    assert offered["result"] is False and "expired at" in offered["comment"], offered
+    assert cluster.daemons["lxd-c1"].lxc("cluster", "list-tokens", "-f", "csv") == ""
+    published = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4", minion_tgt="lxd-c1")
+    assert published.data is False, published
 
     for name in cluster.minions:
         cluster.set_pillar(name, cluster={"name": "ci", "token_expiry": "15M"})
@@ -275,9 +291,8 @@ def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cl
     # a run killed after its first offer: its lock, offer and token are left
     locked = cluster.run.run("lxd_cluster.lock", "ci", "killed-run", '["lxd-c2", "lxd-c5"]')
     assert locked.returncode == 0, locked
-    offer = json.dumps({"lxd_offer": {"member": "lxd-c9", "minion": "lxd-c9"}})
-    offered = cluster.salt.run("state.sls", "lxd.cluster.offer", f"pillar={offer}",
-                               minion_tgt="lxd-c2")
+    offered = cluster.salt.run("lxd_cluster.publish_join_offer", "lxd-c9", "lxd-c9",
+                               "killed-run", minion_tgt="lxd-c2")
     assert offered.returncode == 0, offered
 
     refused = cluster.orchestrate()
@@ -294,7 +309,7 @@ def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cl
     assert cluster.daemons["lxd-c2"].lxc("cluster", "list-tokens", "-f", "csv") == ""
     left = cluster.salt.run("lxd_cluster.offer_published", "lxd-c9", minion_tgt="lxd-c2")
     assert left.data is False, left
-    assert any("lxd-c5-joined" in key for key in steps)
+    assert any(key.endswith("-formed") for key in steps), steps
     assert cluster.members("lxd-c2") == {
         "lxd-c1": "Online", "lxd-c2": "Online", "lxd-c5": "Online"
     }
