@@ -1,20 +1,23 @@
 """Cluster formation: the formula against raw LXD (or Incus, --backend
 incus: `incus admin init --preseed`, `incus cluster add`), on this machine.
 
-For each size N (default 3 and 5), on fresh daemons each time:
+For each size N (default 3, 5 and 8), on fresh daemons each time:
   raw      N LXD daemons; the first `lxd init --preseed` bootstraps, then for
            each other member `lxc cluster add` on the first and
            `lxd init --preseed` with the token on the joiner (the floor);
   formula  N LXD daemons, a salt-master and N salt-minions (sandbox.py);
            `salt-run state.orchestrate lxd.cluster`, then a re-run of
-           `salt '*' state.apply lxd`, which must report no changes.
+           `salt '*' state.apply lxd` and one of the orchestrate, which
+           must report no changes.
 Daemons run with --debug in both, so that the API requests the formula
-makes over each member's unix socket can be counted from its log.
+makes over each member's unix socket can be counted from its log. With
+matplotlib (sandbox/requirements-benchmark.txt), formation time against N
+is drawn in --plot (default BENCHMARKS.png).
 
-    .venv/bin/python sandbox/benchmark.py [--sizes 3 5] [--root .benchmark] [--backend incus]
+    .venv/bin/python sandbox/benchmark.py [--sizes 3 5 8] [--root .benchmark] [--backend incus]
 
 Not a test: it prints numbers (see BENCHMARKS.rst) and fails only when a
-cluster does not form or the re-run reports changes.
+cluster does not form or a re-run reports changes.
 """
 
 import argparse
@@ -120,8 +123,15 @@ def formula(root, size, backend):
         changed = changes_reported(json.loads(reapplied.stdout))
         steps = [step for states in json.loads(orchestrated.stdout)["data"].values()
                  for step in states.values()]
+        reorchestrate_seconds, reorchestrated = timed(lambda: sandbox.salt_run(
+            "--out=json", "state.orchestrate", "lxd.cluster", capture=True, check=False))
+        changed += [("orchestrate", step["__id__"]) for states in
+                    json.loads(reorchestrated.stdout)["data"].values()
+                    for step in states.values()
+                    if step["changes"] or step["result"] is not True]
         return {
             "seconds": seconds,
+            "reorchestrate_seconds": reorchestrate_seconds,
             "steps": sorted((step["__run_num__"], step["__id__"], step["duration"] / 1000)
                             for step in steps),
             "rerun_seconds": rerun_seconds,
@@ -141,7 +151,9 @@ def spread(counts):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5, 8])
+    parser.add_argument("--plot", default=str(REPO / "BENCHMARKS.png"),
+                        help="where to draw formation time against N (needs matplotlib)")
     parser.add_argument("--root", default=str(REPO / ".benchmark"))
     parser.add_argument("--backend", choices=("lxd", "incus"), default="lxd")
     args = parser.parse_args()
@@ -165,7 +177,9 @@ def main():
               f"{measured['seconds'] / raw_seconds:6.2f}")
         print(f"  re-run of state.apply lxd on all {size} members         "
               f"{measured['rerun_seconds']:6.2f} s")
-        print(f"  changes reported by the re-run                       "
+        print(f"  re-run of state.orchestrate lxd.cluster (formed)     "
+              f"{measured['reorchestrate_seconds']:6.2f} s")
+        print(f"  changes reported by the re-runs                      "
               f"{len(measured['rerun_changes']):6d}")
         print(f"  LXD API requests per member, formation               "
               f"{spread(measured['formation_requests'])}")
@@ -177,7 +191,38 @@ def main():
             print(f"  changed or failed on re-run: {measured['rerun_changes']}")
             failed = True
     shutil.rmtree(root, ignore_errors=True)
+    plot(results, args.backend, args.plot)
     return 1 if failed else 0
+
+
+def plot(results, backend, path):
+    """Formation time against N, raw and formula, in ``path`` (a PNG)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("no plot: pip install -r sandbox/requirements-benchmark.txt")
+        return
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    sizes = [size for size, _, _ in results]
+    figure, axes = pyplot.subplots(figsize=(6, 4), dpi=100)
+    axes.plot(sizes, [raw_seconds for _, raw_seconds, _ in results], "o-",
+              label=f"raw: {'incus admin' if backend == 'incus' else 'lxd'} init --preseed")
+    axes.plot(sizes, [measured["seconds"] for _, _, measured in results], "s-",
+              label="formula: state.orchestrate lxd.cluster")
+    axes.plot(sizes, [2 * raw_seconds for _, raw_seconds, _ in results], ":", color="grey",
+              label="2 x raw")
+    axes.set_xlabel("cluster members (N)")
+    axes.set_ylabel("formation time (s)")
+    axes.set_xticks(sizes)
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    axes.set_title(f"Forming a cluster of N members ({backend}, this machine)")
+    figure.tight_layout()
+    figure.savefig(path)
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":
