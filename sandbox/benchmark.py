@@ -125,6 +125,8 @@ def formula(root, size, backend):
                  for step in states.values()]
         reorchestrate_seconds, reorchestrated = timed(lambda: sandbox.salt_run(
             "--out=json", "state.orchestrate", "lxd.cluster", capture=True, check=False))
+        if reorchestrated.returncode != 0:
+            changed.append(("orchestrate", f"exit {reorchestrated.returncode}"))
         changed += [("orchestrate", step["__id__"]) for states in
                     json.loads(reorchestrated.stdout)["data"].values()
                     for step in states.values()

@@ -48,9 +48,16 @@ lxd-cluster-plan-note-{{ loop.index }}:
     - comment: {{ note | json }}
 {%- endfor %}
 
-{%- for cluster in plan.clusters if cluster.joiners or not cluster.members %}
+{%- for cluster in plan.clusters %}
 {%- set id = "lxd-cluster-" ~ cluster.name %}
 {%- set form = dict(bootstrap=cluster.bootstrap, joiners=cluster.joiners, run=plan.run) %}
+{%- if not cluster.joiners and cluster.members %}
+
+{{ id }}-formed:
+  test.succeed_without_changes:
+    - name: {{ ("cluster " ~ cluster.name ~ ": formed, every minion a member; "
+                "nothing to join") | json }}
+{%- else %}
 
 {{ id }}-formed:
   salt.state:
@@ -73,5 +80,6 @@ lxd-cluster-plan-note-{{ loop.index }}:
     - cluster: {{ cluster.name | json }}
     - owner: {{ plan.run | json }}
     - order: last
+{%- endif %}
 {%- endif %}
 {%- endfor %}
