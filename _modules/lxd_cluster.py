@@ -344,16 +344,27 @@ def refuse_join(minion, run, reason):
                                       allow_tgt_type="list")
 
 
+def _chain_bounds():
+    """How long the join chain waits, from ``lxd:timeouts``: for a joiner
+    to be ready (its preparation: commands and the daemon's start), and for
+    its join once offered (a snap refresh to the cluster's revision, the
+    daemon's restart, the join operation)."""
+    timeouts = _settings()["timeouts"]
+    ready = timeouts["command"] + timeouts["operation"] + timeouts["request"]
+    join = timeouts["command"] + 2 * timeouts["operation"] + 2 * timeouts["request"]
+    return ready, join
+
+
 def offer_joins(joiners, run):
     """
     The bootstrap member's side of the join chain of lxd.cluster run
-    ``run``: for each of ``joiners`` (``{minion, member}``, in order) a
-    join offer right before its join, then its join report awaited (for
-    ``lxd:timeouts:operation`` plus one request: what is left of its
-    preparation, and its join) and its offer withdrawn (an unused token
-    revoked). A joiner that fails, or does not report in time, holds up
-    only itself. Returns ``{minion: outcome}``: ``joined``, ``a member
-    already``, or why it did not join.
+    ``run``: for each of ``joiners`` (``{minion, member}``, in order), once
+    it reported ready (prepared), a join offer, then its join report
+    awaited, its offer withdrawn (an unused token revoked) and its join
+    checked with LXD, before the next token is issued. A joiner that fails,
+    or does not report in time, holds up only itself; one whose token was
+    used is waited for a while longer, so that two joins never overlap.
+    Returns ``{minion: outcome}``: ``joined``, or why it did not join.
 
     CLI Example:
 
@@ -361,62 +372,95 @@ def offer_joins(joiners, run):
 
         salt lxd1 lxd_cluster.offer_joins '[{minion: lxd4, member: lxd4}]' r1
     """
-    timeouts = _settings()["timeouts"]
-    bound = timeouts["operation"] + timeouts["request"]
     outcomes = {}
     with __salt__["lxd_mine.session"]():
         for joiner in joiners:
-            minion, member = joiner["minion"], joiner["member"]
-            if member in __salt__["lxd.cluster_members"]():
-                outcomes[minion] = "a member already"
-                continue
-            try:
-                publish_join_offer(member, minion, run)
-            except CommandExecutionError as exc:
-                outcomes[minion] = f"not offered: {exc}"
-                refuse_join(minion, run, f"{__grains__['id']} could not offer a join "
-                                         f"token: {exc}")
-                continue
-            report = __salt__["lxd_mine.wait_for"](
-                minion, MINE_REPORT, lambda report: report.get("run") == run, bound)
-            __salt__["lxd.revoke_join_token"](member)
-            __salt__["lxd_mine.delete"](MINE_OFFER.format(minion=minion))
-            outcomes[minion] = _join_outcome(member, report, bound)
+            outcomes[joiner["minion"]] = _offer_join(joiner["minion"], joiner["member"], run)
     return outcomes
+
+
+def _offer_join(minion, member, run):
+    """One joiner's turn in :py:func:`offer_joins`; its outcome."""
+    ready_bound, join_bound = _chain_bounds()
+    if member in __salt__["lxd.cluster_members"](refresh=True):
+        reason = (f"the cluster already lists a member named {member}, although "
+                  f"{minion} was not clustered when this run began (a member left "
+                  f"behind?): remove it first (salt-run lxd_cluster.remove {minion} "
+                  "force=True, if it is offline)")
+        refuse_join(minion, run, reason)
+        return f"not joined: {reason}"
+    report = _await_report(minion, run, ("ready", "failed"), ready_bound)
+    if report is None or report["state"] == "failed":
+        if report is None:
+            refuse_join(minion, run, f"{__grains__['id']} stopped waiting for it to be "
+                                     f"prepared after {ready_bound} s")
+        return _join_outcome(member, report, ready_bound)
+    try:
+        publish_join_offer(member, minion, run)
+    except CommandExecutionError as exc:
+        refuse_join(minion, run, f"{__grains__['id']} could not offer a join token: {exc}")
+        return f"not offered: {exc}"
+    report = _await_report(minion, run, ("joined", "failed"), join_bound)
+    if report is None and not __salt__["lxd.revoke_join_token"](member):
+        # its token was used: a join is under way, which the next must not overlap
+        report = _await_report(minion, run, ("joined", "failed"), join_bound)
+    __salt__["lxd.revoke_join_token"](member)
+    if report is None:
+        refuse_join(minion, run, f"{__grains__['id']} stopped waiting for its join")
+    else:
+        __salt__["lxd_mine.delete"](MINE_OFFER.format(minion=minion))
+    return _join_outcome(member, report, join_bound)
+
+
+def _await_report(minion, run, states, bound):
+    """``minion``'s join report of ``run`` once it is in one of ``states``,
+    or None after ``bound`` seconds."""
+    return __salt__["lxd_mine.wait_for"](
+        minion, MINE_REPORT,
+        lambda report: report.get("run") == run and report.get("state") in states, bound)
 
 
 def _join_outcome(member, report, bound):
     """What became of ``member``'s join, from its report, checked with LXD
     (a report is what a minion says of itself)."""
     if report is None:
-        return f"no join report within {bound} s; its token was revoked"
-    if not report.get("joined"):
+        return f"no join report within {bound} s"
+    if report["state"] != "joined":
         return f"not joined: {report.get('reason')}"
     if member not in __salt__["lxd.cluster_members"](refresh=True):
         return "reported joined, but the cluster does not list it"
     return "joined"
 
 
-def report_join(coordinator, run, joined, reason=None):
+def report_join(coordinator, run, state, reason=None):
     """
     Publish this joiner's join report for lxd.cluster run ``run``, readable
-    by ``coordinator`` (the bootstrap member, which waits for it) only.
+    by ``coordinator`` (the bootstrap member, which waits for it) only:
+    ``state`` is ``ready`` (prepared, waiting for its offer), ``joined`` or
+    ``failed`` (with ``reason``).
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt lxd4 lxd_cluster.report_join lxd1 r1 False reason='preparation failed'
+        salt lxd4 lxd_cluster.report_join lxd1 r1 failed reason='preparation failed'
     """
-    return __salt__["lxd_mine.store"](MINE_REPORT,
-                                      {"run": run, "joined": bool(joined), "reason": reason},
-                                      allow_tgt=coordinator, allow_tgt_type="list")
+    stored = __salt__["lxd_mine.store"](MINE_REPORT,
+                                        {"run": run, "state": state, "reason": reason},
+                                        allow_tgt=coordinator, allow_tgt_type="list")
+    if not stored:
+        raise CommandExecutionError(
+            f"the join report for {coordinator} could not be published to the mine "
+            "(see the minion log)"
+        )
+    return True
 
 
 def reported(run):
     """
-    Return True when this joiner published its join report for lxd.cluster
-    run ``run`` in this job (see :py:func:`report_join`).
+    Return True when this joiner published the end of its join (``joined``
+    or ``failed``) for lxd.cluster run ``run`` in this job (see
+    :py:func:`report_join`).
 
     CLI Example:
 
@@ -424,8 +468,8 @@ def reported(run):
 
         salt lxd4 lxd_cluster.reported r1
     """
-    return __salt__["lxd_mine.entry"](MINE_REPORT) is not None and (
-        __salt__["lxd_mine.entry"](MINE_REPORT).get("run") == run)
+    report = __salt__["lxd_mine.entry"](MINE_REPORT) or {}
+    return report.get("run") == run and report.get("state") in ("joined", "failed")
 
 
 def offer_published(minion):
@@ -502,22 +546,24 @@ def member_config_answers(keys, preseed):
     return answers
 
 
-def join(coordinator, run, member, address, preseed, timeout):
+def join(coordinator, run, member, address, preseed, position=0):
     """
-    Join this fresh daemon to the cluster as ``member`` at ``address``, with
-    the join offer ``coordinator`` (the bootstrap member) publishes for it
-    in lxd.cluster run ``run``, waiting for it at most ``timeout`` seconds;
-    then report the outcome to ``coordinator``, joined or not.
-    ``preseed`` gives this member's values for the cluster's member-specific
-    keys.
+    Join this fresh, prepared daemon to the cluster as ``member`` at
+    ``address``: report ready to ``coordinator`` (the bootstrap member),
+    wait for the join offer it publishes for this joiner in lxd.cluster run
+    ``run`` (at most the turns of the ``position`` joiners before it and
+    its own), join, and report the outcome, joined or not. ``preseed``
+    gives this member's values for the cluster's member-specific keys.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt lxd4 lxd_cluster.join lxd1 r1 lxd4 10.0.0.4:8443 '{}' 600
+        salt lxd4 lxd_cluster.join lxd1 r1 lxd4 10.0.0.4:8443 '{}' 2
     """
+    timeout = (position + 1) * sum(_chain_bounds())
     with __salt__["lxd_mine.session"]():
+        report_join(coordinator, run, "ready")
         try:
             offer = __salt__["lxd_mine.wait_for"](
                 coordinator, MINE_OFFER.format(minion=__grains__["id"]),
@@ -530,9 +576,9 @@ def join(coordinator, run, member, address, preseed, timeout):
                 raise CommandExecutionError(offer["refused"])
             _join_with(offer, coordinator, member, address, preseed)
         except CommandExecutionError as exc:
-            report_join(coordinator, run, False, str(exc))
+            report_join(coordinator, run, "failed", str(exc))
             raise
-        report_join(coordinator, run, True)
+        report_join(coordinator, run, "joined")
 
 
 def _join_with(offer, holder, member, address, preseed):

@@ -168,8 +168,10 @@ def join_offers_refused(name, joiners, run):
     minions = [joiner["minion"] for joiner in joiners]
     try:
         reports = __salt__["mine.get"](minions, "lxd_join_report", tgt_type="list")
+        # a joiner that has not reported the end of its join still waits
         waiting = [minion for minion in minions
-                   if (reports.get(minion) or {}).get("run") != run]
+                   if (reports.get(minion) or {}).get("run") != run
+                   or (reports.get(minion) or {}).get("state") not in ("joined", "failed")]
         reason = (f"{__grains__['id']}, which offers the joins of cluster {name}, could not "
                   "(see its lxd-cluster-* states)")
         for minion in waiting:
@@ -211,13 +213,13 @@ def join_tokens_revoked(name):
     return ret
 
 
-def joined(name, member, coordinator, run, timeout, address=None, init=None):
+def joined(name, member, coordinator, run, position=0, address=None, init=None):
     """
     Ensure this daemon is member ``member`` of cluster ``name``, joining it
     with the join offer ``coordinator`` (the bootstrap member) publishes for
-    it in lxd.cluster run ``run``, waited for at most ``timeout`` seconds
-    (the joiner's side of the join chain; see ``lxd_cluster.join``). The
-    daemon must be fresh (LXD replaces a joiner's configuration with the
+    it in lxd.cluster run ``run`` once this joiner reported ready (the
+    joiner's side of the join chain; see ``lxd_cluster.join``). The daemon
+    must be fresh (LXD replaces a joiner's configuration with the
     cluster's); ``init`` gives its values for member-specific keys (pool
     sources, external interfaces).
 
@@ -233,8 +235,9 @@ def joined(name, member, coordinator, run, timeout, address=None, init=None):
     run
         The lxd.cluster orchestrate's run (its plan's ``run``).
 
-    timeout
-        Seconds to wait for the join offer.
+    position
+        How many joiners join before this one (its wait is bounded by
+        their turns and its own).
 
     address
         ``lxd:addresses:cluster``.
@@ -274,7 +277,7 @@ def joined(name, member, coordinator, run, timeout, address=None, init=None):
             ret["comment"] = f"{member} would join cluster {name}."
             return ret
         preseed = __salt__["lxd_pillar.preseed"](init or {})
-        __salt__["lxd_cluster.join"](coordinator, run, member, wanted, preseed, timeout)
+        __salt__["lxd_cluster.join"](coordinator, run, member, wanted, preseed, position)
         ret["changes"]["cluster"] = {
             "old": None,
             "new": f"{name}: joined as {member} at {wanted} with the offer of {coordinator}",
@@ -308,8 +311,9 @@ def join_declined(name, coordinator, run):
         return ret
     try:
         __salt__["lxd_cluster.report_join"](
-            coordinator, run, False,
-            f"{__grains__['id']} was not prepared for its join (see its lxd states)")
+            coordinator, run, "failed",
+            f"{__grains__['id']} was not prepared for its join, or failed before it "
+            "(see its lxd states)")
     except CommandExecutionError as exc:
         return _failed(ret, f"Reporting to {coordinator} failed: {exc}")
     ret["changes"]["join report"] = {"old": None, "new": "not joining"}

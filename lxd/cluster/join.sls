@@ -20,9 +20,8 @@ lxd-cluster-joined:
     - member: {{ grains.id }}
     - coordinator: {{ form.bootstrap }}
     - run: {{ form.run | json }}
-    {#- its turn comes after the joins before it, each bounded as the
-        bootstrap member bounds it #}
-    - timeout: {{ (position + 1) * (lxd.timeouts.operation + lxd.timeouts.request) }}
+    {#- its wait for the offer is bounded by the turns before its own #}
+    - position: {{ position }}
     - address: {{ lxd.addresses.cluster | json }}
     - init: {{ lxd.init | json }}
     - require:
