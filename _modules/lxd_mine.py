@@ -20,6 +20,7 @@ over one channel (opening one takes tens of milliseconds).
 """
 
 import contextlib
+import threading
 import time
 
 import salt.channel.client
@@ -146,15 +147,21 @@ def session():
     channel (nested sessions share the outer one). Not for the command
     line: a Python context manager.
     """
-    if "lxd_mine.channel" in __context__:
+    if _channel_key() in __context__:
         yield
         return
     with salt.channel.client.ReqChannel.factory(__opts__) as channel:
-        __context__["lxd_mine.channel"] = channel
+        __context__[_channel_key()] = channel
         try:
             yield
         finally:
-            __context__.pop("lxd_mine.channel", None)
+            __context__.pop(_channel_key(), None)
+
+
+def _channel_key():
+    # a minion run with multiprocessing: False runs its jobs in threads
+    # that share __context__
+    return f"lxd_mine.channel.{threading.get_ident()}"
 
 
 def _known():
@@ -167,7 +174,7 @@ def _masterless():
 
 def _request(load):
     load = dict(load, id=__opts__["id"])
-    if "lxd_mine.channel" in __context__:
-        return __context__["lxd_mine.channel"].send(load)
+    if _channel_key() in __context__:
+        return __context__[_channel_key()].send(load)
     with salt.channel.client.ReqChannel.factory(__opts__) as channel:
         return channel.send(load)
