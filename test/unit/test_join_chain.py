@@ -1,0 +1,90 @@
+"""The bootstrap member's side of the join chain (lxd_cluster.offer_joins)
+against a scripted peer: what it does when a joiner is never ready, fails,
+or used its token without reporting. The mine is the edge here (another
+minion's reports arrive through it); the real chain, with real minions and
+daemons, runs in test/integration/test_cluster.py."""
+
+import importlib.util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUTS = {"request": 1, "operation": 2, "command": 3}
+
+
+def chain(reports, members=(), token_used=False):
+    """lxd_cluster with a peer that reports ``reports`` (state -> report,
+    or None for silence), a cluster listing ``members``; returns the module
+    and the calls it made."""
+    spec = importlib.util.spec_from_file_location("chain_module",
+                                                  REPO / "_modules/lxd_cluster.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    calls = []
+
+    def wait_for(holder, name, accept, timeout):
+        calls.append(("wait", name, timeout))
+        for report in reports:
+            if report is not None and accept(report):
+                return report
+        return None
+
+    def record(name, result=None):
+        def call(*args, **kwargs):
+            calls.append((name, *args))
+            return result
+        return call
+
+    module.__salt__ = {
+        "lxd_pillar.merge": lambda: {"timeouts": TIMEOUTS},
+        "lxd.cluster_members": lambda refresh=False: {m: {} for m in members},
+        "lxd_mine.session": __import__("contextlib").nullcontext,
+        "lxd_mine.wait_for": wait_for,
+        "lxd_mine.store": record("store", True),
+        "lxd_mine.delete": record("delete", True),
+        "lxd.revoke_join_token": record("revoke", not token_used),
+    }
+    module.__grains__ = {"id": "lxd1"}
+    module.publish_join_offer = record("offer", "2099-01-01T00:00:00Z")
+    return module, calls
+
+
+JOINER = [{"minion": "lxd2", "member": "lxd2"}]
+
+
+def test_a_joiner_never_ready_gets_no_token_and_is_told_to_stop_waiting():
+    module, calls = chain([None])
+    outcome = module.offer_joins(JOINER, "r1")["lxd2"]
+    assert outcome == "no join report within 6 s"  # command + operation + request
+    assert not [call for call in calls if call[0] == "offer"]
+    refusal = [call for call in calls if call[0] == "store"][0]
+    assert refusal[2]["refused"].startswith("lxd1 stopped waiting for it to be prepared")
+
+
+def test_a_failed_preparation_is_its_outcome_and_no_token_is_issued():
+    module, calls = chain([{"run": "r1", "state": "failed", "reason": "no package"}])
+    assert module.offer_joins(JOINER, "r1")["lxd2"] == "not joined: no package"
+    assert not [call for call in calls if call[0] == "offer"]
+
+
+def test_reports_of_another_run_are_not_taken():
+    module, calls = chain([{"run": "old", "state": "ready"}, {"run": "old", "state": "joined"}])
+    assert module.offer_joins(JOINER, "r1")["lxd2"].startswith("no join report")
+
+
+def test_a_used_token_without_a_report_is_waited_for_again_before_the_next_offer():
+    module, calls = chain([{"run": "r1", "state": "ready"}], token_used=True)
+    outcome = module.offer_joins(JOINER + [{"minion": "lxd3", "member": "lxd3"}], "r1")
+    waits = [call for call in calls if call[0] == "wait"]
+    # lxd2: ready, join, join again (its token was used); then lxd3's turn
+    assert [wait[2] for wait in waits[:3]] == [6, 9, 9]
+    assert outcome["lxd2"] == "no join report within 9 s"
+    first_lxd3 = calls.index(("offer", "lxd3", "lxd3", "r1"))
+    assert calls.index(("offer", "lxd2", "lxd2", "r1")) < first_lxd3
+    assert [call for call in calls[:first_lxd3] if call[0] == "wait"] == waits[:4]
+
+
+def test_a_name_the_cluster_already_lists_is_refused():
+    module, calls = chain([{"run": "r1", "state": "ready"}], members=("lxd1", "lxd2"))
+    outcome = module.offer_joins(JOINER, "r1")["lxd2"]
+    assert outcome.startswith("not joined: the cluster already lists a member named lxd2")
+    assert not [call for call in calls if call[0] in ("offer", "wait")]
