@@ -5,8 +5,8 @@ grow, re-run, remove, refuse, evacuate, lose the bootstrap minion."""
 
 import base64
 import json
+import re
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -163,13 +163,15 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
         cluster.set_pillar(name, cluster={"name": "ci", "token_expiry": "2S"})
     form = json.dumps({"lxd_form": {"bootstrap": "lxd-c1", "run": "expiring",
                                     "joiners": [{"minion": "lxd-c4", "member": "lxd-c4"}]}})
-    # the bootstrap member's side of the chain: it offers, then waits for the report
-    offering = []
-    # a CLI of its own: one runs one command at a time
-    offer_cli = cluster.master.salt_cli(timeout=300)
-    offerer = threading.Thread(target=lambda: offering.append(offer_cli.run(
-        "state.sls", "lxd.cluster.offer", f"pillar={form}", minion_tgt="lxd-c1")))
-    offerer.start()
+    # the bootstrap member's side of the chain, in a job of its own: it offers,
+    # then waits for the report
+    started = cluster.salt.run("--async", "state.sls", "lxd.cluster.offer", f"pillar={form}",
+                               minion_tgt="lxd-c1")
+    jid = re.search(r"[0-9]{20}", started.stdout).group(0)
+    # lxd-c4 says it is prepared, as its own join state would: the token is issued
+    ready = cluster.salt.run("lxd_cluster.report_join", "lxd-c1", "expiring", "ready",
+                             minion_tgt="lxd-c4")
+    assert ready.data is True, ready
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         published = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4",
@@ -189,8 +191,13 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
     assert "expired at" in by_id(joined.data)["lxd-cluster-joined"]["comment"], joined
     assert cluster.daemons["lxd-c4"].query("/1.0/cluster")["enabled"] is False
     # told so, the bootstrap member revoked the token and withdrew the offer at once
-    offerer.join(timeout=120)
-    offered = by_id(offering[0].data)["lxd-cluster-joins-offered"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        looked = cluster.run.run("jobs.lookup_jid", jid)
+        if isinstance(looked.data, dict) and looked.data.get("lxd-c1"):
+            break
+        time.sleep(1)
+    offered = by_id(looked.data["lxd-c1"])["lxd-cluster-joins-offered"]
     assert offered["result"] is False and "expired at" in offered["comment"], offered
     assert cluster.daemons["lxd-c1"].lxc("cluster", "list-tokens", "-f", "csv") == ""
     published = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4", minion_tgt="lxd-c1")
