@@ -401,10 +401,10 @@ def _offer_join(minion, member, run):
         refuse_join(minion, run, f"{__grains__['id']} could not offer a join token: {exc}")
         return f"not offered: {exc}"
     report = _await_report(minion, run, ("joined", "failed"), join_bound)
-    if report is None and not __salt__["lxd.revoke_join_token"](member):
-        # its token was used: a join is under way, which the next must not overlap
+    # an unused token is revoked; a used one without a report means a join
+    # is under way, which the next must not overlap
+    if not __salt__["lxd.revoke_join_token"](member) and report is None:
         report = _await_report(minion, run, ("joined", "failed"), join_bound)
-    __salt__["lxd.revoke_join_token"](member)
     if report is None:
         refuse_join(minion, run, f"{__grains__['id']} stopped waiting for its join")
     else:
