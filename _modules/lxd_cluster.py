@@ -53,6 +53,11 @@ def _settings():
     return __salt__["lxd_pillar.merge"]()
 
 
+def _use_parameters(parameters):
+    if parameters is not None:
+        __salt__["lxd_pillar.use_parameters"](parameters)
+
+
 def identity():
     """
     Return who this minion is in its cluster, from pillar: ``cluster``
@@ -94,14 +99,15 @@ def address(spec=None):
     return __salt__["lxd_host.address"](spec, port=CLUSTER_PORT)
 
 
-def status():
+def status(parameters=None):
     """
     Return :py:func:`identity` and what the daemon says now: ``installed``,
     ``clustered``, ``server_name`` and, when clustered, ``members`` (name:
     status and roles). A host where the daemon is not installed yet
     (``lxd.installed``) answers ``installed: False`` without asking it; a
     daemon that is installed but does not answer is an error. The
-    ``lxd_cluster.plan`` runner reads this from every cluster minion.
+    ``lxd_cluster.plan`` runner reads this from every cluster minion,
+    sending the formula's ``parameters`` (see ``lxd_pillar.use_parameters``).
 
     CLI Example:
 
@@ -109,6 +115,7 @@ def status():
 
         salt -I 'lxd:mode:cluster' lxd_cluster.status
     """
+    _use_parameters(parameters)
     facts = identity()
     facts["installed"] = __salt__["lxd.installed"]()
     if not facts["installed"]:
@@ -729,14 +736,15 @@ HEALTHY_STATUSES = ("Online", "Evacuated")
 HEALTH_POLL_SECONDS = 2
 
 
-def upgrade_status():
+def upgrade_status(parameters=None):
     """
     Return :py:func:`identity` and what a rolling upgrade needs to know:
     ``method`` (``lxd:install:method``), ``channel`` (the pillar's, as
     ``track/risk``), ``installed`` (the snap's tracked channel and version,
     None when not installed or not a snap install) and ``members`` (the
     member names this daemon knows; empty when it does not answer). The
-    ``lxd_cluster.upgrade_plan`` runner reads this from every member.
+    ``lxd_cluster.upgrade_plan`` runner reads this from every member,
+    sending the formula's ``parameters`` (see ``lxd_pillar.use_parameters``).
 
     CLI Example:
 
@@ -744,6 +752,7 @@ def upgrade_status():
 
         salt -I 'lxd:mode:cluster' lxd_cluster.upgrade_status
     """
+    _use_parameters(parameters)
     install = _settings()["install"]
     facts = identity()
     facts.update(method=install["method"], channel=install["channel"], installed=None)

@@ -52,6 +52,8 @@ TRUST_TYPES = ("client", "metrics")
 # the master matches it (grains are what a minion says of itself).
 CLIENT_TARGET_TYPES = ("glob", "list", "pcre")
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
+# Where a run keeps the parameters it fetched or was given
+PARAMETERS_KEY = "lxd_pillar.defaults"
 # Keys that only mean something for the LXD snap: refused with Incus.
 SNAP_ONLY_KEYS = ("install:channel", "install:cohort", "install:hold", "install:snap",
                   "snap_config", "sideload", "files:sideload_binary")
@@ -61,14 +63,32 @@ def __virtual__():
     return __virtualname__
 
 
+def use_parameters(parameters):
+    """
+    Take ``parameters`` (``lxd/parameters/defaults.yaml`` as the master
+    serves it) as the formula's defaults for the rest of this run, instead
+    of fetching them: the lxd_cluster runner sends them with the status job
+    it runs on every cluster minion, where a fetch would cost each minion a
+    new channel to the master.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_pillar.use_parameters '{lxd: {mode: standalone}}'
+    """
+    __context__[PARAMETERS_KEY] = parameters
+    return True
+
+
 def _defaults(backend="lxd"):
     """parameters/defaults.yaml for ``backend`` (its ``lxd`` section, with
     the backend's own section merged over it), fetched once per run (every
     SLS file of a state run renders map.jinja)."""
-    if "lxd_pillar.defaults" not in __context__:
+    if PARAMETERS_KEY not in __context__:
         text = __salt__["cp.get_file_str"](DEFAULTS_URL)
-        __context__["lxd_pillar.defaults"] = salt.utils.yaml.safe_load(text) if text else {}
-    parameters = __context__["lxd_pillar.defaults"]
+        __context__[PARAMETERS_KEY] = salt.utils.yaml.safe_load(text) if text else {}
+    parameters = __context__[PARAMETERS_KEY]
     defaults = copy.deepcopy(parameters.get("lxd", {}))
     if backend != "lxd" and backend in parameters:
         defaults = merge(defaults, copy.deepcopy(parameters[backend]))

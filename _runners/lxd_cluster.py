@@ -85,7 +85,9 @@ def _ask_cluster_minions(function, only=None):
     client = _client()
     listening = client.event.cpub
     try:
+        # with the formula's parameters, which the minions need not fetch
         published = client.run_job(CLUSTER_TARGET, function, tgt_type="compound",
+                                   kwarg={"parameters": _parameters()},
                                    timeout=_wait(), listen=True) or {}
         expected = published.get("minions") or []
         # the master's view of each, compiled while the minions answer
@@ -424,17 +426,22 @@ def _cache():
     return salt.cache.factory(__opts__)
 
 
-def _defaults():
-    """The formula's defaults, as the master serves them."""
-    if "lxd_cluster.defaults" not in __context__:
+def _parameters():
+    """The formula's parameters/defaults.yaml, as the master serves it."""
+    if "lxd_cluster.parameters" not in __context__:
         with salt.fileclient.FSClient(__opts__) as files:
             path = files.cache_file(DEFAULTS_URL)
         parameters = {}
         if path:
             with salt.utils.files.fopen(path) as handle:
                 parameters = salt.utils.yaml.safe_load(handle) or {}
-        __context__["lxd_cluster.defaults"] = parameters.get("lxd", {})
-    return copy.deepcopy(__context__["lxd_cluster.defaults"])
+        __context__["lxd_cluster.parameters"] = parameters
+    return __context__["lxd_cluster.parameters"]
+
+
+def _defaults():
+    """The formula's defaults (the ``lxd`` section of its parameters)."""
+    return copy.deepcopy(_parameters().get("lxd", {}))
 
 
 def identity(minion):

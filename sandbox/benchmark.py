@@ -8,7 +8,9 @@ For each size N (default 3, 5 and 8), on fresh daemons each time:
   formula  N LXD daemons, a salt-master and N salt-minions (sandbox.py);
            `salt-run state.orchestrate lxd.cluster`, then a re-run of
            `salt '*' state.apply lxd` and one of the orchestrate, which
-           must report no changes.
+           must report no changes; then Salt's own floor under those
+           re-runs: a state.apply of one no-op state, and an orchestrate
+           whose one step pings every minion.
 Daemons run with --debug in both, so that the API requests the formula
 makes over each member's unix socket can be counted from its log. With
 matplotlib (sandbox/requirements-benchmark.txt), formation time against N
@@ -100,10 +102,41 @@ def requests_since(hosts, before):
     return {name: host.requests_logged() - before[name] for name, host in hosts.items()}
 
 
+# What any state.apply, and any orchestrate that asks every minion something,
+# costs with this machine's Salt: the floors under the formula's re-runs.
+FLOOR_SLS = {
+    "apply.sls": "noop:\n  test.succeed_without_changes: []\n",
+    "orchestrate.sls": "every-minion-asked:\n  salt.function:\n    - name: test.ping\n"
+                       "    - tgt: '*'\n",
+}
+
+
+def write_floor_sls(sandbox):
+    floor = sandbox.root / "formula" / "benchmark_floor"
+    floor.mkdir(parents=True, exist_ok=True)
+    for name, text in FLOOR_SLS.items():
+        (floor / name).write_text(text)
+
+
+def salt_floor(sandbox):
+    """Seconds of a one-state state.apply on every minion, and of an
+    orchestrate whose one step pings every minion."""
+    apply_seconds, applied = timed(lambda: sandbox.salt(
+        "--out=json", "--static", "*", "state.apply", "benchmark_floor.apply",
+        capture=True, check=False))
+    orchestrate_seconds, orchestrated = timed(lambda: sandbox.salt_run(
+        "--out=json", "state.orchestrate", "benchmark_floor.orchestrate",
+        capture=True, check=False))
+    if applied.returncode or orchestrated.returncode:
+        raise SystemExit(f"the floor runs failed:\n{applied.stdout}{orchestrated.stdout}")
+    return apply_seconds, orchestrate_seconds
+
+
 def formula(root, size, backend):
     sandbox = Sandbox(root, size=size, subnet=FORMULA_SUBNET, port=SALT_PORT,
                       cluster="bench", debug=True, backend=backend)
     try:
+        write_floor_sls(sandbox)
         sandbox.up()
         hosts = sandbox.hosts
         before = {name: host.requests_logged() for name, host in hosts.items()}
@@ -131,8 +164,11 @@ def formula(root, size, backend):
                     json.loads(reorchestrated.stdout)["data"].values()
                     for step in states.values()
                     if step["changes"] or step["result"] is not True]
+        floor_apply_seconds, floor_orchestrate_seconds = salt_floor(sandbox)
         return {
             "seconds": seconds,
+            "floor_apply_seconds": floor_apply_seconds,
+            "floor_orchestrate_seconds": floor_orchestrate_seconds,
             "reorchestrate_seconds": reorchestrate_seconds,
             "steps": sorted((step["__run_num__"], step["__id__"], step["duration"] / 1000)
                             for step in steps),
@@ -181,6 +217,10 @@ def main():
               f"{measured['rerun_seconds']:6.2f} s")
         print(f"  re-run of state.orchestrate lxd.cluster (formed)     "
               f"{measured['reorchestrate_seconds']:6.2f} s")
+        print(f"  Salt's floor: state.apply of one no-op state         "
+              f"{measured['floor_apply_seconds']:6.2f} s")
+        print(f"  Salt's floor: orchestrate pinging every minion       "
+              f"{measured['floor_orchestrate_seconds']:6.2f} s")
         print(f"  changes reported by the re-runs                      "
               f"{len(measured['rerun_changes']):6d}")
         print(f"  LXD API requests per member, formation               "

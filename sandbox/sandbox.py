@@ -272,10 +272,15 @@ class Sandbox:
     def start_salt(self):
         daemons = [("master", self.master_dir)]
         daemons += [("minion", self.root / "salt" / name) for name in self.hosts]
+        # as under systemd: a minion keeps the bytecode of the formula's
+        # modules, which PYTHONDONTWRITEBYTECODE (set on some CI machines)
+        # would have every job compile again
+        env = {key: value for key, value in os.environ.items()
+               if key != "PYTHONDONTWRITEBYTECODE"}
         for kind, config_dir in daemons:
             if not alive(config_dir / f"salt-{kind}.pid"):
                 subprocess.run([str(VENV_BIN / f"salt-{kind}"), "-c", str(config_dir), "-d"],
-                               check=True)
+                               check=True, env=env)
 
     def wait_for_minions(self, names=None, timeout=120):
         names = names or list(self.hosts)
