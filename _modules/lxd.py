@@ -1,9 +1,17 @@
 """
-Execution module for the LXD daemon, over its REST API through pylxd. The
-daemon is LXD or Incus (``lxd:backend``): they share the REST API, and
-where they differ (the join request, the default bridge, the local socket)
-this module decides by what the server says of itself (its API extensions
-and ``environment.server``), never by version strings.
+Execution module for the LXD daemon: the connection to its REST API
+through pylxd, what the daemon says of itself (server information, API
+extensions, configuration, cluster and members, instances) and the one way
+the formula's other modules write to it (:py:func:`request`, which waits
+for LXD's operations within ``lxd:timeouts``). The daemon is LXD or Incus
+(``lxd:backend``): they share the REST API, and where they differ the
+formula decides by what the server says of itself (its API extensions and
+``environment.server``), never by version strings.
+
+What the formula does with the daemon lives beside this module, one concern
+each: ``lxd_init`` (initialisation), ``lxd_membership`` (clustering, join
+tokens, evacuation, removal), ``lxd_server`` (listeners and proxy),
+``lxd_trust`` (trusted certificates), ``lxd_cluster`` (forming clusters).
 
 Connection (first that applies):
 
@@ -23,10 +31,8 @@ Listings use ``recursion=1`` (one request) rather than pylxd's managers,
 whose ``all()`` issues one extra request per object.
 """
 
-import base64
 import copy
 import hashlib
-import json
 import logging
 import os
 import re
@@ -34,7 +40,7 @@ import ssl
 import time
 import urllib.parse
 
-import salt.utils.files
+import salt.utils.args
 from salt.exceptions import CommandExecutionError
 
 try:
@@ -54,38 +60,22 @@ log = logging.getLogger(__name__)
 __virtualname__ = "lxd"
 
 # Per backend: the variable naming the daemon's directory, the local
-# sockets to look for in order, the one to expect when none exists yet, and
-# the bridge `init` creates by default.
+# sockets to look for in order, and the one to expect when none exists yet.
 BACKENDS = {
     "lxd": {
         "dir_variable": "LXD_DIR",
         "sockets": ("/var/snap/lxd/common/lxd/unix.socket", "/var/lib/lxd/unix.socket"),
         "default_socket": "/var/lib/lxd/unix.socket",
-        "bridge": "lxdbr0",
     },
     "incus": {
         "dir_variable": "INCUS_DIR",
         "sockets": ("/var/lib/incus/unix.socket", "/run/incus/unix.socket"),
         "default_socket": "/var/lib/incus/unix.socket",
-        "bridge": "incusbr0",
     },
 }
 
-# The join token's field in a join request (PUT /1.0/cluster): LXD 5.0 reads
-# it from cluster_password; LXD with `explicit_trust_token` (5.21.2, 6.x)
-# and every Incus read cluster_token.
-TOKEN_FIELD_EXTENSION = "explicit_trust_token"
-# How long a join waits for a token's address to answer with the cluster's
-# certificate before trying the next one (lxd init does the same).
-PROBE_TIMEOUT = 10
 # A daemon coming back from a reload is asked again at this pace.
 READY_POLL_SECONDS = 1
-
-# Sections of an `lxd init` preseed, in the order LXD applies them.
-PRESEED_SECTIONS = ("config", "networks", "storage_pools", "profiles", "projects")
-
-# What a PUT of a network, pool, profile or project takes.
-WRITABLE_FIELDS = ("config", "description", "devices")
 
 # Keys whose values are secrets, by their last word (core.trust_password,
 # oidc.client.secret, a token operation's secret): masked in every report.
@@ -94,14 +84,6 @@ SECRET_WORDS = ("password", "secret", "token")
 # ... and secrets whose names end otherwise
 SECRET_KEYS = ("maas.api.key", "network.ovn.client_key")
 MASK = "********"
-# Network listeners: the server key, LXD's default port, and the API
-# extension that brought the listener.
-LISTENERS = {
-    "https": ("core.https_address", 8443, None),
-    "bgp": ("core.bgp_address", 179, "network_bgp"),
-    "dns": ("core.dns_address", 53, "network_dns"),
-    "metrics": ("core.metrics_address", 9100, "metrics"),
-}
 
 
 def __virtual__():
@@ -298,10 +280,74 @@ def query(path, **params):
         salt '*' lxd.query resources
         salt '*' lxd.query operations recursion=1
     """
+    return _metadata(_node(path), **salt.utils.args.clean_kwargs(**params))
+
+
+def request(method, path, body=None, wait=True, reconnect=False, **params):
+    """
+    Send ``method`` (POST, PUT, PATCH, DELETE) to ``/1.0/<path>`` with the
+    JSON ``body`` and query ``params``, and return the metadata LXD answers.
+    When LXD answers with an operation it is waited for (at most
+    ``lxd:timeouts:operation`` seconds) and its final state returned,
+    unless ``wait`` is False (a token's operation runs until it is used).
+    ``reconnect`` drops this run's connection afterwards (the request
+    restarted the daemon's listeners, e.g. enabling clustering). The
+    formula's other modules send their writes through this function.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd.request DELETE cluster/members/lxd4 force=1
+        salt lxd1 lxd.request PATCH profiles/default '{description: Default}'
+    """
+    send = getattr(_node(path), method.lower())
+    params = salt.utils.args.clean_kwargs(**params) or None
+    try:
+        if wait:
+            return _run(send, json=body, params=params)
+        try:
+            return send(json=body, params=params).json()["metadata"]
+        except LXD_ERRORS as exc:
+            raise _api_error(exc) from exc
+    finally:
+        if reconnect:
+            _disconnect()
+
+
+def _node(path):
     node = _client().api
     for part in path.strip("/").split("/"):
         node = node[part]
-    return _metadata(node, **params)
+    return node
+
+
+def _run(request, **kwargs):
+    """Send a request and return the metadata of LXD's answer; when LXD
+    answers with an operation, wait for it, at most
+    ``lxd:timeouts:operation`` seconds, and return its final state."""
+    timeouts = _timeouts()
+    try:
+        response = request(**kwargs).json()
+        if response.get("type") != "async":
+            return response.get("metadata")
+            operation = response["operation"].rsplit("/", 1)[-1]
+            # LXD answers the wait when the operation ends or its timeout is up
+            done = _client().api.operations[operation].wait.get(
+                params={"timeout": timeouts["operation"]},
+                timeout=timeouts["operation"] + timeouts["request"],
+            ).json()["metadata"]
+            if done["status"] in ("Running", "Pending"):
+                raise CommandExecutionError(
+                    f"LXD at {endpoint()} did not finish {done['description']!r} within "
+                    f"{timeouts['operation']} s (lxd:timeouts:operation); it goes on in "
+                    "the background"
+                )
+            if done["status"] != "Success":
+                raise CommandExecutionError(f"LXD refused the request: {done['err']}")
+            return done
+    except LXD_ERRORS as exc:
+        raise _api_error(exc) from exc
 
 
 def reachable():
@@ -428,7 +474,17 @@ def has_api_extension(name):
     return name in api_extensions()
 
 
-def _require_extension(name, what):
+def require_extension(name, what):
+    """
+    Raise an error saying this daemon cannot do ``what`` when it lacks the
+    API extension ``name``; return True otherwise.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.require_extension clustering_evacuation "evacuate members"
+    """
     if not has_api_extension(name):
         raise CommandExecutionError(
             f"this {server_kind()} cannot {what}: it lacks the API extension {name}"
@@ -532,85 +588,6 @@ def config_update(config):
     )
 
 
-def listener_config(listen, addresses):
-    """
-    Return the server keys that the listeners in ``listen`` (``lxd:listen``:
-    endpoint: on/off) want, each ``core.<endpoint>_address``: the
-    ``host:port`` its ``lxd:addresses`` value resolves to (LXD's default port
-    unless one is given), or None to unset it. Raises when a listener that
-    is on needs an API extension this LXD lacks.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.listener_config '{https: true}' '{https: 10.0.0.0/24}'
-    """
-    extensions = api_extensions()
-    wanted = {}
-    for endpoint, (key, port, extension) in LISTENERS.items():
-        if not listen.get(endpoint):
-            wanted[key] = None
-        elif extension and extension not in extensions:
-            raise CommandExecutionError(
-                f"lxd:listen:{endpoint}: this LXD cannot listen for {endpoint} "
-                f"({key}): it lacks the API extension {extension}"
-            )
-        else:
-            wanted[key] = __salt__["lxd_host.address"](addresses.get(endpoint), port=port)
-    # A joining member gets core.https_address = its cluster address from
-    # LXD itself: that is the cluster's own listener, not an https one.
-    config = _server()["config"]
-    cluster_address = config.get("cluster.https_address")
-    if wanted["core.https_address"] is None and cluster_address and (
-        config.get("core.https_address") == cluster_address
-    ):
-        wanted["core.https_address"] = cluster_address
-    return wanted
-
-
-def proxy_config(http=None, https=None, no_proxy=None):
-    """
-    Return the ``core.proxy_*`` server keys for ``lxd:proxy``: each value
-    given, else the minion's own proxy settings (``proxy_host``,
-    ``proxy_port``, ``proxy_username``, ``proxy_password``, ``no_proxy``);
-    None where there is none (the key is unset).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.proxy_config http=http://proxy:3128
-    """
-    minion_url, minion_no_proxy = _minion_proxy()
-    given = {
-        "core.proxy_http": minion_url if http is None else http,
-        "core.proxy_https": minion_url if https is None else https,
-        "core.proxy_ignore_hosts": minion_no_proxy if no_proxy is None else no_proxy,
-    }
-    if isinstance(given["core.proxy_ignore_hosts"], list):
-        given["core.proxy_ignore_hosts"] = ",".join(given["core.proxy_ignore_hosts"])
-    return {key: value or None for key, value in given.items()}
-
-
-def _minion_proxy():
-    """The proxy URL and no_proxy hosts of this minion's configuration, as
-    Salt itself uses them."""
-    host = __salt__["config.get"]("proxy_host")
-    no_proxy = __salt__["config.get"]("no_proxy") or None
-    if not host:
-        return None, no_proxy
-    if "://" not in host:
-        host = f"http://{host}"
-    port = __salt__["config.get"]("proxy_port")
-    user = __salt__["config.get"]("proxy_username")
-    scheme, _, rest = host.partition("://")
-    credentials = ""
-    if user:
-        credentials = f"{user}:{__salt__['config.get']('proxy_password') or ''}@"
-    return f"{scheme}://{credentials}{rest}{f':{port}' if port else ''}", no_proxy
-
-
 def _patch_server_config(config):
     try:
         _client().api.patch(json={"config": config})
@@ -678,106 +655,6 @@ def projects():
     return _by_name(_client().api.projects)
 
 
-def certificates():
-    """
-    Return the trusted certificates, by fingerprint.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.certificates
-    """
-    return {
-        cert["fingerprint"]: cert
-        for cert in _listing(_client().api.certificates)
-    }
-
-
-def add_certificate(name, pem, type="client", restricted=False, projects=None):
-    """
-    Trust the PEM certificate ``pem`` as ``name``; ``restricted`` limits it
-    to ``projects``. (``lxd_trust.add`` is the operator's function.)
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd.add_certificate ci "$(cat ci.crt)" restricted=true projects='[ci]'
-    """
-    body = "".join(
-        line for line in pem.strip().splitlines() if not line.startswith("-----")
-    )
-    _run(_client().api.certificates.post, json={
-        "name": name, "type": type, "certificate": body,
-        "restricted": restricted, "projects": projects or [],
-    })
-    return certificate_fingerprint(pem)
-
-
-def update_certificate(fingerprint, name, type="client", restricted=False, projects=None):
-    """
-    Set the name, type and project restriction of the trusted certificate
-    ``fingerprint``.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd.update_certificate 2e9be19a... ci restricted=true projects='[ci]'
-    """
-    _run(_client().api.certificates[fingerprint].patch, json={
-        "name": name, "type": type, "restricted": restricted, "projects": projects or [],
-    })
-    return True
-
-
-def delete_certificate(fingerprint):
-    """
-    Stop trusting the certificate ``fingerprint`` (full, or a unique prefix).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd.delete_certificate 2e9be19a
-    """
-    _run(_client().api.certificates[fingerprint].delete)
-    return True
-
-
-def issue_trust_token(name, restricted=False, projects=None):
-    """
-    Create a trust token for a client ``name`` and return it, encoded as
-    ``lxc config trust add`` prints it. The return is a secret:
-    ``lxd_trust.token`` keeps it in a root-only file instead.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt-call lxd.issue_trust_token laptop
-    """
-    _require_extension("certificate_token", "issue trust tokens")
-    try:
-        # the token's operation runs until a client uses it: do not wait
-        created = _client().api.certificates.post(json={
-            "name": name, "type": "client", "token": True,
-            "restricted": restricted, "projects": projects or [],
-        })
-    except LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-    grant = created.json()["metadata"]["metadata"]
-    token = {
-        "client_name": name,
-        "fingerprint": grant["fingerprint"],
-        "addresses": grant["addresses"],
-        "secret": grant["secret"],
-        "expires_at": grant.get("expiresAt", "0001-01-01T00:00:00Z"),
-    }
-    return base64.b64encode(json.dumps(token).encode()).decode()
-
-
 def cluster():
     """
     Return the cluster information (GET /1.0/cluster): whether clustering is
@@ -822,125 +699,6 @@ def cluster_members(refresh=False):
     return {member["server_name"]: member for member in members}
 
 
-def enable_clustering(member, address):
-    """
-    Turn this standalone daemon into the first member, ``member``, of a new
-    cluster, listening for cluster traffic on ``address`` (``host:port``,
-    set as ``cluster.https_address``). Existing pools, networks and profiles
-    become the cluster's.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd.enable_clustering lxd1 10.0.0.1:8443
-    """
-    _patch_server_config({"cluster.https_address": address})
-    _run(_client().api.cluster.put, json={"server_name": member, "enabled": True})
-    _disconnect()
-    return True
-
-
-def join_cluster(member, address, token, certificate, member_config):
-    """
-    Join this fresh daemon to a cluster as ``member``, listening on
-    ``address``, with a join ``token`` issued for ``member``, the cluster's
-    ``certificate`` (PEM; checked against the fingerprint in the token) and
-    ``member_config`` (the keys from the cluster's GET /1.0/cluster with
-    this member's values). As ``lxd init`` does, the first address in the
-    token that answers with the cluster's certificate is joined through.
-    Waits until the join completes.
-
-    The token is a secret: pass it from the mine, not on a command line.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd2 lxd.join_cluster lxd2 10.0.0.2:8443 "$TOKEN" "$PEM" '[]'
-    """
-    decoded = decode_join_token(token)
-    if decoded["server_name"] != member:
-        raise CommandExecutionError(
-            f"the join token was issued for {decoded['server_name']!r}, not {member!r}"
-        )
-    if certificate_fingerprint(certificate) != decoded["fingerprint"]:
-        raise CommandExecutionError(
-            "the cluster certificate does not match the fingerprint in the join token"
-        )
-    body = _join_request(
-        member, address, token, certificate, member_config,
-        cluster_address=_answering_address(decoded["addresses"], decoded["fingerprint"]),
-        server=server_kind(), extensions=api_extensions(),
-    )
-    _run(_client().api.cluster.put, json=body)
-    _disconnect()
-    return True
-
-
-def _join_request(member, address, token, certificate, member_config, cluster_address,
-                  server="lxd", extensions=()):
-    """The body of the join request (PUT /1.0/cluster) that a daemon of kind
-    ``server`` with API ``extensions`` expects: the encoded ``token`` goes
-    in ``cluster_token`` for Incus and for LXD with ``explicit_trust_token``
-    (5.21.2, 6.x; 6.1 and later read nothing else), in ``cluster_password``
-    for older LXD (5.0), which took it where a trust password went. Private:
-    it holds the token."""
-    token_field = "cluster_password"
-    if server == "incus" or TOKEN_FIELD_EXTENSION in extensions:
-        token_field = "cluster_token"
-    return {
-        "server_name": member,
-        "server_address": address,
-        "enabled": True,
-        "cluster_address": cluster_address,
-        "cluster_certificate": certificate,
-        token_field: token,
-        "member_config": member_config,
-    }
-
-
-def _answering_address(addresses, fingerprint):
-    """The first of a join token's ``addresses`` whose server presents the
-    certificate the token names; unreachable ones are skipped, as ``lxd
-    init`` does, and a different certificate is refused."""
-    unreachable = []
-    for cluster_address in addresses:
-        host, _, port = cluster_address.rpartition(":")
-        try:
-            pem = ssl.get_server_certificate((host.strip("[]"), int(port)),
-                                             timeout=PROBE_TIMEOUT)
-        except (OSError, ValueError) as exc:
-            unreachable.append(f"{cluster_address}: {exc}")
-            continue
-        if certificate_fingerprint(pem) != fingerprint:
-            raise CommandExecutionError(
-                f"cluster member {cluster_address} does not present the certificate "
-                "named in the join token: refusing to join through it"
-            )
-        return cluster_address
-    raise CommandExecutionError(
-        "no cluster member listed in the join token answers: " + "; ".join(unreachable)
-    )
-
-
-def decode_join_token(token):
-    """
-    Return the fields of an encoded cluster join token: server_name,
-    fingerprint, addresses, secret and expires_at.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.decode_join_token "$TOKEN"
-    """
-    try:
-        return json.loads(base64.b64decode(token))
-    except (ValueError, TypeError) as exc:
-        raise CommandExecutionError(f"not a cluster join token: {exc}") from exc
-
-
 def certificate_fingerprint(pem):
     """
     Return the SHA-256 fingerprint LXD uses for a PEM certificate.
@@ -956,81 +714,6 @@ def certificate_fingerprint(pem):
     except ValueError as exc:
         raise CommandExecutionError(f"not a PEM certificate: {exc}") from exc
     return hashlib.sha256(der).hexdigest()
-
-
-def join_tokens():
-    """
-    Return the pending cluster join tokens, by member name: the token
-    operation's id and its expiry (never the secret). LXD 5.0 keeps expired
-    tokens listed until they are revoked.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.join_tokens
-    """
-    operations = _metadata(_client().api.operations, recursion=1) or {}
-    return {
-        op["metadata"]["serverName"]: {
-            "id": op["id"],
-            "expires_at": op["metadata"].get("expiresAt"),
-        }
-        for op in operations.get("running", [])
-        if op["class"] == "token" and "serverName" in (op["metadata"] or {})
-    }
-
-
-def issue_join_token(member):
-    """
-    Issue a join token for ``member`` and return it, encoded as ``lxc
-    cluster add`` prints it. Any earlier token for ``member`` (expired,
-    revoked or unused) is revoked first, so at most one is valid.
-
-    The return is a secret: the ``lxd.cluster`` orchestrate hands it to the
-    joiner through the mine only (``lxd_cluster.join_offer``).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd.issue_join_token lxd4
-    """
-    revoke_join_token(member)
-    try:
-        created = _client().api.cluster.members.post(json={"server_name": member})
-    except LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-    grant = created.json()["metadata"]["metadata"]
-    token = {
-        "server_name": grant["serverName"],
-        "fingerprint": grant["fingerprint"],
-        "addresses": grant["addresses"],
-        "secret": grant["secret"],
-        "expires_at": grant["expiresAt"],
-    }
-    return base64.b64encode(json.dumps(token).encode()).decode()
-
-
-def revoke_join_token(member):
-    """
-    Revoke the pending join token of ``member``; return True when there was
-    one.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd.revoke_join_token lxd4
-    """
-    pending = join_tokens().get(member)
-    if pending is None:
-        return False
-    try:
-        _client().api.operations[pending["id"]].delete()
-    except LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-    return True
 
 
 def instances(location=None):
@@ -1055,291 +738,7 @@ def instances(location=None):
     }
 
 
-def evacuate_member(member):
-    """
-    Evacuate cluster member ``member``: its instances are moved (or stopped,
-    per their ``cluster.evacuate`` setting) and it takes no new ones until
-    restored. Waits until done.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd.evacuate_member lxd3
-    """
-    return _member_action(member, "evacuate")
-
-
-def restore_member(member):
-    """
-    Restore an evacuated cluster member ``member``: its instances come back.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd.restore_member lxd3
-    """
-    return _member_action(member, "restore")
-
-
-def _member_action(member, action):
-    _require_extension("clustering_evacuation", f"{action} cluster members")
-    node = _client().api.cluster.members[member].state
-    _run(node.post, json={"action": action})
-    return True
-
-
-def remove_member(member, force=False, accept_data_loss=False):
-    """
-    Remove ``member`` from the cluster. LXD refuses while it holds
-    instances; ``force`` removes a member that LXD reports offline (dead:
-    its instances are lost from the cluster). Forcing out a member that is
-    still online would leave its instances running outside the cluster, so
-    it is refused unless ``accept_data_loss`` says so too.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd.remove_member lxd3
-        salt lxd1 lxd.remove_member lxd3 force=True
-    """
-    if force and not accept_data_loss:
-        status = cluster_members().get(member, {}).get("status")
-        if status in ("Online", "Evacuated"):
-            raise CommandExecutionError(
-                f"{member} is {status}: force removes a member LXD reports offline; "
-                "remove it without force (evacuating first), or add "
-                "accept_data_loss=True to drop its instances from the cluster"
-            )
-    params = {"force": 1} if force else None
-    _run(_client().api.cluster.members[member].delete, params=params)
-    return True
-
-
-def _run(request, **kwargs):
-    """Send a request; when LXD answers with an operation, wait for it, at
-    most ``lxd:timeouts:operation`` seconds."""
-    timeouts = _timeouts()
-    try:
-        response = request(**kwargs).json()
-        if response.get("type") == "async":
-            operation = response["operation"].rsplit("/", 1)[-1]
-            # LXD answers the wait when the operation ends or its timeout is up
-            done = _client().api.operations[operation].wait.get(
-                params={"timeout": timeouts["operation"]},
-                timeout=timeouts["operation"] + timeouts["request"],
-            ).json()["metadata"]
-            if done["status"] in ("Running", "Pending"):
-                raise CommandExecutionError(
-                    f"LXD at {endpoint()} did not finish {done['description']!r} within "
-                    f"{timeouts['operation']} s (lxd:timeouts:operation); it goes on in "
-                    "the background"
-                )
-            if done["status"] != "Success":
-                raise CommandExecutionError(f"LXD refused the request: {done['err']}")
-    except LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-    return True
-
-
-# ---------------------------------------------------------------- init
-
-
-def default_preseed(storage=True, storage_devices=None, network=True):
-    """
-    Return the ``lxd init`` preseed the formula uses when ``lxd:init:preseed``
-    is empty: a storage pool ``local`` (zfs on ``storage_devices``, else
-    dir), a bridge (``lxdbr0``; ``incusbr0`` with Incus, as its own init
-    names it; ``network`` True for automatic addresses, or a mapping of
-    bridge config keys) and a default profile using both.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.default_preseed storage_devices='[/dev/sdb]'
-    """
-    preseed = {"config": {}, "profiles": []}
-    devices = {}
-    if storage:
-        if storage_devices:
-            pool = {"driver": "zfs", "config": {"source": ",".join(storage_devices)}}
-        else:
-            pool = {"driver": "dir", "config": {}}
-        preseed["storage_pools"] = [dict(pool, name="local", description="")]
-        devices["root"] = {"type": "disk", "path": "/", "pool": "local"}
-    if network:
-        config = {"ipv4.address": "auto", "ipv6.address": "auto"}
-        if isinstance(network, dict):
-            config = {key: str(value) for key, value in network.items()}
-        bridge = BACKENDS.get(backend(), BACKENDS["lxd"])["bridge"]
-        preseed["networks"] = [
-            {"name": bridge, "type": "bridge", "description": "", "config": config}
-        ]
-        devices["eth0"] = {"type": "nic", "name": "eth0", "network": bridge}
-    preseed["profiles"].append({"name": "default", "devices": devices})
-    return preseed
-
-
-def initialised():
-    """
-    Return True when the daemon has been configured, by this formula or by
-    hand: it has a storage pool, a managed network, or a default profile
-    with devices.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.initialised
-    """
-    if storage_pools() or networks(managed=True):
-        return True
-    return bool(profiles().get("default", {}).get("devices"))
-
-
-def preseed_plan(preseed):
-    """
-    Return what applying the ``lxd init`` ``preseed`` (a mapping) would
-    change on the daemon, without changing anything: per section, the
-    objects to create or update and the server keys to set. Secret values
-    are masked.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.preseed_plan '{storage_pools: [{name: local, driver: dir}]}'
-    """
-    return _report(_plan(preseed))
-
-
-def apply_preseed(preseed):
-    """
-    Apply an ``lxd init`` ``preseed`` (a mapping with ``config``,
-    ``networks``, ``storage_pools``, ``profiles``, ``projects``) through the
-    REST API, in LXD's own order: missing objects are created, existing ones
-    get the given keys merged in. On failure everything already applied is
-    reverted, as ``lxd init`` does, and the error is raised. Returns the
-    changes, secrets masked.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.apply_preseed '{storage_pools: [{name: local, driver: dir}]}'
-    """
-    plan = _plan(preseed)
-    undo = []
-    try:
-        for step in plan:
-            undo.append(_apply_step(step))
-    except (*LXD_ERRORS, CommandExecutionError) as exc:
-        for revert in reversed(undo):
-            try:
-                revert()
-            except LXD_ERRORS as revert_exc:
-                log.error("lxd: reverting a failed preseed: %s", revert_exc)
-        raise CommandExecutionError(
-            f"applying the preseed failed and was reverted: {exc}"
-        ) from exc
-    return _report(plan)
-
-
-def _plan(preseed):
-    """Steps (section, name, action, payload, current) for a preseed."""
-    steps = []
-    server_config = {
-        key: str(value) for key, value in (preseed.get("config") or {}).items()
-    }
-    if server_config:
-        current_config = config_get(unmasked=True)
-        changed = {
-            key: value
-            for key, value in server_config.items()
-            if current_config.get(key, "") != value
-        }
-        if changed:
-            steps.append(("config", None, "set", changed, current_config))
-    listings = {
-        "networks": networks,
-        "storage_pools": storage_pools,
-        "profiles": profiles,
-        "projects": projects,
-    }
-    for section in PRESEED_SECTIONS[1:]:
-        entries = preseed.get(section) or []
-        if not entries:
-            continue
-        existing = listings[section]()
-        for entry in entries:
-            current = existing.get(entry["name"])
-            if current is None:
-                steps.append((section, entry["name"], "create", entry, None))
-            elif _merged(current, entry) != _writable(current):
-                steps.append((section, entry["name"], "update", entry, current))
-    return steps
-
-
-def _writable(current):
-    return {field: current[field] for field in WRITABLE_FIELDS if field in current}
-
-
-def _merged(current, entry):
-    """The object LXD holds after merging ``entry`` into ``current``."""
-    merged = _writable(current)
-    for field in ("config", "devices"):
-        if field in entry and field in merged:
-            merged[field] = dict(merged[field], **_stringify(field, entry[field]))
-    if entry.get("description"):
-        merged["description"] = entry["description"]
-    return merged
-
-
-def _stringify(field, values):
-    if field == "config":
-        return {key: str(value) for key, value in values.items()}
-    return {
-        name: {key: str(value) for key, value in device.items()}
-        for name, device in values.items()
-    }
-
-
-def _apply_step(step):
-    """Apply one plan step; return the callable that undoes it."""
-    section, name, action, payload, current = step
-    api = _client().api
-    if section == "config":
-        _patch_server_config(payload)
-        previous = {key: current.get(key, "") for key in payload}
-        return lambda: api.patch(json={"config": previous})
-    collection = getattr(api, section)
-    if action == "create":
-        body = {key: value for key, value in payload.items() if value is not None}
-        for field in ("config", "devices"):
-            if field in body:
-                body[field] = _stringify(field, body[field])
-        collection.post(json=body)
-        return lambda: collection[name].delete()
-    collection[name].put(json=_merged(current, payload))
-    return lambda: collection[name].put(json=_writable(current))
-
-
-def _report(plan):
-    changes = {}
-    for section, name, action, payload, current in plan:
-        if section == "config":
-            changes["config"] = {
-                key: {"old": _mask(key, current.get(key, "")), "new": _mask(key, value)}
-                for key, value in payload.items()
-            }
-        else:
-            changes.setdefault(section, {})[name] = (
-                "created" if action == "create" else "updated"
-            )
-    return changes
+# ---------------------------------------------------------------- secrets
 
 
 def masked(data, key=""):
@@ -1389,105 +788,3 @@ def _masked_url(value):
         return value
     user = credentials.split(":", 1)[0]
     return f"{scheme}{separator}{user}:{MASK}@{host}"
-
-
-# ---------------------------------------------------------------- init record
-
-
-def _record_path():
-    fingerprint = _server()["environment"]["certificate_fingerprint"]
-    return os.path.join(__opts__["cachedir"], "lxd", f"init-{fingerprint}.json")
-
-
-def init_record():
-    """
-    Return what this formula recorded when it initialised the daemon (mode
-    and a digest per preseed section), or None. ``mode`` and ``init`` are
-    fixed once LXD is initialised: later pillar changes are checked against
-    this record. It lives in the minion's cache directory, one file per
-    daemon (named after the server certificate fingerprint).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.init_record
-    """
-    path = _record_path()
-    if not os.path.exists(path):
-        return None
-    with salt.utils.files.fopen(path) as handle:
-        return json.load(handle)
-
-
-def init_record_for(mode, preseed):
-    """
-    Return the record :py:func:`init_record` would hold for ``mode`` and
-    ``preseed`` (digests only: a preseed may carry a trust password).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.init_record_for standalone '{config: {}}'
-    """
-    sections = {
-        section: hashlib.sha256(
-            json.dumps(preseed.get(section) or None, sort_keys=True).encode()
-        ).hexdigest()
-        for section in PRESEED_SECTIONS
-    }
-    return {"mode": mode, "preseed": sections}
-
-
-def write_init_record(mode, preseed):
-    """
-    Record that the daemon was initialised with ``mode`` and ``preseed``.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.write_init_record standalone '{config: {}}'
-    """
-    path = _record_path()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with salt.utils.files.fopen(path, "w") as handle:
-        json.dump(init_record_for(mode, preseed), handle, sort_keys=True)
-    return True
-
-
-def init_drift(mode, preseed):
-    """
-    Return the list of ``lxd:mode`` / ``lxd:init`` differences between the
-    pillar (``mode``, effective ``preseed``) and what the daemon was
-    initialised with; empty when they agree or when nothing was recorded.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.init_drift standalone '{config: {}}'
-    """
-    record = init_record()
-    if record is None:
-        return []
-    wanted = init_record_for(mode, preseed)
-    drift = []
-    if record["mode"] != wanted["mode"]:
-        drift.append(
-            f"lxd:mode: LXD was initialised in {record['mode']} mode; "
-            f"changing it to {mode} is refused"
-        )
-    changed = [
-        section
-        for section in PRESEED_SECTIONS
-        if record["preseed"].get(section) != wanted["preseed"][section]
-    ]
-    if changed:
-        drift.append(
-            "lxd:init: LXD is already initialised; changing its "
-            f"{', '.join(changed)} through pillar is refused (configure the "
-            "live daemon through its API, or restore the pillar)"
-        )
-    return drift

@@ -288,14 +288,14 @@ def _bounded_join_token(member):
     again; a token that still lasts longer is revoked and refused."""
     expiry = _settings()["cluster"]["token_expiry"]
     for attempt in range(2):
-        token = __salt__["lxd.issue_join_token"](member)
-        expires_at = __salt__["lxd.decode_join_token"](token)["expires_at"]
+        token = __salt__["lxd_membership.issue_join_token"](member)
+        expires_at = __salt__["lxd_membership.decode_join_token"](token)["expires_at"]
         latest = (datetime.datetime.now(datetime.UTC)
                   + datetime.timedelta(seconds=expiry_seconds(expiry) + EXPIRY_SLACK))
         # LXD writes year 1 for a token that never expires
         if _parse_time(expires_at).year > 1 and _parse_time(expires_at) <= latest:
             return token
-        __salt__["lxd.revoke_join_token"](member)
+        __salt__["lxd_membership.revoke_join_token"](member)
         if attempt == 0:
             __salt__["lxd.config_set"]("cluster.join_token_expiry", expiry)
     raise CommandExecutionError(
@@ -326,11 +326,11 @@ def publish_join_offer(member, minion, run=None):
         allow_tgt_type="list",
     )
     if not sent:
-        __salt__["lxd.revoke_join_token"](member)
+        __salt__["lxd_membership.revoke_join_token"](member)
         raise CommandExecutionError(
             "the join offer could not be published to the mine (see the minion log)"
         )
-    return __salt__["lxd.join_tokens"]()[member]["expires_at"]
+    return __salt__["lxd_membership.join_tokens"]()[member]["expires_at"]
 
 
 def refuse_join(minion, run, reason):
@@ -410,7 +410,7 @@ def _offer_join(minion, member, run):
     report = _await_report(minion, run, ("joined", "failed"), join_bound)
     # an unused token is revoked; a used one without a report means a join
     # is under way, which the next must not overlap
-    if not __salt__["lxd.revoke_join_token"](member) and report is None:
+    if not __salt__["lxd_membership.revoke_join_token"](member) and report is None:
         report = _await_report(minion, run, ("joined", "failed"), join_bound)
     if report is None:
         refuse_join(minion, run, f"{__grains__['id']} stopped waiting for its join")
@@ -589,7 +589,7 @@ def join(coordinator, run, member, address, preseed, position=0):
 
 
 def _join_with(offer, holder, member, address, preseed):
-    token = __salt__["lxd.decode_join_token"](offer["token"])
+    token = __salt__["lxd_membership.decode_join_token"](offer["token"])
     if token["server_name"] != member:
         raise CommandExecutionError(
             f"the join offer from {holder} is for {token['server_name']}, not "
@@ -607,7 +607,7 @@ def _join_with(offer, holder, member, address, preseed):
             "joiner was brought to the cluster's version; re-run the lxd.cluster "
             "orchestrate: it replaces it"
         )
-    __salt__["lxd.join_cluster"](
+    __salt__["lxd_membership.join_cluster"](
         member,
         address,
         offer["token"],

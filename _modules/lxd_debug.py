@@ -274,7 +274,7 @@ def _certificates():
         fingerprint: {
             key: cert.get(key) for key in ("name", "type", "restricted", "projects")
         }
-        for fingerprint, cert in __salt__["lxd.certificates"]().items()
+        for fingerprint, cert in __salt__["lxd_trust.certificates"]().items()
     }
 
 

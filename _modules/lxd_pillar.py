@@ -134,7 +134,7 @@ def preseed(init):
     """
     Return the effective ``lxd init`` preseed for an ``init`` settings
     mapping: ``init:preseed`` (a mapping, or YAML text) when given, else the
-    formula's default (see ``lxd.default_preseed``).
+    formula's default (see ``lxd_init.default_preseed``).
 
     CLI Example:
 
@@ -147,7 +147,7 @@ def preseed(init):
         given = salt.utils.yaml.safe_load(given) if given.strip() else {}
     if given:
         return given
-    return __salt__["lxd.default_preseed"](
+    return __salt__["lxd_init.default_preseed"](
         storage=init.get("storage", True),
         storage_devices=init.get("storage_devices") or [],
         network=init.get("network", True),
@@ -185,7 +185,7 @@ def validate(pillar=None, defaults=None, check_daemon=True):
     if __salt__["lxd.reachable"]():
         errors.extend(__salt__["lxd.backend_drift"](settings["backend"]))
         errors.extend(
-            __salt__["lxd.init_drift"](settings["mode"], preseed(settings["init"]))
+            __salt__["lxd_init.init_drift"](settings["mode"], preseed(settings["init"]))
         )
         if settings["mode"] == "cluster":
             errors.extend(__salt__["lxd_cluster.address_drift"](settings))

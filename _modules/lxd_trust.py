@@ -18,6 +18,7 @@ that is no longer wanted is removed; others are left alone.
 """
 
 import base64
+import json
 import os
 import re
 
@@ -39,9 +40,107 @@ TRUST_FIELDS = ("name", "type", "restricted", "projects")
 
 
 def __virtual__():
-    if "lxd.certificates" not in __salt__:
+    if "lxd.request" not in __salt__:
         return (False, "lxd_trust needs the lxd execution module (pylxd)")
     return __virtualname__
+
+
+# ---------------------------------------------------------------- the daemon's trust store
+
+
+def certificates():
+    """
+    Return the trusted certificates, by fingerprint.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_trust.certificates
+    """
+    listed = __salt__["lxd.query"]("certificates", recursion=1) or []
+    return {cert["fingerprint"]: cert for cert in listed}
+
+
+def add_certificate(name, pem, type="client", restricted=False, projects=None):
+    """
+    Trust the PEM certificate ``pem`` as ``name``; ``restricted`` limits it
+    to ``projects``. (``lxd_trust.add`` is the operator's function.)
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.add_certificate ci "$(cat ci.crt)" restricted=true projects='[ci]'
+    """
+    body = "".join(
+        line for line in pem.strip().splitlines() if not line.startswith("-----")
+    )
+    __salt__["lxd.request"]("POST", "certificates", {
+        "name": name, "type": type, "certificate": body,
+        "restricted": restricted, "projects": projects or [],
+    })
+    return __salt__["lxd.certificate_fingerprint"](pem)
+
+
+def update_certificate(fingerprint, name, type="client", restricted=False, projects=None):
+    """
+    Set the name, type and project restriction of the trusted certificate
+    ``fingerprint``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.update_certificate 2e9be19a... ci restricted=true projects='[ci]'
+    """
+    __salt__["lxd.request"]("PATCH", f"certificates/{fingerprint}", {
+        "name": name, "type": type, "restricted": restricted, "projects": projects or [],
+    })
+    return True
+
+
+def delete_certificate(fingerprint):
+    """
+    Stop trusting the certificate ``fingerprint`` (full, or a unique prefix).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.delete_certificate 2e9be19a
+    """
+    __salt__["lxd.request"]("DELETE", f"certificates/{fingerprint}")
+    return True
+
+
+def issue_trust_token(name, restricted=False, projects=None):
+    """
+    Create a trust token for a client ``name`` and return it, encoded as
+    ``lxc config trust add`` prints it. The return is a secret:
+    ``lxd_trust.token`` keeps it in a root-only file instead.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call lxd_trust.issue_trust_token laptop
+    """
+    __salt__["lxd.require_extension"]("certificate_token", "issue trust tokens")
+    # the token's operation runs until a client uses it: do not wait
+    created = __salt__["lxd.request"]("POST", "certificates", {
+        "name": name, "type": "client", "token": True,
+        "restricted": restricted, "projects": projects or [],
+    }, wait=False)
+    grant = created["metadata"]
+    token = {
+        "client_name": name,
+        "fingerprint": grant["fingerprint"],
+        "addresses": grant["addresses"],
+        "secret": grant["secret"],
+        "expires_at": grant.get("expiresAt", "0001-01-01T00:00:00Z"),
+    }
+    return base64.b64encode(json.dumps(token).encode()).decode()
 
 
 # ---------------------------------------------------------------- certificates
@@ -167,7 +266,7 @@ def trusted():
     """
     return {
         fingerprint: {field: cert[field] for field in TRUST_FIELDS}
-        for fingerprint, cert in __salt__["lxd.certificates"]().items()
+        for fingerprint, cert in certificates().items()
     }
 
 
@@ -190,7 +289,7 @@ def add(name, cert=None, cert_url=None, projects=None, type="client"):
     fingerprint = __salt__["lxd.certificate_fingerprint"](pem)
     restricted, projects = _projects(projects)
     try:
-        __salt__["lxd.add_certificate"](
+        add_certificate(
             name, pem, type=type, restricted=restricted, projects=projects
         )
     except CommandExecutionError:
@@ -219,7 +318,7 @@ def remove(fingerprint):
         found = "none" if not matches else "several; give more digits"
         raise CommandExecutionError(f"no single trusted certificate {wanted}: {found}")
     ((full, cert),) = matches.items()
-    __salt__["lxd.delete_certificate"](full)
+    delete_certificate(full)
     return {"fingerprint": full, "name": cert["name"]}
 
 
@@ -245,7 +344,7 @@ def token(name, projects=None):
             "trust token: turn on lxd:listen:https first"
         )
     restricted, projects = _projects(projects)
-    encoded = __salt__["lxd.issue_trust_token"](
+    encoded = issue_trust_token(
         name, restricted=restricted, projects=projects
     )
     path = os.path.join(__opts__["cachedir"], "lxd-trust-tokens", name)
@@ -282,7 +381,7 @@ def plan(clients=None, cluster=None, metrics=False, client_minions=None):
         if not metrics:
             notes.append(f"{name}: a metrics certificate, trusted once lxd:listen:metrics is on")
             del wanted[name]
-    current = __salt__["lxd.certificates"]()
+    current = certificates()
     steps = []
     for name, entry in sorted(wanted.items()):
         have = current.get(entry["fingerprint"])
@@ -316,13 +415,13 @@ def apply(steps):
     """
     for action, name, _old, entry in steps:
         if action == "remove":
-            __salt__["lxd.delete_certificate"](entry["fingerprint"])
+            delete_certificate(entry["fingerprint"])
             continue
         fields = {key: entry[key] for key in ("type", "restricted", "projects")}
         if action == "add":
-            __salt__["lxd.add_certificate"](name, entry["pem"], **fields)
+            add_certificate(name, entry["pem"], **fields)
         else:
-            __salt__["lxd.update_certificate"](entry["fingerprint"], name, **fields)
+            update_certificate(entry["fingerprint"], name, **fields)
     return len(steps)
 
 
@@ -518,6 +617,6 @@ def forget_minion(minion):
     """
     for fingerprint, cert in trusted().items():
         if cert["name"] == MINION_PREFIX + minion:
-            __salt__["lxd.delete_certificate"](fingerprint)
+            delete_certificate(fingerprint)
             return fingerprint
     return None

@@ -45,23 +45,23 @@ def initialised(name, mode="standalone", init=None):
             raise CommandExecutionError(
                 f"LXD is not reachable at {__salt__['lxd.endpoint']()}"
             )
-        drift = __salt__["lxd.init_drift"](mode, preseed)
+        drift = __salt__["lxd_init.init_drift"](mode, preseed)
         if drift:
             ret["result"] = False
             ret["comment"] = " ".join(drift) + "; nothing was changed."
             return ret
-        if __salt__["lxd.init_record"]() is not None:
+        if __salt__["lxd_init.init_record"]() is not None:
             ret["comment"] = "LXD is initialised."
             return ret
-        if __salt__["lxd.initialised"]():
+        if __salt__["lxd_init.initialised"]():
             return _adopt(ret, mode, preseed)
         if __opts__["test"]:
-            ret["changes"] = __salt__["lxd.preseed_plan"](preseed)
+            ret["changes"] = __salt__["lxd_init.preseed_plan"](preseed)
             ret["result"] = None
             ret["comment"] = "LXD would be initialised."
             return ret
-        ret["changes"] = __salt__["lxd.apply_preseed"](preseed)
-        __salt__["lxd.write_init_record"](mode, preseed)
+        ret["changes"] = __salt__["lxd_init.apply_preseed"](preseed)
+        __salt__["lxd_init.write_init_record"](mode, preseed)
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["changes"] = {}
@@ -81,7 +81,7 @@ def _adopt(ret, mode, preseed):
         ret["result"] = None
         ret["comment"] += " (would be)."
         return ret
-    __salt__["lxd.write_init_record"](mode, preseed)
+    __salt__["lxd_init.write_init_record"](mode, preseed)
     ret["comment"] += "."
     return ret
 
@@ -124,7 +124,7 @@ def listening(name, listeners=None, addresses=None):
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        wanted = __salt__["lxd.listener_config"](listeners or {}, addresses or {})
+        wanted = __salt__["lxd_server.listener_config"](listeners or {}, addresses or {})
     except CommandExecutionError as exc:
         return _failed(ret, f"{exc}; no listener was changed.")
     return _server_config(ret, wanted, "listeners")
@@ -147,7 +147,7 @@ def proxied(name, http=None, https=None, no_proxy=None, mode="standalone"):
         if elsewhere:
             ret["comment"] = f"The proxy settings are {elsewhere}."
             return ret
-        wanted = __salt__["lxd.proxy_config"](http, https, no_proxy)
+        wanted = __salt__["lxd_server.proxy_config"](http, https, no_proxy)
     except CommandExecutionError as exc:
         return _failed(ret, f"The proxy settings could not be read: {exc}")
     return _server_config(ret, wanted, "proxy settings")

@@ -43,7 +43,7 @@ def bootstrapped(name, member, address=None, init=None, token_expiry="15M"):
     """
     Ensure this daemon is a member of cluster ``name``: when it is not
     clustered yet, give it its first configuration (``init``, as
-    ``lxd.initialised``; a daemon configured by hand keeps its
+    the ``lxd.initialised`` state; a daemon configured by hand keeps its
     configuration) and enable clustering as ``member`` on ``address``. Keeps
     ``cluster.join_token_expiry`` at ``token_expiry``.
 
@@ -68,7 +68,7 @@ def bootstrapped(name, member, address=None, init=None, token_expiry="15M"):
                 f"{member}; nothing was changed.",
             )
         if not state["enabled"]:
-            initialised = __states__["lxd.initialised"](
+            initialised = __states__["lxd_init.initialised"](
                 name="lxd-initialised", mode="cluster", init=init
             )
             if initialised["result"] is False:
@@ -89,7 +89,7 @@ def bootstrapped(name, member, address=None, init=None, token_expiry="15M"):
             ret["comment"] = f"Cluster {name} would be bootstrapped or updated by {member}."
             return ret
         if "cluster" in ret["changes"]:
-            __salt__["lxd.enable_clustering"](member, wanted)
+            __salt__["lxd_membership.enable_clustering"](member, wanted)
         if "cluster.join_token_expiry" in ret["changes"]:
             __salt__["lxd.config_set"]("cluster.join_token_expiry", token_expiry)
     except CommandExecutionError as exc:
@@ -196,7 +196,7 @@ def join_tokens_revoked(name):
     """
     ret = _ret(name)
     try:
-        pending = sorted(__salt__["lxd.join_tokens"]())
+        pending = sorted(__salt__["lxd_membership.join_tokens"]())
         if not pending:
             ret["comment"] = "No join token is pending."
             return ret
@@ -206,7 +206,7 @@ def join_tokens_revoked(name):
             ret["comment"] = f"Pending join tokens for {', '.join(pending)} would be revoked."
             return ret
         for member in pending:
-            __salt__["lxd.revoke_join_token"](member)
+            __salt__["lxd_membership.revoke_join_token"](member)
     except CommandExecutionError as exc:
         return _failed(ret, f"Revoking pending join tokens failed: {exc}")
     ret["comment"] = f"Pending join tokens for {', '.join(pending)} were revoked."
@@ -262,7 +262,7 @@ def joined(name, member, coordinator, run, position=0, address=None, init=None):
                 )
             ret["comment"] = f"{member} is a member of cluster {name}."
             return ret
-        if __salt__["lxd.initialised"]():
+        if __salt__["lxd_init.initialised"]():
             return _failed(
                 ret,
                 f"LXD on {member} is already configured as a standalone server: "
@@ -282,7 +282,7 @@ def joined(name, member, coordinator, run, position=0, address=None, init=None):
             "old": None,
             "new": f"{name}: joined as {member} at {wanted} with the offer of {coordinator}",
         }
-        __salt__["lxd.write_init_record"]("cluster", preseed)
+        __salt__["lxd_init.write_init_record"]("cluster", preseed)
     except CommandExecutionError as exc:
         return _failed(ret, f"Joining cluster {name} failed: {exc}")
     ret["comment"] = f"{member} joined cluster {name}."
@@ -354,8 +354,8 @@ def member_absent(name, evacuate=False, force=False):
             ret["comment"] = f"{name} would be {' and '.join(steps)}: {notes}."
             return ret
         if plan["evacuate"]:
-            __salt__["lxd.evacuate_member"](name)
-        __salt__["lxd.remove_member"](name, force=force)
+            __salt__["lxd_membership.evacuate_member"](name)
+        __salt__["lxd_membership.remove_member"](name, force=force)
     except CommandExecutionError as exc:
         return _failed(ret, f"Removing {name} failed: {exc}")
     ret["comment"] = f"{name} was {' and '.join(steps)}: {notes}."
@@ -472,7 +472,7 @@ def member_evacuated(name):
             ret["comment"] = (f"{name} would be evacuated; instances leaving it: {moving} "
                               f"(members online to take them: {', '.join(plan['targets'])}).")
             return ret
-        __salt__["lxd.evacuate_member"](name)
+        __salt__["lxd_membership.evacuate_member"](name)
         left = sorted(__salt__["lxd.instances"](location=name))
     except CommandExecutionError as exc:
         return _failed(ret, f"Evacuating {name} failed: {exc}")
@@ -510,7 +510,7 @@ def member_restored(name):
             ret["comment"] = f"{name} would be restored; the instances evacuated from it come back."
             return ret
         before = sorted(__salt__["lxd.instances"](location=name))
-        __salt__["lxd.restore_member"](name)
+        __salt__["lxd_membership.restore_member"](name)
         after = sorted(__salt__["lxd.instances"](location=name))
     except CommandExecutionError as exc:
         return _failed(ret, f"Restoring {name} failed: {exc}")

@@ -281,12 +281,16 @@ def test_listener_ipv6_is_bracketed(loaders, lxd_daemon):
 
 def test_listener_without_its_api_extension_fails_clearly(loaders, lxd_daemon, monkeypatch):
     lxd = loaders.modules.lxd
-    # An LXD older than the BGP listener: the only way to have one here.
-    lacking = [ext for ext in lxd.api_extensions() if ext != "network_bgp"]
-    monkeypatch.setitem(lxd.listener_config.func.__globals__, "api_extensions", lambda: lacking)
+    # An LXD older than the BGP listener, the only way to have one here: the
+    # server information this run read lacks the extension.
+    lxd.api_extensions()
+    read = loaders.context["lxd.reads"][lxd.endpoint()]["/1.0"]
+    monkeypatch.setitem(read, "api_extensions",
+                        [ext for ext in read["api_extensions"] if ext != "network_bgp"])
     with pytest.raises(CommandExecutionError, match="lxd:listen:bgp.*network_bgp"):
-        lxd.listener_config({"https": True, "bgp": True},
-                            {"https": lxd_daemon.address, "bgp": lxd_daemon.address})
+        loaders.modules.lxd_server.listener_config(
+            {"https": True, "bgp": True},
+            {"https": lxd_daemon.address, "bgp": lxd_daemon.address})
 
 
 def test_bad_address_fails_validation_and_changes_nothing(loaders):

@@ -29,14 +29,14 @@ def with_addresses(token, addresses):
 def cluster_of_one(loaders, lxd_daemons):
     """A daemon that bootstrapped a cluster, and a fresh one to join it."""
     first, joiner = lxd_daemons(), lxd_daemons()
-    lxd = connect(loaders, first)
-    lxd.enable_clustering("first", f"{first.address}:8443")
+    connect(loaders, first)
+    loaders.modules.lxd_membership.enable_clustering("first", f"{first.address}:8443")
     return first, joiner
 
 
 def offer(loaders, first, member):
     lxd = connect(loaders, first)
-    return lxd.issue_join_token(member), lxd.info()["environment"]["certificate"]
+    return loaders.modules.lxd_membership.issue_join_token(member), lxd.info()["environment"]["certificate"]
 
 
 def test_a_join_skips_a_token_address_that_does_not_answer(loaders, cluster_of_one):
@@ -45,8 +45,9 @@ def test_a_join_skips_a_token_address_that_does_not_answer(loaders, cluster_of_o
     # nothing listens on port 1 of any loopback address
     token = with_addresses(token, [f"{first.address}:1", f"{first.address}:8443"])
 
-    lxd = connect(loaders, joiner)
-    assert lxd.join_cluster("joiner", f"{joiner.address}:8443", token, certificate, [])
+    connect(loaders, joiner)
+    assert loaders.modules.lxd_membership.join_cluster(
+            "joiner", f"{joiner.address}:8443", token, certificate, [])
 
     members = first.query("/1.0/cluster/members?recursion=1")
     assert {member["server_name"]: member["status"] for member in members} == {
@@ -61,10 +62,11 @@ def test_a_member_presenting_another_certificate_is_refused(loaders, cluster_of_
     token, certificate = offer(loaders, first, "joiner")
     token = with_addresses(token, [f"{stranger.address}:8443", f"{first.address}:8443"])
 
-    lxd = connect(loaders, joiner)
+    connect(loaders, joiner)
     with pytest.raises(CommandExecutionError, match=f"{stranger.address}:8443 does not "
                        "present the certificate named in the join token"):
-        lxd.join_cluster("joiner", f"{joiner.address}:8443", token, certificate, [])
+        loaders.modules.lxd_membership.join_cluster(
+            "joiner", f"{joiner.address}:8443", token, certificate, [])
     assert joiner.query("/1.0/cluster")["enabled"] is False
     # the token was not spent: it is still pending on the cluster
     assert "joiner" in first.lxc("cluster", "list-tokens", "-f", "csv")
@@ -75,10 +77,11 @@ def test_no_answering_address_names_each_one(loaders, cluster_of_one):
     token, certificate = offer(loaders, first, "joiner")
     token = with_addresses(token, [f"{first.address}:1", f"{first.address}:2"])
 
-    lxd = connect(loaders, joiner)
+    connect(loaders, joiner)
     with pytest.raises(CommandExecutionError, match="no cluster member listed in the join "
                        f"token answers: {first.address}:1: .*; {first.address}:2: "):
-        lxd.join_cluster("joiner", f"{joiner.address}:8443", token, certificate, [])
+        loaders.modules.lxd_membership.join_cluster(
+            "joiner", f"{joiner.address}:8443", token, certificate, [])
 
 
 def test_a_token_outlasting_the_pillar_expiry_is_reissued_within_it(loaders, cluster_of_one):
@@ -89,7 +92,7 @@ def test_a_token_outlasting_the_pillar_expiry_is_reissued_within_it(loaders, clu
     loaders.opts["lxd"]["cluster"] = {"token_expiry": "10M"}
     offer = loaders.modules.lxd_cluster.join_offer("joiner")
 
-    expires_at = lxd.decode_join_token(offer["token"])["expires_at"]
+    expires_at = loaders.modules.lxd_membership.decode_join_token(offer["token"])["expires_at"]
     left = (datetime.datetime.fromisoformat(expires_at[:19]).replace(tzinfo=datetime.UTC)
             - datetime.datetime.now(datetime.UTC))
     assert datetime.timedelta(minutes=9) < left <= datetime.timedelta(minutes=10)

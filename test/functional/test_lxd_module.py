@@ -16,6 +16,11 @@ def lxd(loaders):
     return loaders.modules.lxd
 
 
+@pytest.fixture
+def lxd_init(loaders):
+    return loaders.modules.lxd_init
+
+
 def test_connection_resolves_the_configured_socket(lxd, lxd_daemon):
     assert lxd.endpoint() == lxd_daemon.socket
     assert lxd.reachable()
@@ -78,42 +83,42 @@ def test_bad_server_config_is_refused(lxd, lxd_daemon):
         lxd.config_set("no.such.key", "1")
 
 
-def test_listings_and_cluster(lxd, lxd_daemon):
+def test_listings_and_cluster(lxd, lxd_daemon, loaders):
     lxd_daemon.lxc("storage", "create", "pool1", "dir")
     assert lxd.storage_pools()["pool1"]["driver"] == "dir"
     assert "default" in lxd.profiles()
     assert "default" in lxd.projects()
     assert lxd.networks(managed=True) == {}
-    assert lxd.certificates() == {}
+    assert loaders.modules.lxd_trust.certificates() == {}
     assert lxd.cluster()["enabled"] is False
 
 
-def test_default_preseed_uses_zfs_on_given_devices(lxd):
-    preseed = lxd.default_preseed(storage_devices=["/dev/vdb"], network=False)
+def test_default_preseed_uses_zfs_on_given_devices(lxd_init, lxd):
+    preseed = lxd_init.default_preseed(storage_devices=["/dev/vdb"], network=False)
     assert preseed["storage_pools"][0]["driver"] == "zfs"
     assert preseed["storage_pools"][0]["config"] == {"source": "/dev/vdb"}
     assert "networks" not in preseed
     assert set(preseed["profiles"][0]["devices"]) == {"root"}
 
 
-def test_fresh_daemon_is_not_initialised_until_preseed(lxd, lxd_daemon):
-    preseed = lxd.default_preseed(network=NO_ADDRESSES)
-    assert not lxd.initialised()
-    plan = lxd.preseed_plan(preseed)
+def test_fresh_daemon_is_not_initialised_until_preseed(lxd_init, lxd, lxd_daemon):
+    preseed = lxd_init.default_preseed(network=NO_ADDRESSES)
+    assert not lxd_init.initialised()
+    plan = lxd_init.preseed_plan(preseed)
     assert plan == {
         "networks": {lxd_daemon.bridge: "created"},
         "storage_pools": {"local": "created"},
         "profiles": {"default": "updated"},
     }
-    assert lxd.apply_preseed(preseed) == plan
-    assert lxd.initialised()
+    assert lxd_init.apply_preseed(preseed) == plan
+    assert lxd_init.initialised()
     devices = lxd_daemon.query("/1.0/profiles/default")["devices"]
     assert devices["root"] == {"type": "disk", "path": "/", "pool": "local"}
     assert devices["eth0"]["network"] == lxd_daemon.bridge
-    assert lxd.preseed_plan(preseed) == {}
+    assert lxd_init.preseed_plan(preseed) == {}
 
 
-def test_failed_preseed_is_reverted(lxd, lxd_daemon):
+def test_failed_preseed_is_reverted(lxd_init, lxd, lxd_daemon):
     before = lxd_daemon.snapshot()
     secret_key = lxd_daemon.secret_key
     preseed = {
@@ -123,23 +128,23 @@ def test_failed_preseed_is_reverted(lxd, lxd_daemon):
             {"name": "bad", "driver": "no-such-driver"},
         ],
     }
-    plan = lxd.preseed_plan(preseed)
+    plan = lxd_init.preseed_plan(preseed)
     assert plan["config"][secret_key] == {"old": "", "new": "********"}
     with pytest.raises(CommandExecutionError, match="reverted"):
-        lxd.apply_preseed(preseed)
+        lxd_init.apply_preseed(preseed)
     assert lxd_daemon.snapshot() == before
 
 
-def test_init_record_and_drift(lxd, lxd_daemon):
+def test_init_record_and_drift(lxd_init, lxd, lxd_daemon):
     preseed = {"storage_pools": [{"name": "local", "driver": "dir"}]}
-    assert lxd.init_record() is None
-    assert lxd.init_drift("standalone", preseed) == []
-    lxd.write_init_record("standalone", preseed)
-    assert lxd.init_drift("standalone", preseed) == []
+    assert lxd_init.init_record() is None
+    assert lxd_init.init_drift("standalone", preseed) == []
+    lxd_init.write_init_record("standalone", preseed)
+    assert lxd_init.init_drift("standalone", preseed) == []
     changed = {"storage_pools": [{"name": "local", "driver": "zfs"}]}
-    (drift,) = lxd.init_drift("standalone", changed)
+    (drift,) = lxd_init.init_drift("standalone", changed)
     assert drift.startswith("lxd:init:") and "storage_pools" in drift
-    (drift,) = lxd.init_drift("cluster", preseed)
+    (drift,) = lxd_init.init_drift("cluster", preseed)
     assert drift.startswith("lxd:mode:")
 
 
@@ -162,14 +167,14 @@ def test_initialised_state_once_then_refuses_changes(loaders, lxd_daemon):
     assert lxd_daemon.snapshot() == before
 
 
-def test_initialised_state_adopts_a_hand_configured_daemon(loaders, lxd_daemon):
+def test_initialised_state_adopts_a_hand_configured_daemon(lxd_init, loaders, lxd_daemon):
     lxd_daemon.lxc("storage", "create", "mine", "dir")
     before = lxd_daemon.snapshot()
-    adopted = loaders.states.lxd.initialised("lxd", init={"network": NO_ADDRESSES})
+    adopted = loaders.states.lxd_init.initialised("lxd", init={"network": NO_ADDRESSES})
     assert adopted.result is True
     assert adopted.changes == {"init record": {"old": None, "new": "adopted"}}
     assert lxd_daemon.snapshot() == before
-    assert loaders.states.lxd.initialised("lxd", init={"network": NO_ADDRESSES}).changes == {}
+    assert loaders.states.lxd_init.initialised("lxd", init={"network": NO_ADDRESSES}).changes == {}
 
 
 def test_a_daemon_that_stops_answering_fails_within_the_bound(loaders, lxd_daemon):

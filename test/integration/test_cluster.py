@@ -265,7 +265,7 @@ def test_a_member_holding_an_instance_is_never_forced_out_and_outlives_its_key(c
     forced = cluster.run.run("lxd_cluster.remove", "lxd-c3", "force=True")
     assert forced.returncode == 1
     assert "force removes only a member LXD reports offline" in forced.data["comment"]
-    by_module = cluster.salt.run("lxd.remove_member", "lxd-c3", "force=True",
+    by_module = cluster.salt.run("lxd_membership.remove_member", "lxd-c3", "force=True",
                                  minion_tgt="lxd-c1")
     assert by_module.returncode != 0 and "accept_data_loss=True" in str(by_module.data)
     assert cluster.members("lxd-c1")["lxd-c3"] == "Online"

@@ -41,7 +41,7 @@ def chain(reports, members=(), token_used=False):
         "lxd_mine.wait_for": wait_for,
         "lxd_mine.store": record("store", True),
         "lxd_mine.delete": record("delete", True),
-        "lxd.revoke_join_token": record("revoke", not token_used),
+        "lxd_membership.revoke_join_token": record("revoke", not token_used),
     }
     module.__grains__ = {"id": "lxd1"}
     module.publish_join_offer = record("offer", "2099-01-01T00:00:00Z")

@@ -30,7 +30,7 @@ LXD_50_EXTENSIONS = ["clustering", "clustering_join", "clustering_join_token"]
 @pytest.fixture
 def join_request(loaders):
     # private to the module (the body holds the token): reached through it
-    private = loaders.modules.lxd.join_cluster.func.__globals__["_join_request"]
+    private = loaders.modules.lxd_membership.join_cluster.func.__globals__["_join_request"]
 
     def build(server, extensions):
         return private(
