@@ -331,21 +331,21 @@ def _run(request, **kwargs):
         response = request(**kwargs).json()
         if response.get("type") != "async":
             return response.get("metadata")
-            operation = response["operation"].rsplit("/", 1)[-1]
-            # LXD answers the wait when the operation ends or its timeout is up
-            done = _client().api.operations[operation].wait.get(
-                params={"timeout": timeouts["operation"]},
-                timeout=timeouts["operation"] + timeouts["request"],
-            ).json()["metadata"]
-            if done["status"] in ("Running", "Pending"):
-                raise CommandExecutionError(
-                    f"LXD at {endpoint()} did not finish {done['description']!r} within "
-                    f"{timeouts['operation']} s (lxd:timeouts:operation); it goes on in "
-                    "the background"
-                )
-            if done["status"] != "Success":
-                raise CommandExecutionError(f"LXD refused the request: {done['err']}")
-            return done
+        operation = response["operation"].rsplit("/", 1)[-1]
+        # LXD answers the wait when the operation ends or its timeout is up
+        done = _client().api.operations[operation].wait.get(
+            params={"timeout": timeouts["operation"]},
+            timeout=timeouts["operation"] + timeouts["request"],
+        ).json()["metadata"]
+        if done["status"] in ("Running", "Pending"):
+            raise CommandExecutionError(
+                f"LXD at {endpoint()} did not finish {done['description']!r} within "
+                f"{timeouts['operation']} s (lxd:timeouts:operation); it goes on in "
+                "the background"
+            )
+        if done["status"] != "Success":
+            raise CommandExecutionError(f"LXD refused the request: {done['err']}")
+        return done
     except LXD_ERRORS as exc:
         raise _api_error(exc) from exc
 
