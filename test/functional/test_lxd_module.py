@@ -167,14 +167,14 @@ def test_initialised_state_once_then_refuses_changes(loaders, lxd_daemon):
     assert lxd_daemon.snapshot() == before
 
 
-def test_initialised_state_adopts_a_hand_configured_daemon(lxd_init, loaders, lxd_daemon):
+def test_initialised_state_adopts_a_hand_configured_daemon(loaders, lxd_daemon):
     lxd_daemon.lxc("storage", "create", "mine", "dir")
     before = lxd_daemon.snapshot()
-    adopted = loaders.states.lxd_init.initialised("lxd", init={"network": NO_ADDRESSES})
+    adopted = loaders.states.lxd.initialised("lxd", init={"network": NO_ADDRESSES})
     assert adopted.result is True
     assert adopted.changes == {"init record": {"old": None, "new": "adopted"}}
     assert lxd_daemon.snapshot() == before
-    assert loaders.states.lxd_init.initialised("lxd", init={"network": NO_ADDRESSES}).changes == {}
+    assert loaders.states.lxd.initialised("lxd", init={"network": NO_ADDRESSES}).changes == {}
 
 
 def test_a_daemon_that_stops_answering_fails_within_the_bound(loaders, lxd_daemon):
