@@ -68,7 +68,7 @@ def bootstrapped(name, member, address=None, init=None, token_expiry="15M"):
                 f"{member}; nothing was changed.",
             )
         if not state["enabled"]:
-            initialised = __states__["lxd_init.initialised"](
+            initialised = __states__["lxd.initialised"](
                 name="lxd-initialised", mode="cluster", init=init
             )
             if initialised["result"] is False:
