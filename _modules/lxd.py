@@ -283,7 +283,7 @@ def query(path, **params):
     return _metadata(_node(path), **salt.utils.args.clean_kwargs(**params))
 
 
-def request(method, path, body=None, wait=True, reconnect=False, **params):
+def request(method, path, body=None, wait=True, reconnect=False, upload=None, **params):
     """
     Send ``method`` (POST, PUT, PATCH, DELETE) to ``/1.0/<path>`` with the
     JSON ``body`` and query ``params``, and return the metadata LXD answers.
@@ -291,8 +291,10 @@ def request(method, path, body=None, wait=True, reconnect=False, **params):
     ``lxd:timeouts:operation`` seconds) and its final state returned,
     unless ``wait`` is False (a token's operation runs until it is used).
     ``reconnect`` drops this run's connection afterwards (the request
-    restarted the daemon's listeners, e.g. enabling clustering). The
-    formula's other modules send their writes through this function.
+    restarted the daemon's listeners, e.g. enabling clustering). ``upload``
+    is ``(data, headers)`` for a body that is not JSON (an image's
+    tarball). The formula's other modules send their writes through this
+    function.
 
     CLI Example:
 
@@ -303,11 +305,14 @@ def request(method, path, body=None, wait=True, reconnect=False, **params):
     """
     send = getattr(_node(path), method.lower())
     params = salt.utils.args.clean_kwargs(**params) or None
+    payload = {"json": body}
+    if upload is not None:
+        payload = {"data": upload[0], "headers": upload[1]}
     try:
         if wait:
-            return _run(send, json=body, params=params)
+            return _run(send, params=params, **payload)
         try:
-            return send(json=body, params=params).json()["metadata"]
+            return send(params=params, **payload).json()["metadata"]
         except LXD_ERRORS as exc:
             raise _api_error(exc) from exc
     finally:
@@ -736,6 +741,21 @@ def instances(location=None):
         for item in found
         if location is None or item["location"] == location
     }
+
+
+def stringified(mapping):
+    """
+    Return a config (or device) mapping with its values as LXD keeps them:
+    strings, booleans as ``true``/``false``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.stringified '{boot.autostart: true, limits.cpu: 2}'
+    """
+    return {str(key): (str(value).lower() if isinstance(value, bool) else str(value))
+            for key, value in mapping.items()}
 
 
 # ---------------------------------------------------------------- secrets

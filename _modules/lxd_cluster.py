@@ -520,11 +520,13 @@ def _own_mine_entry(name):
     return found.get(__grains__["id"])
 
 
-def member_config_answers(keys, preseed):
+def member_config_answers(keys, preseed, settings=None):
     """
     Return ``member_config`` for a join: each key the cluster asks for
     (``entity``, ``name``, ``key``), valued from this minion's own preseed
-    (the ``config`` of its storage pool or network of that name), else empty,
+    (the ``config`` of its storage pool or network of that name), else from
+    the ``member_config`` of its ``lxd:storage_pools`` / ``lxd:networks``
+    entry of that name in ``settings`` (the merged pillar), else empty,
     which lets LXD use its default (a new dir or loop-backed pool, no
     external interfaces).
 
@@ -537,10 +539,12 @@ def member_config_answers(keys, preseed):
     sections = {"storage-pool": "storage_pools", "network": "networks"}
     answers = []
     for key in keys:
-        entries = preseed.get(sections.get(key["entity"], ""), None) or []
+        section = sections.get(key["entity"], "")
+        entries = preseed.get(section, None) or []
+        declared = ((settings or {}).get(section) or {}).get(key["name"]) or {}
         config = next(
             (entry.get("config") or {} for entry in entries if entry["name"] == key["name"]),
-            {},
+            declared.get("member_config") or {},
         )
         answers.append(
             {
@@ -612,7 +616,7 @@ def _join_with(offer, holder, member, address, preseed):
         address,
         offer["token"],
         offer["certificate"],
-        member_config_answers(offer["member_config"], preseed),
+        member_config_answers(offer["member_config"], preseed, _settings()),
     )
 
 

@@ -740,6 +740,59 @@ def _check_timeouts(path, value, settings, defaults):
     ]
 
 
+# What each declared resource (lxd:storage_pools and the rest) may hold.
+RESOURCE_FIELDS = {
+    "storage_pools": ("driver", "description", "config", "member_config", "present"),
+    "networks": ("type", "description", "config", "member_config", "present"),
+    "profiles": ("description", "config", "devices", "present"),
+    "projects": ("description", "config", "present"),
+}
+# The config key that marks what the formula created (lxd_resources).
+RESOURCE_MARKER = "user.salt.managed"
+
+
+def _check_resources(path, value, settings, defaults):
+    kind = path.rpartition(":")[2]
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [f"{path}: must be a mapping of names, not {_kind(value)}"]
+    errors = []
+    for name, entry in value.items():
+        where = f"{path}:{name}"
+        if not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
+            errors.append(f"{where}: not a name LXD takes (letters, digits, ._-)")
+            continue
+        errors += _expect_mapping(where, entry, RESOURCE_FIELDS[kind])
+        if not isinstance(entry, dict) or errors:
+            continue
+        errors += _check_resource(where, kind, entry)
+    return errors
+
+
+def _check_resource(where, kind, entry):
+    errors = _expect(f"{where}:present", entry.get("present"), bool, "a boolean")
+    errors += _expect(f"{where}:description", entry.get("description"), str, "a string")
+    for field in ("driver", "type"):
+        errors += _expect(f"{where}:{field}", entry.get(field), str, "a string")
+    for field in ("config", "member_config"):
+        errors += _scalar_mapping(f"{where}:{field}", entry.get(field))
+        if RESOURCE_MARKER in (entry.get(field) or {}):
+            errors.append(f"{where}:{field}:{RESOURCE_MARKER}: the formula's own mark, "
+                          "not to be set")
+    if kind == "storage_pools" and entry.get("present", True) and not entry.get("driver"):
+        errors.append(f"{where}:driver: missing (dir, zfs, btrfs, lvm, ceph, ...)")
+    devices = entry.get("devices")
+    if devices is not None and not isinstance(devices, dict):
+        errors.append(f"{where}:devices: must be a mapping of device names, not "
+                      f"{_kind(devices)}")
+    for device, settings in (devices or {}).items():
+        errors += _scalar_mapping(f"{where}:devices:{device}", settings)
+        if isinstance(settings, dict) and not settings.get("type"):
+            errors.append(f"{where}:devices:{device}:type: missing (disk, nic, ...)")
+    return errors
+
+
 VALIDATORS = {
     "backend": _check_backend,
     "timeouts": _check_timeouts,
@@ -760,4 +813,8 @@ VALIDATORS = {
     "cluster": _check_cluster,
     "trust": _check_trust,
     "client": _check_client,
+    "storage_pools": _check_resources,
+    "networks": _check_resources,
+    "profiles": _check_resources,
+    "projects": _check_resources,
 }

@@ -1,6 +1,7 @@
 {#- salt '*' state.apply lxd: a tuned LXD host, initialised when standalone
     (cluster members are initialised by the lxd.cluster orchestrate), with
-    its listeners, proxy settings and trusted clients. #}
+    its storage pools, networks, profiles and projects, listeners, proxy
+    settings and trusted clients. #}
 {%- from tpldir ~ "/map.jinja" import lxd with context %}
 
 include:
@@ -10,6 +11,7 @@ include:
 {%- if lxd.mode == "standalone" %}
   - lxd.initialise
 {%- endif %}
+  - lxd.resources
   - lxd.listen
   - lxd.proxy
   - lxd.trust

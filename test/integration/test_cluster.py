@@ -157,6 +157,58 @@ def test_a_rerun_on_a_formed_cluster_reports_no_changes(cluster):
     assert [step["__id__"] for step in steps.values()] == ["lxd-cluster-ci-formed"]
 
 
+def test_declared_resources_are_made_cluster_wide_each_member_its_own_source(cluster):
+    sources = {}
+    for name in cluster.minions:
+        sources[name] = cluster.tmp_path / name / "shared-pool"
+        sources[name].mkdir()
+        cluster.set_pillar(
+            name,
+            storage_pools={"shared": {"driver": "dir",
+                                      "member_config": {"source": str(sources[name])}}},
+            profiles={"web": {"config": {"limits.cpu": 2},
+                              "devices": {"root": {"type": "disk", "path": "/",
+                                                   "pool": "shared"}}}},
+            projects={"ci": {"description": "CI"}},
+        )
+    applied = cluster.salt.run("state.apply", "lxd", minion_tgt="lxd-c*")
+    assert applied.returncode == 0, applied
+    resources = {minion: by_id(steps)["lxd-resources"] for minion, steps in applied.data.items()}
+    assert {minion: state["changes"] for minion, state in resources.items()} == {
+        "lxd-c1": {"projects": {"ci": "created"},
+                   "storage_pools": {"shared": "created"}, "profiles": {"web": "created"}},
+        "lxd-c2": {"storage_pools": {"shared": "defined for member lxd-c2"}},
+        "lxd-c3": {"storage_pools": {"shared": "defined for member lxd-c3"}},
+    }, resources
+    first = cluster.daemons["lxd-c1"]
+    assert first.query("/1.0/storage-pools/shared")["status"] == "Created"
+    for name, source in sources.items():
+        pool = first.query(f"/1.0/storage-pools/shared?target={name}")
+        assert pool["config"]["source"] == str(source)
+    assert first.query("/1.0/profiles/web")["devices"]["root"]["pool"] == "shared"
+
+    again = cluster.salt.run("state.apply", "lxd", minion_tgt="lxd-c*")
+    assert {minion: changed(steps) for minion, steps in again.data.items()} == {
+        name: {} for name in cluster.minions}
+
+    # a member-specific key that one member does not give: nothing cluster-wide
+    for name in cluster.minions:
+        part = {"source": str(sources[name]) + "-partial"} if name != "lxd-c3" else {}
+        cluster.set_pillar(name, storage_pools={"partial": {"driver": "dir",
+                                                            "member_config": part}})
+        Path(part.get("source", sources[name])).mkdir(exist_ok=True)
+    refused = cluster.salt.run("state.apply", "lxd", minion_tgt="lxd-c*")
+    comment = by_id(refused.data["lxd-c1"])["lxd-resources"]["comment"]
+    assert comment.startswith("lxd:storage_pools:partial: create failed: "
+                              "member_config:source: lxd-c3 defined its part without it"), comment
+    # undoing its own part, the member that would have created it dropped
+    # the pending pool whole
+    assert "/1.0/storage-pools/partial" not in first.query("/1.0/storage-pools")
+    for name in cluster.minions:
+        cluster.set_pillar(name, storage_pools={"partial": {"driver": "dir",
+                                                            "present": False}})
+
+
 def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
     cluster.add_hosts("lxd-c4")
     for name in cluster.minions:

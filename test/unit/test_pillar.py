@@ -131,6 +131,22 @@ def test_parameters_given_by_the_master_are_used_instead_of_the_file(lxd_pillar)
         ({"install": {"backports": True}},
          "lxd:install:backports: backports are a package source: they need "
          "lxd:install:method package, not 'snap'"),
+        ({"storage_pools": {"fast": {"config": {"size": "10GiB"}}}},
+         "lxd:storage_pools:fast:driver: missing"),
+        ({"profiles": {"web": {"devices": {"root": {"path": "/", "pool": "fast"}}}}},
+         "lxd:profiles:web:devices:root:type: missing"),
+        ({"profiles": {"web": {"members": {}}}},
+         "lxd:profiles:web:members: unknown key"),
+        ({"profiles": {"web": {"config": {"user.salt.managed": "x"}}}},
+         "lxd:profiles:web:config:user.salt.managed: the formula's own mark"),
+        ({"networks": {"br/0": {}}},
+         "lxd:networks:br/0: not a name LXD takes"),
+        ({"networks": {"br0": {"config": {"ipv4.routes": ["10.0.0.0/8"]}}}},
+         "lxd:networks:br0:config:ipv4.routes: must be a string, number or boolean"),
+        ({"projects": ["ci"]},
+         "lxd:projects: must be a mapping of names, not a list"),
+        ({"projects": {"ci": {"present": "no"}}},
+         "lxd:projects:ci:present: must be a boolean"),
     ],
 )
 def test_bad_values_name_the_key_and_the_reason(lxd_pillar, pillar, expected):

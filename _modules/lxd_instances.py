@@ -1,0 +1,160 @@
+"""
+Execution module: instances (containers, and virtual machines where the
+daemon runs them) in the default project: created from an image, their
+profiles, config and devices kept, started, stopped and deleted, each
+within ``lxd:timeouts``. The ``lxd_instance`` states keep them.
+"""
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "lxd_instances"
+
+# What the formula compares and sets on an existing instance.
+KEPT = ("profiles", "config", "devices")
+
+
+def __virtual__():
+    if "lxd.request" not in __salt__:
+        return (False, "the lxd execution module is not available (is pylxd installed?)")
+    return __virtualname__
+
+
+def get(name):
+    """
+    Return instance ``name`` as LXD holds it (type, status, profiles, its
+    own config and devices, location), or None when there is none.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_instances.get web1
+    """
+    for instance in __salt__["lxd.query"]("instances", recursion=1) or []:
+        if instance["name"] == name:
+            return instance
+    return None
+
+
+def create(name, image, type="container", profiles=None, config=None, devices=None,
+           ephemeral=False, target=None):
+    """
+    Create instance ``name`` (stopped) from the image with alias or
+    fingerprint ``image``; ``type`` ``container`` or ``virtual-machine``;
+    ``target`` a cluster member.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_instances.create web1 busybox profiles='[default]'
+    """
+    if type == "virtual-machine":
+        __salt__["lxd.require_extension"]("virtual-machines", "run virtual machines")
+    source = {"type": "image"}
+    source["fingerprint" if _is_fingerprint(image) else "alias"] = image
+    body = {"name": name, "type": type, "source": source, "ephemeral": ephemeral,
+            "profiles": ["default"] if profiles is None else list(profiles),
+            "config": _strings(config or {}),
+            "devices": {device: _strings(settings)
+                        for device, settings in (devices or {}).items()}}
+    params = {"target": target} if target else {}
+    __salt__["lxd.request"]("POST", "instances", body, **params)
+    return True
+
+
+def update(name, profiles=None, config=None, devices=None):
+    """
+    Set instance ``name``'s ``profiles`` (the list, in order), the given
+    ``config`` keys and the given ``devices`` (each whole); other keys and
+    devices are kept.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_instances.update web1 config='{limits.cpu: "2"}'
+    """
+    current = _existing(name)
+    body = {field: current[field] for field in ("architecture", "ephemeral", "stateful",
+                                                "description", *KEPT)}
+    if profiles is not None:
+        body["profiles"] = list(profiles)
+    body["config"] = dict(current["config"], **_strings(config or {}))
+    body["devices"] = dict(current["devices"], **{
+        device: _strings(settings) for device, settings in (devices or {}).items()})
+    __salt__["lxd.request"]("PUT", f"instances/{name}", body)
+    return True
+
+
+def set_state(name, action, force=False):
+    """
+    ``start``, ``stop`` or ``restart`` instance ``name`` (``force``: stop
+    without waiting for a clean shutdown), waiting at most
+    ``lxd:timeouts:operation`` seconds.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_instances.set_state web1 stop
+    """
+    timeout = __salt__["lxd_pillar.merge"]()["timeouts"]["operation"]
+    __salt__["lxd.request"]("PUT", f"instances/{name}/state",
+                            {"action": action, "timeout": timeout, "force": force})
+    return True
+
+
+def delete(name):
+    """
+    Delete instance ``name`` (it must be stopped).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_instances.delete web1
+    """
+    __salt__["lxd.request"]("DELETE", f"instances/{name}")
+    return True
+
+
+def differences(name, profiles=None, config=None, devices=None):
+    """
+    Return what :py:func:`update` would change on instance ``name``: per
+    field, old and new.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_instances.differences web1 config='{limits.cpu: "2"}'
+    """
+    current = _existing(name)
+    changes = {}
+    if profiles is not None and list(profiles) != current["profiles"]:
+        changes["profiles"] = {"old": current["profiles"], "new": list(profiles)}
+    for field, wanted in (("config", _strings(config or {})),
+                          ("devices", {device: _strings(settings)
+                                       for device, settings in (devices or {}).items()})):
+        held = current[field]
+        changed = {key: {"old": held.get(key), "new": value}
+                   for key, value in wanted.items() if held.get(key) != value}
+        if changed:
+            changes[field] = changed
+    return __salt__["lxd.masked"](changes)
+
+
+def _existing(name):
+    current = get(name)
+    if current is None:
+        raise CommandExecutionError(f"there is no instance {name}")
+    return current
+
+
+def _strings(mapping):
+    return __salt__["lxd.stringified"](mapping)
+
+
+def _is_fingerprint(image):
+    return len(image) >= 12 and all(char in "0123456789abcdef" for char in image)

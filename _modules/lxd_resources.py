@@ -1,0 +1,357 @@
+"""
+Execution module: the storage pools, networks, profiles and projects that
+pillar declares (``lxd:storage_pools``, ``lxd:networks``, ``lxd:profiles``,
+``lxd:projects``), kept on every ``state.apply lxd`` after initialisation:
+what is missing is created, what differs is updated, and what the formula
+created is deleted when its entry says ``present: false``. Objects an
+operator made by hand are never touched.
+
+What the formula creates carries the config key ``user.salt.managed``,
+valued with the config keys the pillar set (so that a key dropped from the
+pillar is unset on the next run). An object of the same name without it
+was made by hand: the run fails naming it and leaves it alone (set the key
+on it to hand it over).
+
+In a cluster, storage pools and networks are created as LXD requires: each
+member first defines its own part (``POST ?target=<member>`` with the
+member-specific keys of ``member_config``, from that member's own pillar),
+then one member (the one that keeps the shared settings, see
+``lxd_cluster.shared_settings_keeper``) creates the object cluster-wide once
+every member has defined its part, and makes every other change.
+"""
+
+import copy
+import time
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "lxd_resources"
+
+MARKER = "user.salt.managed"
+# Per kind: its place in the REST API, the fields a PUT takes, the fields
+# fixed at creation, and whether members have their own part.
+KINDS = {
+    "projects": {"path": "projects", "writable": ("config", "description"),
+                 "fixed": (), "per_member": False},
+    "storage_pools": {"path": "storage-pools", "writable": ("config", "description"),
+                      "fixed": ("driver",), "per_member": True},
+    "networks": {"path": "networks", "writable": ("config", "description"),
+                 "fixed": ("type",), "per_member": True},
+    "profiles": {"path": "profiles", "writable": ("config", "description", "devices"),
+                 "fixed": (), "per_member": False},
+}
+# What is created first: projects hold profiles, profiles use pools and
+# networks. Deletions go the other way.
+ORDER = ("projects", "storage_pools", "networks", "profiles")
+# How often the member creating a pool or network cluster-wide asks LXD
+# whether every member defined its part (LXD has no event for it).
+PENDING_POLL_SECONDS = 0.5
+
+
+def __virtual__():
+    if "lxd.request" not in __salt__:
+        return (False, "the lxd execution module is not available (is pylxd installed?)")
+    return __virtualname__
+
+
+def ensure(resources=None, mode=None, test=False):
+    """
+    Bring the daemon's storage pools, networks, profiles and projects to
+    what ``resources`` declares (default: those four keys of the merged
+    pillar; ``mode`` default ``lxd:mode``). With ``test``, change nothing
+    and report what would change. Returns ``changes`` (per kind and name:
+    created, deleted, defined for this member, or the fields and config
+    keys updated, old and new), ``errors`` (each naming its pillar key;
+    with errors, nothing was changed, or what this run changed was rolled
+    back) and ``notes``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_resources.ensure test=True
+    """
+    settings = __salt__["lxd_pillar.merge"]()
+    if resources is None:
+        resources = {kind: settings[kind] for kind in ORDER}
+    mode = mode or settings["mode"]
+    member, keeper, notes = _role(mode)
+    if member is False:
+        return {"changes": {}, "errors": [], "notes": notes}
+    steps, errors = _plan(resources, member, keeper)
+    if errors:
+        return {"changes": {}, "errors": errors, "notes": notes}
+    changes = _report(steps)
+    if test or not steps:
+        return {"changes": changes, "errors": [], "notes": notes}
+    return {"changes": changes, "errors": _apply(steps), "notes": notes}
+
+
+def _role(mode):
+    """``(member, keeper, notes)``: this daemon's member name (None when
+    standalone; False when a cluster host is not clustered yet) and whether
+    it makes the cluster-wide changes."""
+    if mode != "cluster":
+        return None, True, []
+    state = __salt__["lxd.cluster"]()
+    if not state["enabled"]:
+        return False, False, ["applied once this member is clustered (lxd.cluster)"]
+    elsewhere = __salt__["lxd_cluster.shared_settings_keeper"](mode)
+    notes = [f"cluster-wide changes are {elsewhere}"] if elsewhere else []
+    return state["server_name"], not elsewhere, notes
+
+
+# ---------------------------------------------------------------- planning
+
+
+def _plan(resources, member, keeper):
+    """The steps that bring the daemon to ``resources``, in order, and the
+    errors (each naming its key) that keep any from being taken."""
+    steps, errors = [], []
+    drivers = __salt__["lxd.info"]()["environment"].get("storage_supported_drivers")
+    for kind in ORDER:
+        if not resources.get(kind):
+            continue
+        existing = _listing(kind)
+        for name, entry in sorted(resources[kind].items()):
+            key = f"lxd:{kind}:{name}"
+            current = existing.get(name)
+            if kind == "storage_pools" and drivers and current is None:
+                known = sorted(driver["Name"] for driver in drivers)
+                if entry.get("driver") not in known:
+                    errors.append(f"{key}:driver: {entry.get('driver')!r} is not a storage "
+                                  f"driver this daemon has ({', '.join(known)})")
+                    continue
+            try:
+                steps += _steps(kind, name, entry, current, member, keeper)
+            except ValueError as exc:
+                errors.append(f"{key}: {exc}")
+    deletions = [step for step in steps if step["action"] == "delete"]
+    others = [step for step in steps if step["action"] != "delete"]
+    return others + deletions[::-1], errors
+
+
+def _steps(kind, name, entry, current, member, keeper):
+    """The steps for one declared object (raising ValueError for what the
+    formula may not do)."""
+    spec = KINDS[kind]
+    present = entry.get("present", True)
+    pending = current is not None and current.get("status") == "Pending"
+    if current is not None and not pending and MARKER not in (current.get("config") or {}):
+        if not present:
+            return []  # made by hand: never the formula's to delete
+        raise ValueError(f"LXD has a {_singular(kind)} {name} that this formula did not "
+                         f"create: it is left alone (set {MARKER} on it to hand it over)")
+    if not present:
+        return [_step(kind, name, "delete", current=current)] if current and keeper else []
+    wanted = _wanted(kind, entry)
+    member_config = _strings(entry.get("member_config") or {})
+    if member_config and not spec["per_member"]:
+        raise ValueError(f"member_config: a {_singular(kind)} has no member-specific keys")
+    if current is None or pending:
+        steps = []
+        if member and spec["per_member"] and not _defined_by(current, member):
+            steps.append(_step(kind, name, "define", body=dict(
+                {field: wanted[field] for field in spec["fixed"]}, name=name,
+                config=member_config), member=member))
+        if keeper:
+            if member is None:
+                wanted["config"] = dict(wanted["config"], **member_config)
+            create = _step(kind, name, "create", body=dict(wanted, name=name),
+                           member=member if spec["per_member"] else None)
+            create["member_keys"] = sorted(member_config)
+            steps.append(create)
+        return steps
+    for field in spec["fixed"]:
+        if current.get(field) != wanted[field]:
+            raise ValueError(f"{field}: LXD cannot change it once created "
+                             f"({current.get(field)!r}, not {wanted[field]!r})")
+    if member_config:
+        _check_member_config(kind, name, member_config, member, current)
+    if not keeper:
+        return []
+    updated = _updated(current, wanted, spec["writable"], member_config)
+    if updated == {field: current.get(field) for field in spec["writable"]}:
+        return []
+    return [_step(kind, name, "update", body=updated, current=current)]
+
+
+def _step(kind, name, action, body=None, current=None, member=None):
+    return {"kind": kind, "name": name, "action": action, "body": body,
+            "current": current, "member": member}
+
+
+def _wanted(kind, entry):
+    """What LXD should hold for a declared object: its fixed fields, its
+    description, its config with the marker (naming the keys set) and, for
+    a profile, its devices."""
+    spec = KINDS[kind]
+    config = _strings(entry.get("config") or {})
+    wanted = {"description": entry.get("description") or "",
+              "config": dict(config, **{MARKER: ",".join(sorted(config)) or "true"})}
+    if kind == "profiles":
+        wanted["devices"] = {device: _strings(settings)
+                             for device, settings in (entry.get("devices") or {}).items()}
+    if "driver" in spec["fixed"]:
+        wanted["driver"] = entry.get("driver")
+    if "type" in spec["fixed"]:
+        wanted["type"] = entry.get("type") or "bridge"
+    return wanted
+
+
+def _updated(current, wanted, writable, member_config):
+    """The object as a PUT should send it: the config keys LXD set itself
+    (and the member-specific ones) kept, the keys the formula set before
+    but the pillar no longer gives unset, the wanted ones set."""
+    config = dict(current.get("config") or {})
+    previous = (config.get(MARKER) or "").split(",")
+    for key in previous:
+        if key not in wanted["config"] and key not in member_config:
+            config.pop(key, None)
+    config.update(wanted["config"])
+    updated = {field: copy.deepcopy(current.get(field)) for field in writable}
+    updated.update({field: wanted[field] for field in writable if field != "config"})
+    updated["config"] = config
+    return updated
+
+
+def _check_member_config(kind, name, member_config, member, current):
+    """Member-specific keys are set when the object is created: refuse a
+    pillar that now asks otherwise."""
+    held = current.get("config") or {}
+    if member:
+        held = _metadata(kind, name, target=member).get("config") or {}
+    for key, value in member_config.items():
+        if held.get(key, "") != value:
+            raise ValueError(f"member_config:{key}: LXD cannot change it once the "
+                             f"{_singular(kind)} is created ({held.get(key, '')!r}, "
+                             f"not {value!r})")
+
+
+def _defined_by(current, member):
+    return current is not None and member in (current.get("locations") or [])
+
+
+# ---------------------------------------------------------------- applying
+
+
+def _apply(steps):
+    """Take the steps in order; on a failure, undo what this run did (in
+    reverse) and return the error, naming the key."""
+    undo = []
+    for step in steps:
+        try:
+            undo.append(_take(step))
+        except CommandExecutionError as exc:
+            for revert in reversed(undo):
+                try:
+                    revert()
+                except CommandExecutionError as revert_exc:
+                    exc = f"{exc}; undoing an earlier change failed too: {revert_exc}"
+            return [f"lxd:{step['kind']}:{step['name']}: {step['action']} failed: {exc}; "
+                    f"{'what this run changed was undone' if undo else 'nothing was changed'}"]
+    return []
+
+
+def _take(step):
+    """Take one step; return what undoes it."""
+    kind, name, member = step["kind"], step["name"], step["member"]
+    path = KINDS[kind]["path"]
+    request = __salt__["lxd.request"]
+    if step["action"] == "define":
+        request("POST", path, step["body"], target=member)
+        return lambda: request("DELETE", f"{path}/{name}", target=member)
+    if step["action"] == "create":
+        if member:
+            _await_every_member(kind, name, step["member_keys"])
+        request("POST", path, step["body"])
+        return lambda: request("DELETE", f"{path}/{name}")
+    if step["action"] == "update":
+        request("PUT", f"{path}/{name}", step["body"])
+        previous = {field: step["current"].get(field) for field in KINDS[kind]["writable"]}
+        return lambda: request("PUT", f"{path}/{name}", previous)
+    request("DELETE", f"{path}/{name}")
+    return lambda: _not_undone(kind, name)
+
+
+def _not_undone(kind, name):
+    raise CommandExecutionError(f"the deleted {_singular(kind)} {name} cannot be brought back")
+
+
+def _await_every_member(kind, name, keys):
+    """Wait until every cluster member has defined its part of a pending
+    pool or network (they do so in the same state run), at most
+    ``lxd:timeouts:request`` seconds, each with the member-specific ``keys``
+    this member gives."""
+    members = set(__salt__["lxd.cluster_members"](refresh=True))
+    bound = __salt__["lxd_pillar.merge"]()["timeouts"]["request"]
+    deadline = time.monotonic() + bound
+    while True:
+        defined = set(_metadata(kind, name).get("locations") or [])
+        missing = sorted(members - defined)
+        if not missing:
+            break
+        if time.monotonic() >= deadline:
+            raise CommandExecutionError(
+                f"members {', '.join(missing)} did not define their part within {bound} s "
+                "(lxd:timeouts:request): apply lxd on them (their member_config comes from "
+                "their own pillar)")
+        time.sleep(PENDING_POLL_SECONDS)
+    for other in sorted(members):
+        given = set(_metadata(kind, name, target=other).get("config") or {})
+        for key in sorted(set(keys) ^ given):
+            holder = other if key in keys else "this member"
+            raise CommandExecutionError(
+                f"member_config:{key}: {holder} defined its part without it (each member "
+                "gives its own, in its own pillar); nothing was made cluster-wide: fix the "
+                "pillar and apply lxd again")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _listing(kind):
+    found = __salt__["lxd.query"](KINDS[kind]["path"], recursion=1) or []
+    return {item["name"]: item for item in found}
+
+
+def _metadata(kind, name, **params):
+    return __salt__["lxd.query"](f"{KINDS[kind]['path']}/{name}", **params) or {}
+
+
+def _report(steps):
+    """The changes the steps make, secrets masked: per kind and name."""
+    changes = {}
+    for step in steps:
+        entry = changes.setdefault(step["kind"], {})
+        if step["action"] == "update":
+            entry[step["name"]] = _differences(step["current"], step["body"])
+        elif step["action"] == "define":
+            entry[step["name"]] = f"defined for member {step['member']}"
+        else:
+            entry[step["name"]] = f"{step['action']}d"
+    return __salt__["lxd.masked"](changes)
+
+
+def _differences(current, updated):
+    differences = {}
+    for field, value in updated.items():
+        old = current.get(field)
+        if field in ("config", "devices"):
+            old = old or {}
+            changed = {key: {"old": old.get(key), "new": value.get(key)}
+                       for key in sorted(set(old) | set(value)) if old.get(key) != value.get(key)}
+            if changed:
+                differences[field] = changed
+        elif old != value:
+            differences[field] = {"old": old, "new": value}
+    return differences
+
+
+def _strings(mapping):
+    return __salt__["lxd.stringified"](mapping)
+
+
+def _singular(kind):
+    return {"storage_pools": "storage pool", "networks": "network",
+            "profiles": "profile", "projects": "project"}[kind]
