@@ -8,14 +8,20 @@ server (simplestreams or another LXD), each known by an alias. The
 
 import hashlib
 
-from requests_toolbelt.multipart.encoder import MultipartEncoder
 from salt.exceptions import CommandExecutionError
 
+try:  # a dependency of pylxd, which the lxd module needs anyway
+    from requests_toolbelt.multipart.encoder import MultipartEncoder
+except ImportError:
+    MultipartEncoder = None
+
 __virtualname__ = "lxd_images"
+# The header that makes an uploaded image public, per backend.
+PUBLIC_HEADER = {"lxd": "X-LXD-Public", "incus": "X-Incus-Public"}
 
 
 def __virtual__():
-    if "lxd.request" not in __salt__:
+    if "lxd.request" not in __salt__ or MultipartEncoder is None:
         return (False, "the lxd execution module is not available (is pylxd installed?)")
     return __virtualname__
 
@@ -76,10 +82,13 @@ def local_files(source, rootfs=None, saltenv="base"):
     if rootfs:
         paths.append(_local(rootfs, saltenv))
     digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+    try:
+        for path in paths:
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+    except OSError as exc:
+        raise CommandExecutionError(f"the image cannot be read: {exc}") from exc
     return {"paths": paths, "fingerprint": digest.hexdigest()}
 
 
@@ -105,7 +114,7 @@ def import_file(source, alias, rootfs=None, public=False, saltenv="base"):
         salt lxd1 lxd_images.import_file salt://images/busybox.tar.gz busybox
     """
     files = local_files(source, rootfs, saltenv)
-    headers = {"X-LXD-Public": "1"} if public else {}
+    headers = {PUBLIC_HEADER[__salt__["lxd.server_kind"]()]: "1"} if public else {}
     with open(files["paths"][0], "rb") as first:
         if rootfs:
             with open(files["paths"][1], "rb") as second:

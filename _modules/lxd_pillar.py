@@ -763,6 +763,9 @@ def _check_resources(path, value, settings, defaults):
         if not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
             errors.append(f"{where}: not a name LXD takes (letters, digits, ._-)")
             continue
+        if entry is None:
+            errors.append(f"{where}: must be a mapping (an empty one: {{}}), not nothing")
+            continue
         errors += _expect_mapping(where, entry, RESOURCE_FIELDS[kind])
         if not isinstance(entry, dict) or errors:
             continue
@@ -788,7 +791,7 @@ def _check_resource(where, kind, entry):
                       f"{_kind(devices)}")
     for device, settings in (devices or {}).items():
         errors += _scalar_mapping(f"{where}:devices:{device}", settings)
-        if isinstance(settings, dict) and not settings.get("type"):
+        if not isinstance(settings, dict) or not settings.get("type"):
             errors.append(f"{where}:devices:{device}:type: missing (disk, nic, ...)")
     return errors
 

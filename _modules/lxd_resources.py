@@ -46,6 +46,17 @@ ORDER = ("projects", "storage_pools", "networks", "profiles")
 # How often the member creating a pool or network cluster-wide asks LXD
 # whether every member defined its part (LXD has no event for it).
 PENDING_POLL_SECONDS = 0.5
+# Network types whose members have no part of their own (LXD refuses
+# ?target for them).
+CLUSTER_WIDE_NETWORKS = ("ovn",)
+# Config keys a daemon rewrites when it creates a pool (a block device's
+# source becomes the pool's name, its size and wipe flag are emptied): kept
+# as LXD holds them.
+SET_AT_CREATION = ("source", "size", "source.wipe", "zfs.pool_name", "lvm.vg_name",
+                   "lvm.thinpool_name")
+# A value that asks LXD to choose (a bridge's subnet): whatever it chose
+# stays.
+LXD_CHOOSES = "auto"
 
 
 def __virtual__():
@@ -116,7 +127,8 @@ def _plan(resources, member, keeper):
         for name, entry in sorted(resources[kind].items()):
             key = f"lxd:{kind}:{name}"
             current = existing.get(name)
-            if kind == "storage_pools" and drivers and current is None:
+            if (kind == "storage_pools" and drivers and current is None
+                    and entry.get("present", True)):
                 known = sorted(driver["Name"] for driver in drivers)
                 if entry.get("driver") not in known:
                     errors.append(f"{key}:driver: {entry.get('driver')!r} is not a storage "
@@ -143,14 +155,18 @@ def _steps(kind, name, entry, current, member, keeper):
         raise ValueError(f"LXD has a {_singular(kind)} {name} that this formula did not "
                          f"create: it is left alone (set {MARKER} on it to hand it over)")
     if not present:
-        return [_step(kind, name, "delete", current=current)] if current and keeper else []
+        # a pending object may be an operator's, half made: not the formula's
+        deletable = current is not None and keeper and not pending
+        return [_step(kind, name, "delete", current=current)] if deletable else []
     wanted = _wanted(kind, entry)
     member_config = _strings(entry.get("member_config") or {})
-    if member_config and not spec["per_member"]:
-        raise ValueError(f"member_config: a {_singular(kind)} has no member-specific keys")
+    per_member = spec["per_member"] and wanted.get("type") not in CLUSTER_WIDE_NETWORKS
+    if member_config and not per_member:
+        raise ValueError(f"member_config: a {_singular(kind)} of this kind has no "
+                         "member-specific keys")
     if current is None or pending:
         steps = []
-        if member and spec["per_member"] and not _defined_by(current, member):
+        if member and per_member and not _defined_by(current, member):
             steps.append(_step(kind, name, "define", body=dict(
                 {field: wanted[field] for field in spec["fixed"]}, name=name,
                 config=member_config), member=member))
@@ -158,7 +174,7 @@ def _steps(kind, name, entry, current, member, keeper):
             if member is None:
                 wanted["config"] = dict(wanted["config"], **member_config)
             create = _step(kind, name, "create", body=dict(wanted, name=name),
-                           member=member if spec["per_member"] else None)
+                           member=member if per_member else None)
             create["member_keys"] = sorted(member_config)
             steps.append(create)
         return steps
@@ -208,24 +224,33 @@ def _updated(current, wanted, writable, member_config):
     for key in previous:
         if key not in wanted["config"] and key not in member_config:
             config.pop(key, None)
-    config.update(wanted["config"])
+    config.update({key: value for key, value in wanted["config"].items()
+                   if not _kept_as_held(key, value, config)})
     updated = {field: copy.deepcopy(current.get(field)) for field in writable}
     updated.update({field: wanted[field] for field in writable if field != "config"})
     updated["config"] = config
     return updated
 
 
+def _kept_as_held(key, value, held):
+    """Whether LXD's own value of ``key`` stands for the wanted ``value``."""
+    return key in held and (value == LXD_CHOOSES or key in SET_AT_CREATION)
+
+
 def _check_member_config(kind, name, member_config, member, current):
     """Member-specific keys are set when the object is created: refuse a
-    pillar that now asks otherwise."""
+    pillar that now asks otherwise (LXD keeps a rewritten source as
+    volatile.initial_source, and empties size and source.wipe)."""
     held = current.get("config") or {}
     if member:
         held = _metadata(kind, name, target=member).get("config") or {}
     for key, value in member_config.items():
-        if held.get(key, "") != value:
-            raise ValueError(f"member_config:{key}: LXD cannot change it once the "
-                             f"{_singular(kind)} is created ({held.get(key, '')!r}, "
-                             f"not {value!r})")
+        if value in (held.get(key, ""), held.get(f"volatile.initial_{key}")) or (
+                key in SET_AT_CREATION and held.get(key, "") == ""):
+            continue
+        raise ValueError(f"member_config:{key}: LXD cannot change it once the "
+                         f"{_singular(kind)} is created ({held.get(key, '')!r}, "
+                         f"not {value!r})")
 
 
 def _defined_by(current, member):
@@ -260,7 +285,8 @@ def _take(step):
     request = __salt__["lxd.request"]
     if step["action"] == "define":
         request("POST", path, step["body"], target=member)
-        return lambda: request("DELETE", f"{path}/{name}", target=member)
+        # kept: LXD would drop the pending object whole, every member's part
+        return lambda: None
     if step["action"] == "create":
         if member:
             _await_every_member(kind, name, step["member_keys"])
@@ -301,10 +327,13 @@ def _await_every_member(kind, name, keys):
         given = set(_metadata(kind, name, target=other).get("config") or {})
         for key in sorted(set(keys) ^ given):
             holder = other if key in keys else "this member"
+            # the pending object goes whole, so that every member defines
+            # its part again from its pillar once fixed
+            __salt__["lxd.request"]("DELETE", f"{KINDS[kind]['path']}/{name}")
             raise CommandExecutionError(
                 f"member_config:{key}: {holder} defined its part without it (each member "
-                "gives its own, in its own pillar); nothing was made cluster-wide: fix the "
-                "pillar and apply lxd again")
+                "gives its own, in its own pillar); the pending "
+                f"{_singular(kind)} was dropped: fix the pillar and apply lxd again")
 
 
 # ---------------------------------------------------------------- reading

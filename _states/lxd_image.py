@@ -75,15 +75,16 @@ def present(name, source, rootfs=None, public=False, saltenv="base"):
 
 
 def _pulled(ret, name, source, kind, public):
+    server = __salt__["lxd.masked"]({"server": source.get("server", "")})["server"]
     try:
         current = __salt__["lxd_images.alias_target"](name)
         if current:
             ret["comment"] = f"Image {name} is {current[:12]}."
             return ret
-        ret["changes"] = {"image": {"old": None, "new": f"{source['server']} {source['name']}"}}
+        ret["changes"] = {"image": {"old": None, "new": f"{server} {source['name']}"}}
         if __opts__["test"]:
             ret["result"] = None
-            ret["comment"] = f"Image {name} would be pulled from {source['server']}."
+            ret["comment"] = f"Image {name} would be pulled from {server}."
             return ret
         __salt__["lxd_images.pull"](source["server"], source["name"], name,
                                     protocol=kind, public=public)
@@ -92,5 +93,5 @@ def _pulled(ret, name, source, kind, public):
         ret["result"] = False
         ret["comment"] = f"Image {name} could not be pulled: {exc}"
         return ret
-    ret["comment"] = f"Image {name} was pulled from {source['server']}."
+    ret["comment"] = f"Image {name} was pulled from {server}."
     return ret

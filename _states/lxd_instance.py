@@ -76,6 +76,7 @@ def present(name, source=None, type="container", profiles=None, config=None, dev
         elif restart:
             __salt__["lxd_instances.set_state"](name, "restart")
     except CommandExecutionError as exc:
+        ret["changes"] = {}
         return _failed(ret, f"Instance {name}: {exc}")
     ret["comment"] = f"Instance {name} was changed."
     return ret
@@ -114,7 +115,9 @@ def absent(name, stop=False, **remote):
             return ret
         if current["status"] == "Running":
             __salt__["lxd_instances.set_state"](name, "stop", force=True)
-        __salt__["lxd_instances.delete"](name)
+        # an ephemeral instance is gone once stopped
+        if __salt__["lxd_instances.get"](name) is not None:
+            __salt__["lxd_instances.delete"](name)
     except CommandExecutionError as exc:
         ret["changes"] = {}
         return _failed(ret, f"Instance {name}: {exc}")

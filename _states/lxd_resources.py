@@ -23,7 +23,7 @@ def __virtual__():
     return __virtualname__
 
 
-def managed(name, resources=None, mode="standalone"):
+def managed(name, resources=None, mode=None):
     """
     Ensure the daemon holds the declared storage pools, networks, profiles
     and projects: missing ones created, differing ones updated, the
@@ -36,7 +36,7 @@ def managed(name, resources=None, mode="standalone"):
         from ``lxd:storage_pools`` and the rest.
 
     mode
-        ``lxd:mode``.
+        ``lxd:mode`` (default: as pillar says).
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:

@@ -147,6 +147,10 @@ def test_parameters_given_by_the_master_are_used_instead_of_the_file(lxd_pillar)
          "lxd:projects: must be a mapping of names, not a list"),
         ({"projects": {"ci": {"present": "no"}}},
          "lxd:projects:ci:present: must be a boolean"),
+        ({"profiles": {"web": None}},
+         "lxd:profiles:web: must be a mapping (an empty one: {}), not nothing"),
+        ({"profiles": {"web": {"devices": {"eth0": None}}}},
+         "lxd:profiles:web:devices:eth0:type: missing"),
     ],
 )
 def test_bad_values_name_the_key_and_the_reason(lxd_pillar, pillar, expected):
