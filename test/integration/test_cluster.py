@@ -191,6 +191,22 @@ def test_declared_resources_are_made_cluster_wide_each_member_its_own_source(clu
     assert {minion: changed(steps) for minion, steps in again.data.items()} == {
         name: {} for name in cluster.minions}
 
+    # an update and a deletion: the keeper makes them, once, for the cluster
+    for name in cluster.minions:
+        cluster.set_pillar(name, profiles={"web": {"config": {"limits.cpu": 4},
+                                                   "devices": {"root": {"type": "disk",
+                                                                        "path": "/",
+                                                                        "pool": "shared"}}}},
+                           projects={"ci": {"present": False}})
+    kept = cluster.salt.run("state.apply", "lxd", minion_tgt="lxd-c*")
+    assert {minion: changed(steps) for minion, steps in kept.data.items()} == {
+        "lxd-c1": {"lxd-resources": {
+            "projects": {"ci": "deleted"},
+            "profiles": {"web": {"config": {"limits.cpu": {"old": "2", "new": "4"}}}}}},
+        "lxd-c2": {}, "lxd-c3": {}}
+    assert first.query("/1.0/profiles/web")["config"]["limits.cpu"] == "4"
+    assert "/1.0/projects/ci" not in first.query("/1.0/projects")
+
     # a member-specific key that one member does not give: nothing cluster-wide
     for name in cluster.minions:
         part = {"source": str(sources[name]) + "-partial"} if name != "lxd-c3" else {}
