@@ -4,7 +4,8 @@ others on their bridge addresses, with a managed bridge on every member; a
 container gets an address on its member's bridge. Then growth: of two new
 hosts, the first one's package install fails: it is named and nothing of
 it half-joins, while the second joins; with its pillar fixed, one run
-installs the first and joins it. One story, in order."""
+installs the first and joins it. Between the two, a declared bridge takes
+each member's own external interface. One story, in order."""
 
 import json
 
@@ -112,6 +113,36 @@ def test_a_second_run_changes_nothing(cluster):
     for name in HOSTS:
         applied = cluster.apply(name).data
         assert {key: step["changes"] for key, step in applied.items() if step["changes"]} == {}
+
+
+def test_a_declared_bridge_takes_each_members_own_external_interface(cluster):
+    """lxd:networks with a member-specific key: each member defines its part
+    (?target=) from its own pillar, then one member creates it for all."""
+    for name, number in HOSTS.items():
+        # an interface of the host's own (veth: this kernel has no dummy)
+        cluster.hosts[name].run("ip", "link", "add", "ext0", "type", "veth", "peer", "name",
+                                "ext0-peer")
+        cluster.set_pillar(name, **pillar(number), networks={"lxdbr1": {
+            "config": {"ipv4.address": "10.64.0.1/24", "ipv4.nat": True,
+                       "ipv6.address": "none"},
+            "member_config": {"bridge.external_interfaces": "ext0"},
+        }})
+    try:
+        applied = cluster.salt.run("state.apply", "lxd", minion_tgt="node-[123]")
+        assert applied.returncode == 0, applied
+        for name in HOSTS:
+            network = cluster.query("node-1", f"/1.0/networks/lxdbr1?target={name}")
+            assert network["status"] == "Created", network
+            assert network["config"]["bridge.external_interfaces"] == "ext0", network
+            link = cluster.hosts[name].run("ip", "-o", "link", "show", "ext0").stdout
+            assert "master lxdbr1" in link, (name, link)
+        again = cluster.salt.run("state.apply", "lxd", minion_tgt="node-[123]")
+        assert {minion: {key: step["changes"] for key, step in states.items()
+                         if step["changes"]}
+                for minion, states in again.data.items()} == {name: {} for name in HOSTS}
+    finally:
+        for name, number in HOSTS.items():
+            cluster.set_pillar(name, **pillar(number))
 
 
 def test_a_host_whose_install_fails_is_named_and_nothing_half_joins(cluster):
