@@ -119,10 +119,11 @@ def delete(name):
     return True
 
 
-def differences(name, profiles=None, config=None, devices=None):
+def differences(name, profiles=None, config=None, devices=None, current=None):
     """
     Return what :py:func:`update` would change on instance ``name``: per
-    field, old and new.
+    field, old and new. ``current``: the instance as :py:func:`get` just
+    returned it (not read again).
 
     CLI Example:
 
@@ -130,7 +131,7 @@ def differences(name, profiles=None, config=None, devices=None):
 
         salt lxd1 lxd_instances.differences web1 config='{limits.cpu: "2"}'
     """
-    current = _existing(name)
+    current = current or _existing(name)
     changes = {}
     if profiles is not None and list(profiles) != current["profiles"]:
         changes["profiles"] = {"old": current["profiles"], "new": list(profiles)}

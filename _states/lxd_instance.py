@@ -53,7 +53,8 @@ def present(name, source=None, type="container", profiles=None, config=None, dev
         if current is None:
             return _created(ret, name, source, type, profiles, config, devices, running,
                             ephemeral, target)
-        changes = __salt__["lxd_instances.differences"](name, profiles, config, devices)
+        changes = __salt__["lxd_instances.differences"](name, profiles, config, devices,
+                                                          current=current)
         status = _wanted_status(current, running)
         if status:
             changes["status"] = status
