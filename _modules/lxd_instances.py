@@ -11,6 +11,10 @@ __virtualname__ = "lxd_instances"
 
 # What the formula compares and sets on an existing instance.
 KEPT = ("profiles", "config", "devices")
+TYPES = ("container", "virtual-machine")
+# The instance type each of LXD's instance drivers runs (the daemon lists
+# its working drivers in environment.driver, "lxc | qemu").
+DRIVER_TYPES = {"lxc": "container", "qemu": "virtual-machine"}
 
 
 def __virtual__():
@@ -36,6 +40,33 @@ def get(name):
     return None
 
 
+def check_type(type):
+    """
+    Raise an error saying why unless this daemon runs instances of
+    ``type`` (``container`` or ``virtual-machine``): its working drivers
+    say so (``environment.driver``, ``lxc | qemu``; a host without QEMU or
+    KVM runs no virtual machines). Return True otherwise.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_instances.check_type virtual-machine
+    """
+    if type not in TYPES:
+        raise CommandExecutionError(f"type: {type!r} is not an instance type "
+                                    f"({', '.join(TYPES)})")
+    if type == "virtual-machine":
+        __salt__["lxd.require_extension"]("virtual-machines", "run virtual machines")
+    drivers = __salt__["lxd.info"]()["environment"].get("driver") or ""
+    runs = [DRIVER_TYPES.get(driver.strip(), driver.strip())
+            for driver in drivers.split("|") if driver.strip()]
+    if type not in runs:
+        raise CommandExecutionError(f"type: this daemon runs no {type} instances (its drivers "
+                                    f"run: {', '.join(runs) or 'none'})")
+    return True
+
+
 def create(name, image, type="container", profiles=None, config=None, devices=None,
            ephemeral=False, target=None):
     """
@@ -49,8 +80,7 @@ def create(name, image, type="container", profiles=None, config=None, devices=No
 
         salt lxd1 lxd_instances.create web1 busybox profiles='[default]'
     """
-    if type == "virtual-machine":
-        __salt__["lxd.require_extension"]("virtual-machines", "run virtual machines")
+    check_type(type)
     source = {"type": "image"}
     source["fingerprint" if _is_fingerprint(image) else "alias"] = image
     body = {"name": name, "type": type, "source": source, "ephemeral": ephemeral,

@@ -743,8 +743,9 @@ def _check_timeouts(path, value, settings, defaults):
 # What each declared resource (lxd:storage_pools and the rest) may hold.
 RESOURCE_FIELDS = {
     "storage_pools": ("driver", "description", "config", "member_config", "present"),
-    "networks": ("type", "description", "config", "member_config", "present"),
-    "profiles": ("description", "config", "devices", "present"),
+    "networks": ("type", "description", "config", "member_config", "project", "name",
+                 "present"),
+    "profiles": ("description", "config", "devices", "project", "name", "present"),
     "projects": ("description", "config", "present"),
 }
 # The config key that marks what the formula created (lxd_resources).
@@ -757,7 +758,7 @@ def _check_resources(path, value, settings, defaults):
         return []
     if not isinstance(value, dict):
         return [f"{path}: must be a mapping of names, not {_kind(value)}"]
-    errors = []
+    errors, named = [], {}
     for name, entry in value.items():
         where = f"{path}:{name}"
         if not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
@@ -770,6 +771,11 @@ def _check_resources(path, value, settings, defaults):
         if not isinstance(entry, dict) or errors:
             continue
         errors += _check_resource(where, kind, entry)
+        scoped = (entry.get("project") or "default", entry.get("name") or name)
+        if scoped in named:
+            errors.append(f"{where}: names the same {scoped[1]} in project {scoped[0]} as "
+                          f"{path}:{named[scoped]}")
+        named.setdefault(scoped, name)
     return errors
 
 
@@ -778,6 +784,10 @@ def _check_resource(where, kind, entry):
     errors += _expect(f"{where}:description", entry.get("description"), str, "a string")
     for field in ("driver", "type"):
         errors += _expect(f"{where}:{field}", entry.get(field), str, "a string")
+    for field in ("project", "name"):
+        given = entry.get(field)
+        if given is not None and not (isinstance(given, str) and CLUSTER_NAME_RE.match(given)):
+            errors.append(f"{where}:{field}: not a name LXD takes (letters, digits, ._-)")
     for field in ("config", "member_config"):
         errors += _scalar_mapping(f"{where}:{field}", entry.get(field))
         if RESOURCE_MARKER in (entry.get(field) or {}):

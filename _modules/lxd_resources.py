@@ -4,7 +4,9 @@ pillar declares (``lxd:storage_pools``, ``lxd:networks``, ``lxd:profiles``,
 ``lxd:projects``), kept on every ``state.apply lxd`` after initialisation:
 what is missing is created, what differs is updated, and what the formula
 created is deleted when its entry says ``present: false``. Objects an
-operator made by hand are never touched.
+operator made by hand are never touched. Profiles and networks may live in
+a project (``project``; ``name`` names the object when it is not the
+entry's key).
 
 What the formula creates carries the config key ``user.salt.managed``,
 valued with the config keys the pillar set (so that a key dropped from the
@@ -40,6 +42,9 @@ KINDS = {
     "profiles": {"path": "profiles", "writable": ("config", "description", "devices"),
                  "fixed": (), "per_member": False},
 }
+# Kinds whose objects live in a project (pillar field ``project``; a
+# ``name`` field lets two entries name the same object in two projects).
+IN_PROJECTS = ("networks", "profiles")
 # What is created first: projects hold profiles, profiles use pools and
 # networks. Deletions go the other way.
 ORDER = ("projects", "storage_pools", "networks", "profiles")
@@ -118,15 +123,17 @@ def _role(mode):
 def _plan(resources, member, keeper):
     """The steps that bring the daemon to ``resources``, in order, and the
     errors (each naming its key) that keep any from being taken."""
-    steps, errors = [], []
+    steps, errors, listings = [], [], {}
     drivers = __salt__["lxd.info"]()["environment"].get("storage_supported_drivers")
     for kind in ORDER:
-        if not resources.get(kind):
-            continue
-        existing = _listing(kind)
-        for name, entry in sorted(resources[kind].items()):
-            key = f"lxd:{kind}:{name}"
-            current = existing.get(name)
+        for label, entry in sorted((resources.get(kind) or {}).items()):
+            key = f"lxd:{kind}:{label}"
+            obj = {"kind": kind, "key": label, "name": entry.get("name") or label,
+                   "project": entry.get("project") if kind in IN_PROJECTS else None}
+            scope = (kind, obj["project"])
+            if scope not in listings:
+                listings[scope] = _listing(kind, obj["project"])
+            current = listings[scope].get(obj["name"])
             if (kind == "storage_pools" and drivers and current is None
                     and entry.get("present", True)):
                 known = sorted(driver["Name"] for driver in drivers)
@@ -135,7 +142,7 @@ def _plan(resources, member, keeper):
                                   f"driver this daemon has ({', '.join(known)})")
                     continue
             try:
-                steps += _steps(kind, name, entry, current, member, keeper)
+                steps += _steps(obj, entry, current, member, keeper)
             except ValueError as exc:
                 errors.append(f"{key}: {exc}")
     deletions = [step for step in steps if step["action"] == "delete"]
@@ -143,9 +150,10 @@ def _plan(resources, member, keeper):
     return others + deletions[::-1], errors
 
 
-def _steps(kind, name, entry, current, member, keeper):
+def _steps(obj, entry, current, member, keeper):
     """The steps for one declared object (raising ValueError for what the
     formula may not do)."""
+    kind, name = obj["kind"], obj["name"]
     spec = KINDS[kind]
     present = entry.get("present", True)
     pending = current is not None and current.get("status") == "Pending"
@@ -157,7 +165,7 @@ def _steps(kind, name, entry, current, member, keeper):
     if not present:
         # a pending object may be an operator's, half made: not the formula's
         deletable = current is not None and keeper and not pending
-        return [_step(kind, name, "delete", current=current)] if deletable else []
+        return [_step(obj, "delete", current=current)] if deletable else []
     wanted = _wanted(kind, entry)
     member_config = _strings(entry.get("member_config") or {})
     per_member = spec["per_member"] and wanted.get("type") not in CLUSTER_WIDE_NETWORKS
@@ -167,13 +175,13 @@ def _steps(kind, name, entry, current, member, keeper):
     if current is None or pending:
         steps = []
         if member and per_member and not _defined_by(current, member):
-            steps.append(_step(kind, name, "define", body=dict(
+            steps.append(_step(obj, "define", body=dict(
                 {field: wanted[field] for field in spec["fixed"]}, name=name,
                 config=member_config), member=member))
         if keeper:
             if member is None:
                 wanted["config"] = dict(wanted["config"], **member_config)
-            create = _step(kind, name, "create", body=dict(wanted, name=name),
+            create = _step(obj, "create", body=dict(wanted, name=name),
                            member=member if per_member else None)
             create["member_keys"] = sorted(member_config)
             steps.append(create)
@@ -183,18 +191,17 @@ def _steps(kind, name, entry, current, member, keeper):
             raise ValueError(f"{field}: LXD cannot change it once created "
                              f"({current.get(field)!r}, not {wanted[field]!r})")
     if member_config:
-        _check_member_config(kind, name, member_config, member, current)
+        _check_member_config(obj, member_config, member, current)
     if not keeper:
         return []
     updated = _updated(current, wanted, spec["writable"], member_config)
     if updated == {field: current.get(field) for field in spec["writable"]}:
         return []
-    return [_step(kind, name, "update", body=updated, current=current)]
+    return [_step(obj, "update", body=updated, current=current)]
 
 
-def _step(kind, name, action, body=None, current=None, member=None):
-    return {"kind": kind, "name": name, "action": action, "body": body,
-            "current": current, "member": member}
+def _step(obj, action, body=None, current=None, member=None):
+    return dict(obj, action=action, body=body, current=current, member=member)
 
 
 def _wanted(kind, entry):
@@ -237,19 +244,19 @@ def _kept_as_held(key, value, held):
     return key in held and (value == LXD_CHOOSES or key in SET_AT_CREATION)
 
 
-def _check_member_config(kind, name, member_config, member, current):
+def _check_member_config(obj, member_config, member, current):
     """Member-specific keys are set when the object is created: refuse a
     pillar that now asks otherwise (LXD keeps a rewritten source as
     volatile.initial_source, and empties size and source.wipe)."""
     held = current.get("config") or {}
     if member:
-        held = _metadata(kind, name, target=member).get("config") or {}
+        held = _metadata(obj, target=member).get("config") or {}
     for key, value in member_config.items():
         if value in (held.get(key, ""), held.get(f"volatile.initial_{key}")) or (
                 key in SET_AT_CREATION and held.get(key, "") == ""):
             continue
         raise ValueError(f"member_config:{key}: LXD cannot change it once the "
-                         f"{_singular(kind)} is created ({held.get(key, '')!r}, "
+                         f"{_singular(obj['kind'])} is created ({held.get(key, '')!r}, "
                          f"not {value!r})")
 
 
@@ -273,7 +280,7 @@ def _apply(steps):
                     revert()
                 except CommandExecutionError as revert_exc:
                     exc = f"{exc}; undoing an earlier change failed too: {revert_exc}"
-            return [f"lxd:{step['kind']}:{step['name']}: {step['action']} failed: {exc}; "
+            return [f"lxd:{step['kind']}:{step['key']}: {step['action']} failed: {exc}; "
                     f"{'what this run changed was undone' if undo else 'nothing was changed'}"]
     return []
 
@@ -282,14 +289,17 @@ def _take(step):
     """Take one step; return what undoes it."""
     kind, name, member = step["kind"], step["name"], step["member"]
     path = KINDS[kind]["path"]
-    request = __salt__["lxd.request"]
+
+    def request(method, where, body=None, **params):
+        return __salt__["lxd.request"](method, where, body, **_scoped(step, **params))
+
     if step["action"] == "define":
         request("POST", path, step["body"], target=member)
         # kept: LXD would drop the pending object whole, every member's part
         return lambda: None
     if step["action"] == "create":
         if member:
-            _await_every_member(kind, name, step["member_keys"])
+            _await_every_member(step)
         request("POST", path, step["body"])
         return lambda: request("DELETE", f"{path}/{name}")
     if step["action"] == "update":
@@ -304,16 +314,17 @@ def _not_undone(kind, name):
     raise CommandExecutionError(f"the deleted {_singular(kind)} {name} cannot be brought back")
 
 
-def _await_every_member(kind, name, keys):
+def _await_every_member(step):
     """Wait until every cluster member has defined its part of a pending
     pool or network (they do so in the same state run), at most
-    ``lxd:timeouts:request`` seconds, each with the member-specific ``keys``
+    ``lxd:timeouts:request`` seconds, each with the member-specific keys
     this member gives."""
+    kind, name, keys = step["kind"], step["name"], step["member_keys"]
     members = set(__salt__["lxd.cluster_members"](refresh=True))
     bound = __salt__["lxd_pillar.merge"]()["timeouts"]["request"]
     deadline = time.monotonic() + bound
     while True:
-        defined = set(_metadata(kind, name).get("locations") or [])
+        defined = set(_metadata(step).get("locations") or [])
         missing = sorted(members - defined)
         if not missing:
             break
@@ -324,12 +335,13 @@ def _await_every_member(kind, name, keys):
                 "their own pillar)")
         time.sleep(PENDING_POLL_SECONDS)
     for other in sorted(members):
-        given = set(_metadata(kind, name, target=other).get("config") or {})
+        given = set(_metadata(step, target=other).get("config") or {})
         for key in sorted(set(keys) ^ given):
             holder = other if key in keys else "this member"
             # the pending object goes whole, so that every member defines
             # its part again from its pillar once fixed
-            __salt__["lxd.request"]("DELETE", f"{KINDS[kind]['path']}/{name}")
+            __salt__["lxd.request"]("DELETE", f"{KINDS[kind]['path']}/{name}",
+                                    **_scoped(step))
             raise CommandExecutionError(
                 f"member_config:{key}: {holder} defined its part without it (each member "
                 "gives its own, in its own pillar); the pending "
@@ -339,13 +351,24 @@ def _await_every_member(kind, name, keys):
 # ---------------------------------------------------------------- reading
 
 
-def _listing(kind):
-    found = __salt__["lxd.query"](KINDS[kind]["path"], recursion=1) or []
+def _listing(kind, project=None):
+    """The objects of a kind by name (in ``project``: none while the project
+    does not exist, it is created first)."""
+    if project and project not in _listing("projects"):
+        return {}
+    scope = {"project": project} if project else {}
+    found = __salt__["lxd.query"](KINDS[kind]["path"], recursion=1, **scope) or []
     return {item["name"]: item for item in found}
 
 
-def _metadata(kind, name, **params):
-    return __salt__["lxd.query"](f"{KINDS[kind]['path']}/{name}", **params) or {}
+def _metadata(obj, **params):
+    path = f"{KINDS[obj['kind']]['path']}/{obj['name']}"
+    return __salt__["lxd.query"](path, **_scoped(obj, **params)) or {}
+
+
+def _scoped(obj, **params):
+    """Query parameters for a request about ``obj``: its project, if any."""
+    return dict(params, project=obj["project"]) if obj["project"] else params
 
 
 def _report(steps):
@@ -354,11 +377,11 @@ def _report(steps):
     for step in steps:
         entry = changes.setdefault(step["kind"], {})
         if step["action"] == "update":
-            entry[step["name"]] = _differences(step["current"], step["body"])
+            entry[step["key"]] = _differences(step["current"], step["body"])
         elif step["action"] == "define":
-            entry[step["name"]] = f"defined for member {step['member']}"
+            entry[step["key"]] = f"defined for member {step['member']}"
         else:
-            entry[step["name"]] = f"{step['action']}d"
+            entry[step["key"]] = f"{step['action']}d"
     return __salt__["lxd.masked"](changes)
 
 

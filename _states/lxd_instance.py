@@ -131,6 +131,7 @@ def _created(ret, name, source, type, profiles, config, devices, running, epheme
         else source
     if not image:
         return _failed(ret, f"Instance {name} does not exist and no source image was given.")
+    __salt__["lxd_instances.check_type"](type)
     ret["changes"] = {"instance": {"old": None, "new": f"{type} from {image}"}}
     if running:
         ret["changes"]["status"] = {"old": None, "new": "Running"}

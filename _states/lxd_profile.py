@@ -33,24 +33,26 @@ def __virtual__():
     return __virtualname__
 
 
-def present(name, description=None, config=None, devices=None, **remote):
+def present(name, description=None, config=None, devices=None, project=None, **remote):
     """
-    Ensure profile ``name`` exists with this ``description``, ``config``
-    (a mapping, or Salt 3007's list of ``{key, value}``) and ``devices``
-    (by name, each with a ``type``).
+    Ensure profile ``name`` exists (in ``project``, default the default
+    project) with this ``description``, ``config`` (a mapping, or Salt
+    3007's list of ``{key, value}``) and ``devices`` (by name, each with a
+    ``type``).
     """
     if isinstance(config, list):
         config = {item["key"]: item["value"] for item in config}
-    entry = {"description": description, "config": config or {}, "devices": devices or {}}
+    entry = {"description": description, "config": config or {}, "devices": devices or {},
+             "project": project}
     return _ensure(name, entry, remote)
 
 
-def absent(name, **remote):
+def absent(name, project=None, **remote):
     """
-    Ensure profile ``name`` is gone, if this formula created it (a profile
-    made by hand is left alone).
+    Ensure profile ``name`` (in ``project``) is gone, if this formula
+    created it (a profile made by hand is left alone).
     """
-    return _ensure(name, {"present": False}, remote)
+    return _ensure(name, {"present": False, "project": project}, remote)
 
 
 def _ensure(name, entry, remote):

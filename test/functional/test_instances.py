@@ -72,3 +72,20 @@ def test_instance_states_refuse_a_remote_and_a_missing_source(loaders, host):
     unknown = instance.present("c1", source="no-such-image")
     assert unknown.result is False and unknown.comment.startswith("Instance c1: ")
     assert host.query("/1.0/instances") == []
+
+
+def test_a_virtual_machine_where_the_daemon_runs_none_is_refused(loaders, host, tmp_path):
+    """A host without QEMU/KVM (this one) has no qemu among its instance
+    drivers: the state fails naming what it runs, in a dry run too, and
+    nothing is created."""
+    if "qemu" in host.query("/1.0")["environment"]["driver"]:
+        pytest.skip("this daemon runs virtual machines")
+    assert loaders.states.lxd_image.present(
+        "busybox", source=str(busybox_image(tmp_path))).result is True
+    for test in (True, False):
+        refused = loaders.states.lxd_instance.present("vm1", source="busybox",
+                                                      type="virtual-machine", test=test)
+        assert refused.result is False and refused.changes == {}
+        assert refused.comment == ("Instance vm1: type: this daemon runs no virtual-machine "
+                                   "instances (its drivers run: container)")
+    assert host.query("/1.0/instances") == []

@@ -160,3 +160,47 @@ def test_one_profile_as_salt_3007_states_declared_it(loaders, lxd_daemon):
     assert remote.result is False and remote.comment.startswith("remote_addr: this formula")
     bad = profile.present("web", devices={"root": {"path": "/"}})
     assert bad.result is False and bad.comment == "profile web:devices:root:type: missing (disk, nic, ...)"
+
+
+def test_profiles_and_networks_inside_a_project(managed, lxd_daemon):
+    """Two entries name the same profile in two projects; the project is
+    created first and deleted last; LXD's own default profile of the
+    project is left alone."""
+    wanted = {
+        "projects": {"web": {"config": {"features.profiles": True,
+                                        "features.images": False}}},
+        "profiles": {
+            "base": {"config": {"limits.cpu": 1}},
+            "web-base": {"name": "base", "project": "web", "config": {"limits.cpu": 2}},
+        },
+    }
+    dry = managed(wanted, test=True)
+    assert dry.changes == {"projects": {"web": "created"},
+                           "profiles": {"base": "created", "web-base": "created"}}, dry.comment
+    created = managed(wanted)
+    assert created.result is True and created.changes == dry.changes, created.comment
+    assert lxd_daemon.query("/1.0/profiles/base")["config"]["limits.cpu"] == "1"
+    assert lxd_daemon.query("/1.0/profiles/base?project=web")["config"]["limits.cpu"] == "2"
+    assert managed(wanted).changes == {}
+
+    wanted["profiles"]["web-base"]["config"] = {"limits.cpu": 3}
+    updated = managed(wanted)
+    assert updated.changes == {"profiles": {"web-base": {"config": {
+        "limits.cpu": {"old": "2", "new": "3"}}}}}, updated.comment
+    assert lxd_daemon.query("/1.0/profiles/base")["config"]["limits.cpu"] == "1"
+
+    # LXD made the project's default profile: not the formula's to touch
+    refused = managed({"profiles": {"web-default": {"name": "default", "project": "web",
+                                                    "config": {"limits.cpu": 1}}}})
+    assert refused.result is False
+    assert refused.comment.startswith("lxd:profiles:web-default: LXD has a profile default "
+                                      "that this formula did not create")
+
+    for kind in wanted.values():
+        for entry in kind.values():
+            entry["present"] = False
+    deleted = managed(wanted)
+    assert deleted.result is True, deleted.comment
+    assert deleted.changes == {"profiles": {"base": "deleted", "web-base": "deleted"},
+                               "projects": {"web": "deleted"}}
+    assert "web" not in [p.rsplit("/", 1)[-1] for p in lxd_daemon.query("/1.0/projects")]

@@ -46,6 +46,12 @@ def by_id(states):
     return {state["__id__"]: state for state in states.values()}
 
 
+def changed(applied):
+    """Per minion, the states of a state.apply that changed something."""
+    return {minion: {key: step for key, step in states.items() if step["changes"]}
+            for minion, states in applied.data.items()}
+
+
 def members(hosts, via="node-1"):
     return {member["server_name"]: (member["status"], member["url"])
             for member in hosts.query(via, "/1.0/cluster/members?recursion=1")}
@@ -115,18 +121,23 @@ def test_a_second_run_changes_nothing(cluster):
         assert {key: step["changes"] for key, step in applied.items() if step["changes"]} == {}
 
 
-def test_a_declared_bridge_takes_each_members_own_external_interface(cluster):
-    """lxd:networks with a member-specific key: each member defines its part
-    (?target=) from its own pillar, then one member creates it for all."""
+def test_declared_networks_take_each_members_own_interfaces(cluster):
+    """lxd:networks with member-specific keys (a bridge's external interface,
+    a macvlan network's parent): each member defines its part (?target=)
+    from its own pillar, then one member creates it for all; deleted once,
+    by that member."""
+    def networks(macvlan_present=True):
+        return {"lxdbr1": {"config": {"ipv4.address": "10.64.0.1/24", "ipv4.nat": True,
+                                      "ipv6.address": "none"},
+                           "member_config": {"bridge.external_interfaces": "ext0"}},
+                "macnet": {"type": "macvlan", "member_config": {"parent": "ext0-peer"},
+                           "present": macvlan_present}}
+
     for name, number in HOSTS.items():
-        # an interface of the host's own (veth: this kernel has no dummy)
+        # interfaces of the host's own (veth: this kernel has no dummy)
         cluster.hosts[name].run("ip", "link", "add", "ext0", "type", "veth", "peer", "name",
                                 "ext0-peer")
-        cluster.set_pillar(name, **pillar(number), networks={"lxdbr1": {
-            "config": {"ipv4.address": "10.64.0.1/24", "ipv4.nat": True,
-                       "ipv6.address": "none"},
-            "member_config": {"bridge.external_interfaces": "ext0"},
-        }})
+        cluster.set_pillar(name, **pillar(number), networks=networks())
     try:
         applied = cluster.salt.run("state.apply", "lxd", minion_tgt="node-[123]")
         assert applied.returncode == 0, applied
@@ -136,10 +147,19 @@ def test_a_declared_bridge_takes_each_members_own_external_interface(cluster):
             assert network["config"]["bridge.external_interfaces"] == "ext0", network
             link = cluster.hosts[name].run("ip", "-o", "link", "show", "ext0").stdout
             assert "master lxdbr1" in link, (name, link)
+            macvlan = cluster.query("node-1", f"/1.0/networks/macnet?target={name}")
+            assert macvlan["status"] == "Created", macvlan
+            assert macvlan["config"]["parent"] == "ext0-peer", macvlan
         again = cluster.salt.run("state.apply", "lxd", minion_tgt="node-[123]")
-        assert {minion: {key: step["changes"] for key, step in states.items()
-                         if step["changes"]}
-                for minion, states in again.data.items()} == {name: {} for name in HOSTS}
+        assert changed(again) == {name: {} for name in HOSTS}
+        for name, number in HOSTS.items():
+            cluster.set_pillar(name, **pillar(number), networks=networks(False))
+        removed = cluster.salt.run("state.apply", "lxd", minion_tgt="node-[123]")
+        deletions = {minion: [step["changes"] for step in steps.values()]
+                     for minion, steps in changed(removed).items() if steps}
+        assert list(deletions.values()) == [[{"networks": {"macnet": "deleted"}}]], deletions
+        assert "macnet" not in [network["name"] for network in cluster.query(
+            "node-1", "/1.0/networks?recursion=1")]
     finally:
         for name, number in HOSTS.items():
             cluster.set_pillar(name, **pillar(number))
