@@ -148,7 +148,7 @@ def installed():
     if install["method"] == "package":
         return bool(__salt__["pkg.version"](install["package"]))
     if install["method"] == "snap":
-        return "snap.info" in __salt__ and __salt__["snap.info"](install["snap"]) is not None
+        return "lxd_snap.info" in __salt__ and __salt__["lxd_snap.info"](install["snap"]) is not None
     return True
 
 
@@ -322,7 +322,7 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None, **
 
 def _node(path):
     node = _client().api
-    for part in path.strip("/").split("/"):
+    for part in filter(None, path.strip("/").split("/")):
         node = node[part]
     return node
 
@@ -444,6 +444,37 @@ def info(refresh=False):
         salt '*' lxd.info
     """
     return masked(_server(refresh))
+
+
+def version():
+    """
+    Return the daemon's version (``environment.server_version``, e.g.
+    ``5.0.2``). Salt 3007's own ``lxd`` module had this function (it ran
+    ``lxd --version``); this module takes that module's name, and keeps it
+    so that what tests for it (``"lxd.version" in __salt__``) still finds
+    it. See README, "Installing".
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.version
+    """
+    return _server()["environment"]["server_version"]
+
+
+def pylxd_version():
+    """
+    Return the version of pylxd this module uses (as Salt 3007's own
+    ``lxd`` module did).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.pylxd_version
+    """
+    return pylxd.__version__
 
 
 def _server(refresh=False):

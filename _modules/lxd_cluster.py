@@ -206,8 +206,8 @@ def running():
     facts = {"server": environment.get("server", "lxd"),
              "version": environment.get("server_version")}
     install = _settings()["install"]
-    snap = __salt__["snap.info"](install["snap"]) if install["method"] == "snap" and (
-        "snap.info" in __salt__) else None
+    snap = __salt__["lxd_snap.info"](install["snap"]) if install["method"] == "snap" and (
+        "lxd_snap.info" in __salt__) else None
     if snap:
         facts["snap"] = {"channel": snap["channel"], "revision": snap["revision"]}
     return facts
@@ -239,7 +239,7 @@ def same_as_cluster(cluster):
             ours["revision"].startswith("x")) and mine["server"] == cluster["server"] and (
             LooseVersion(_numeric_version(mine["version"]))
             < LooseVersion(_numeric_version(cluster["version"]))):
-        __salt__["snap.refresh_to_revision"](_settings()["install"]["snap"],
+        __salt__["lxd_snap.refresh_to_revision"](_settings()["install"]["snap"],
                                              wanted["channel"], wanted["revision"])
         __salt__["lxd.wait_ready"]()
         done = f"refreshed to the cluster's revision {wanted['revision']} ({wanted['channel']})"
@@ -761,9 +761,9 @@ def upgrade_status(parameters=None):
     facts = identity()
     facts.update(method=install["method"], channel=install["channel"], installed=None)
     if install["method"] == "snap":
-        normalise = __salt__["snap.normalise_channel"]
+        normalise = __salt__["lxd_snap.normalise_channel"]
         facts["channel"] = normalise(install["channel"])
-        snap = __salt__["snap.info"](install["snap"])
+        snap = __salt__["lxd_snap.info"](install["snap"])
         if snap:
             facts["installed"] = {"channel": normalise(snap["channel"]),
                                   "version": snap["version"]}

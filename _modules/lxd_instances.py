@@ -40,12 +40,13 @@ def get(name):
     return None
 
 
-def check_type(type):
+def check_type(type, target=None):
     """
-    Raise an error saying why unless this daemon runs instances of
-    ``type`` (``container`` or ``virtual-machine``): its working drivers
-    say so (``environment.driver``, ``lxc | qemu``; a host without QEMU or
-    KVM runs no virtual machines). Return True otherwise.
+    Raise an error saying why unless this daemon (or cluster member
+    ``target``) runs instances of ``type`` (``container`` or
+    ``virtual-machine``): its working drivers say so
+    (``environment.driver``, ``lxc | qemu``; a host without QEMU or KVM
+    runs no virtual machines). Return True otherwise.
 
     CLI Example:
 
@@ -58,10 +59,11 @@ def check_type(type):
                                     f"({', '.join(TYPES)})")
     if type == "virtual-machine":
         __salt__["lxd.require_extension"]("virtual-machines", "run virtual machines")
-    drivers = __salt__["lxd.info"]()["environment"].get("driver") or ""
+    server = __salt__["lxd.query"]("", target=target) if target else __salt__["lxd.info"]()
+    drivers = server["environment"].get("driver") or ""
     runs = [DRIVER_TYPES.get(driver.strip(), driver.strip())
             for driver in drivers.split("|") if driver.strip()]
-    if type not in runs:
+    if runs and type not in runs:
         raise CommandExecutionError(f"type: this daemon runs no {type} instances (its drivers "
                                     f"run: {', '.join(runs) or 'none'})")
     return True
@@ -80,7 +82,7 @@ def create(name, image, type="container", profiles=None, config=None, devices=No
 
         salt lxd1 lxd_instances.create web1 busybox profiles='[default]'
     """
-    check_type(type)
+    check_type(type, target)
     source = {"type": "image"}
     source["fingerprint" if _is_fingerprint(image) else "alias"] = image
     body = {"name": name, "type": type, "source": source, "ephemeral": ephemeral,

@@ -770,7 +770,10 @@ def _check_resources(path, value, settings, defaults):
         errors += _expect_mapping(where, entry, RESOURCE_FIELDS[kind])
         if not isinstance(entry, dict) or errors:
             continue
-        errors += _check_resource(where, kind, entry)
+        entry_errors = _check_resource(where, kind, entry)
+        errors += entry_errors
+        if entry_errors:
+            continue
         scoped = (entry.get("project") or "default", entry.get("name") or name)
         if scoped in named:
             errors.append(f"{where}: names the same {scoped[1]} in project {scoped[0]} as "

@@ -45,6 +45,11 @@ KINDS = {
 # Kinds whose objects live in a project (pillar field ``project``; a
 # ``name`` field lets two entries name the same object in two projects).
 IN_PROJECTS = ("networks", "profiles")
+# The project feature that gives a project its own objects of a kind
+# (without it, LXD answers with the default project's), and its value in a
+# project created without it.
+PROJECT_FEATURES = {"profiles": ("features.profiles", "true"),
+                    "networks": ("features.networks", "false")}
 # What is created first: projects hold profiles, profiles use pools and
 # networks. Deletions go the other way.
 ORDER = ("projects", "storage_pools", "networks", "profiles")
@@ -124,16 +129,31 @@ def _plan(resources, member, keeper):
     """The steps that bring the daemon to ``resources``, in order, and the
     errors (each naming its key) that keep any from being taken."""
     steps, errors, listings = [], [], {}
+
+    def listing(kind, project=None):
+        if (kind, project) not in listings:
+            listings[kind, project] = _listing(kind, project)
+        return listings[kind, project]
+
     drivers = __salt__["lxd.info"]()["environment"].get("storage_supported_drivers")
     for kind in ORDER:
         for label, entry in sorted((resources.get(kind) or {}).items()):
             key = f"lxd:{kind}:{label}"
+            project = entry.get("project") if kind in IN_PROJECTS else None
             obj = {"kind": kind, "key": label, "name": entry.get("name") or label,
-                   "project": entry.get("project") if kind in IN_PROJECTS else None}
-            scope = (kind, obj["project"])
-            if scope not in listings:
-                listings[scope] = _listing(kind, obj["project"])
-            current = listings[scope].get(obj["name"])
+                   "project": None if project == "default" else project}
+            current = None
+            if obj["project"]:
+                live = listing("projects").get(obj["project"])
+                problem = _project_problem(kind, obj["project"], entry,
+                                           resources.get("projects") or {}, live)
+                if problem:
+                    errors.append(f"{key}:project: {problem}")
+                    continue
+                if _has_own(kind, live):
+                    current = listing(kind, obj["project"]).get(obj["name"])
+            else:
+                current = listing(kind).get(obj["name"])
             if (kind == "storage_pools" and drivers and current is None
                     and entry.get("present", True)):
                 known = sorted(driver["Name"] for driver in drivers)
@@ -150,6 +170,34 @@ def _plan(resources, member, keeper):
     return others + deletions[::-1], errors
 
 
+def _project_problem(kind, project, entry, declared, live):
+    """Why an object of ``kind`` cannot be kept in ``project`` (as LXD
+    holds it, ``live``, and as ``lxd:projects`` declares it), or None."""
+    wanted = declared.get(project)
+    present = entry.get("present", True)
+    if wanted is not None and wanted.get("present", True) is False:
+        return f"project {project} is to be deleted (lxd:projects:{project})" if present \
+            else None
+    if wanted is None and live is None:
+        return None if not present else (
+            f"there is no project {project}, and lxd:projects does not declare it")
+    feature, default = PROJECT_FEATURES[kind]
+    held = (live or {}).get("config") or {}
+    value = _strings((wanted or {}).get("config") or {}).get(
+        feature, held.get(feature, "false") if live else default)
+    if present and value != "true":
+        return (f"project {project} does not have {feature}: its {kind} are the default "
+                f"project's (set {feature}: true in lxd:projects:{project}:config)")
+    return None
+
+
+def _has_own(kind, live):
+    """Whether the live project holds objects of ``kind`` of its own (else
+    there are none to find in it yet)."""
+    feature = PROJECT_FEATURES[kind][0]
+    return live is not None and (live.get("config") or {}).get(feature) == "true"
+
+
 def _steps(obj, entry, current, member, keeper):
     """The steps for one declared object (raising ValueError for what the
     formula may not do)."""
@@ -160,7 +208,7 @@ def _steps(obj, entry, current, member, keeper):
     if current is not None and not pending and MARKER not in (current.get("config") or {}):
         if not present:
             return []  # made by hand: never the formula's to delete
-        raise ValueError(f"LXD has a {_singular(kind)} {name} that this formula did not "
+        raise ValueError(f"LXD has a {_described(obj)} that this formula did not "
                          f"create: it is left alone (set {MARKER} on it to hand it over)")
     if not present:
         # a pending object may be an operator's, half made: not the formula's
@@ -307,11 +355,11 @@ def _take(step):
         previous = {field: step["current"].get(field) for field in KINDS[kind]["writable"]}
         return lambda: request("PUT", f"{path}/{name}", previous)
     request("DELETE", f"{path}/{name}")
-    return lambda: _not_undone(kind, name)
+    return lambda: _not_undone(step)
 
 
-def _not_undone(kind, name):
-    raise CommandExecutionError(f"the deleted {_singular(kind)} {name} cannot be brought back")
+def _not_undone(obj):
+    raise CommandExecutionError(f"the deleted {_described(obj)} cannot be brought back")
 
 
 def _await_every_member(step):
@@ -352,10 +400,7 @@ def _await_every_member(step):
 
 
 def _listing(kind, project=None):
-    """The objects of a kind by name (in ``project``: none while the project
-    does not exist, it is created first)."""
-    if project and project not in _listing("projects"):
-        return {}
+    """The objects of a kind by name (in ``project``, if given)."""
     scope = {"project": project} if project else {}
     found = __salt__["lxd.query"](KINDS[kind]["path"], recursion=1, **scope) or []
     return {item["name"]: item for item in found}
@@ -402,6 +447,12 @@ def _differences(current, updated):
 
 def _strings(mapping):
     return __salt__["lxd.stringified"](mapping)
+
+
+def _described(obj):
+    """``profile web``, ``profile web in project ci``."""
+    where = f" in project {obj['project']}" if obj["project"] else ""
+    return f"{_singular(obj['kind'])} {obj['name']}{where}"
 
 
 def _singular(kind):

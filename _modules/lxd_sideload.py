@@ -202,7 +202,7 @@ def _record_path(name):
 def _sideloaded_snap(name):
     """The sha256 of the sideloaded snap ``name`` runs (None: a store
     revision), from the record kept when it was installed."""
-    installed = __salt__["snap.info"](name)
+    installed = __salt__["lxd_snap.info"](name)
     if installed is None or not installed["revision"].startswith("x"):
         return None
     record, path = {}, _record_path(name)
@@ -280,10 +280,10 @@ def _apply_binary(wanted, target):
 def _reload_daemon(name):
     """Reload the snap's LXD, never restart it (a restart shuts down every
     instance), and wait until it answers again if it answered before."""
-    if not __salt__["snap.service_active"](name, "daemon"):
+    if not __salt__["lxd_snap.service_active"](name, "daemon"):
         return
     answered = __salt__["lxd.reachable"]()
-    __salt__["snap.reload_service"](name, "daemon")
+    __salt__["lxd_snap.reload_service"](name, "daemon")
     if answered:
         __salt__["lxd.wait_ready"]()
 
@@ -292,11 +292,11 @@ def _apply_snap(wanted, target):
     name = target["name"]
     record = _record_path(name)
     if wanted["path"] is None:
-        __salt__["snap.amend"](name, target["channel"], cohort=target["cohort"])
+        __salt__["lxd_snap.amend"](name, target["channel"], cohort=target["cohort"])
         if os.path.exists(record):
             os.remove(record)
         return
-    installed = __salt__["snap.install_file"](name, wanted["path"])
+    installed = __salt__["lxd_snap.install_file"](name, wanted["path"])
     if installed is None or not installed["revision"].startswith("x"):
         raise CommandExecutionError(
             f"the snap file did not install as a local revision of snap {name}; "
@@ -305,8 +305,8 @@ def _apply_snap(wanted, target):
     with salt.utils.files.fopen(record, "w") as handle:
         json.dump({"revision": installed["revision"], "sha256": wanted["sha256"]}, handle)
     # what the store's assertion would have given it
-    __salt__["snap.alias"](name, "lxc", "lxc")
-    __salt__["snap.enable_socket"](name, "daemon", "unix")
+    __salt__["lxd_snap.alias"](name, "lxc", "lxc")
+    __salt__["lxd_snap.enable_socket"](name, "daemon", "unix")
 
 
 APPLY = {"binary": _apply_binary, "snap": _apply_snap}

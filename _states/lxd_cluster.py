@@ -423,12 +423,12 @@ def member_refreshed(name, snap="lxd", channel="latest/stable", cohort=True):
     """
     ret = _ret(name)
     try:
-        wanted = __salt__["snap.normalise_channel"](channel)
-        current = __salt__["snap.info"](snap)
+        wanted = __salt__["lxd_snap.normalise_channel"](channel)
+        current = __salt__["lxd_snap.info"](snap)
         if current is None:
             return _failed(ret, f"Snap {snap} is not installed on {name} (state.apply lxd "
                                 "installs it); nothing was refreshed.")
-        if __salt__["snap.normalise_channel"](current["channel"]) == wanted:
+        if __salt__["lxd_snap.normalise_channel"](current["channel"]) == wanted:
             ret["comment"] = f"{name} runs {snap} {current['version']} from {wanted}."
             return ret
         ret["changes"][snap] = {"old": f"{current['channel']} ({current['version']})",
@@ -437,7 +437,7 @@ def member_refreshed(name, snap="lxd", channel="latest/stable", cohort=True):
             ret["result"] = None
             ret["comment"] = f"{name} would refresh {snap} to {wanted}."
             return ret
-        refreshed = __salt__["snap.refresh"](snap, wanted, cohort=cohort)
+        refreshed = __salt__["lxd_snap.refresh"](snap, wanted, cohort=cohort)
     except CommandExecutionError as exc:
         return _failed(ret, f"Refreshing {snap} on {name} failed: {exc}")
     ret["changes"][snap]["new"] = f"{refreshed['channel']} ({refreshed['version']})"

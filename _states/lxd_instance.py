@@ -83,14 +83,16 @@ def present(name, source=None, type="container", profiles=None, config=None, dev
     return ret
 
 
-def running(name, **remote):
-    """Ensure instance ``name`` runs."""
-    return _status(name, True, remote)
+def running(name, restart=False, **remote):
+    """Ensure instance ``name`` runs; ``restart``: restart it if it already
+    runs (a change on every run, as in Salt 3007)."""
+    return _status(name, True, remote, force=restart)
 
 
-def stopped(name, **remote):
-    """Ensure instance ``name`` is stopped."""
-    return _status(name, False, remote)
+def stopped(name, kill=False, **remote):
+    """Ensure instance ``name`` is stopped; ``kill``: without waiting for a
+    clean shutdown."""
+    return _status(name, False, remote, force=kill)
 
 
 def absent(name, stop=False, **remote):
@@ -131,7 +133,7 @@ def _created(ret, name, source, type, profiles, config, devices, running, epheme
         else source
     if not image:
         return _failed(ret, f"Instance {name} does not exist and no source image was given.")
-    __salt__["lxd_instances.check_type"](type)
+    __salt__["lxd_instances.check_type"](type, target)
     ret["changes"] = {"instance": {"old": None, "new": f"{type} from {image}"}}
     if running:
         ret["changes"]["status"] = {"old": None, "new": "Running"}
@@ -147,7 +149,9 @@ def _created(ret, name, source, type, profiles, config, devices, running, epheme
     return ret
 
 
-def _status(name, run, remote):
+def _status(name, run, remote, force=False):
+    """Start or stop ``name``; ``force``: restart one already running, or
+    stop without a clean shutdown."""
     ret = _ret(name)
     if _refused(ret, remote):
         return ret
@@ -156,19 +160,23 @@ def _status(name, run, remote):
         if current is None:
             return _failed(ret, f"There is no instance {name}.")
         status = _wanted_status(current, run)
+        action, done = ("start", "started") if run else ("stop", "stopped")
+        if not status and run and force:
+            status = {"old": "Running", "new": "Running (restarted)"}
+            action, done = "restart", "restarted"
         if not status:
             ret["comment"] = f"Instance {name} is {current['status'].lower()}."
             return ret
         ret["changes"] = {"status": status}
         if __opts__["test"]:
             ret["result"] = None
-            ret["comment"] = f"Instance {name} would be {'started' if run else 'stopped'}."
+            ret["comment"] = f"Instance {name} would be {done}."
             return ret
-        __salt__["lxd_instances.set_state"](name, "start" if run else "stop")
+        __salt__["lxd_instances.set_state"](name, action, force=force and not run)
     except CommandExecutionError as exc:
         ret["changes"] = {}
         return _failed(ret, f"Instance {name}: {exc}")
-    ret["comment"] = f"Instance {name} was {'started' if run else 'stopped'}."
+    ret["comment"] = f"Instance {name} was {done}."
     return ret
 
 

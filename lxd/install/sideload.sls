@@ -19,4 +19,4 @@ lxd-sideload:
     - cohort: {{ lxd.mode == "cluster" and lxd.install.cohort }}
     - require:
       - lxd_pillar: lxd-pillar-valid
-      - snap: lxd-snap
+      - lxd_snap: lxd-snap

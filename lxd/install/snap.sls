@@ -25,7 +25,7 @@ lxd-snapd:
       - pkg: lxd-snapd-fuse
 
 lxd-snap:
-  snap.installed:
+  lxd_snap.installed:
     - name: {{ lxd.install.snap }}
     - channel: {{ lxd.install.channel }}
     - cohort: {{ lxd.mode == "cluster" and lxd.install.cohort }}
@@ -44,10 +44,10 @@ lxd-deb-migrated:
     - onlyif: test -d {{ lxd.files.deb_data }}/database
     - timeout: {{ lxd.timeouts.command }}
     - require:
-      - snap: lxd-snap
+      - lxd_snap: lxd-snap
 
 lxd-snap-config:
-  snap.configured:
+  lxd_snap.configured:
     - name: {{ lxd.install.snap }}
     - config: {{ lxd.snap_config | json }}
     {#- LXCFS reads its settings at start only and cannot be restarted
@@ -57,4 +57,4 @@ lxd-snap-config:
         it when it starts, so a reload (instances keep running) applies it #}
     - reload: daemon
     - require:
-      - snap: lxd-snap
+      - lxd_snap: lxd-snap

@@ -89,3 +89,25 @@ def test_a_virtual_machine_where_the_daemon_runs_none_is_refused(loaders, host, 
         assert refused.comment == ("Instance vm1: type: this daemon runs no virtual-machine "
                                    "instances (its drivers run: container)")
     assert host.query("/1.0/instances") == []
+
+
+def test_salt_3007s_lxd_container_states_map_onto_lxd_instance(loaders, host, tmp_path):
+    """lxd_container takes 3007's names and arguments (this formula's lxd
+    module replaces core's, whose lxd_container would fail); lxd.version
+    stays for what tests for it."""
+    assert loaders.modules.lxd.version() == host.query("/1.0")["environment"]["server_version"]
+    container = loaders.states.lxd_container
+    assert loaders.states.lxd_image.present(
+        "busybox", source=str(busybox_image(tmp_path))).result is True
+    made = container.present("c2", source={"type": "image", "alias": "busybox"},
+                             running=True, architecture="x86_64")
+    assert made.result is True, made.comment
+    assert host.query("/1.0/instances/c2")["type"] == "container"
+    assert container.running("c2").changes == {}
+    restarted = container.running("c2", restart=True)
+    assert restarted.changes == {"status": {"old": "Running", "new": "Running (restarted)"}}
+    killed = container.stopped("c2", kill=True)
+    assert killed.changes == {"status": {"old": "Running", "new": "Stopped"}}, killed.comment
+    frozen = container.frozen("c2")
+    assert frozen.result is False and "not provided by this formula" in frozen.comment
+    assert container.absent("c2").changes == {"instance": {"old": "Stopped", "new": None}}

@@ -194,7 +194,7 @@ def test_profiles_and_networks_inside_a_project(managed, lxd_daemon):
                                                     "config": {"limits.cpu": 1}}}})
     assert refused.result is False
     assert refused.comment.startswith("lxd:profiles:web-default: LXD has a profile default "
-                                      "that this formula did not create")
+                                      "in project web that this formula did not create")
 
     for kind in wanted.values():
         for entry in kind.values():
@@ -204,3 +204,29 @@ def test_profiles_and_networks_inside_a_project(managed, lxd_daemon):
     assert deleted.changes == {"profiles": {"base": "deleted", "web-base": "deleted"},
                                "projects": {"web": "deleted"}}
     assert "web" not in [p.rsplit("/", 1)[-1] for p in lxd_daemon.query("/1.0/projects")]
+
+
+def test_an_object_in_a_project_that_cannot_hold_it_fails_before_any_change(managed,
+                                                                           lxd_daemon):
+    before = lxd_daemon.snapshot()
+    projects = lxd_daemon.query("/1.0/projects")
+    cases = [
+        ({"profiles": {"p": {"project": "nowhere"}}},
+         "lxd:profiles:p:project: there is no project nowhere, and lxd:projects does not "
+         "declare it"),
+        ({"projects": {"shared": {"config": {"features.profiles": False}}},
+          "profiles": {"p": {"project": "shared"}}},
+         "lxd:profiles:p:project: project shared does not have features.profiles: its "
+         "profiles are the default project's (set features.profiles: true in "
+         "lxd:projects:shared:config)"),
+        ({"projects": {"shared": {}}, "networks": {"n": {"project": "shared"}}},
+         "lxd:networks:n:project: project shared does not have features.networks"),
+        ({"projects": {"gone": {"present": False}}, "profiles": {"p": {"project": "gone"}}},
+         "lxd:profiles:p:project: project gone is to be deleted (lxd:projects:gone)"),
+    ]
+    for resources, error in cases:
+        for test in (True, False):
+            failed = managed(resources, test=test)
+            assert failed.result is False and failed.comment.startswith(error), failed.comment
+    assert lxd_daemon.query("/1.0/projects") == projects
+    assert lxd_daemon.snapshot() == before

@@ -39,24 +39,24 @@ def call(hosts, *args):
 
 
 def test_real_snapd_is_read_as_the_formula_expects(hosts, host):
-    assert call(hosts, "snap.wait_seeded").data is True
-    version = call(hosts, "snap.version").data
+    assert call(hosts, "lxd_snap.wait_seeded").data is True
+    version = call(hosts, "lxd_snap.version").data
     assert version.startswith("2.57.6"), version
-    assert call(hosts, "snap.holds_supported").data is False
+    assert call(hosts, "lxd_snap.holds_supported").data is False
     built = host.run("sh", "-c", PACK).stdout.strip()
-    info = call(hosts, "snap.install_file", BASE, built).data
+    info = call(hosts, "lxd_snap.install_file", BASE, built).data
     assert info == {"name": BASE, "version": "1", "revision": "x1", "channel": "-",
                     "held": False, "cohort": False}
     # a second install: snapd's notice, exit 0, nothing changed
-    assert call(hosts, "snap.install", BASE).data == info
-    assert call(hosts, "snap.get", BASE).data == {}
-    assert call(hosts, "snap.info", "lxd").data is None
+    assert call(hosts, "lxd_snap.install", BASE).data == info
+    assert call(hosts, "lxd_snap.get", BASE).data == {}
+    assert call(hosts, "lxd_snap.info", "lxd").data is None
 
 
 def test_a_hold_this_snapd_cannot_make_fails_naming_the_key(hosts, host):
-    held = call(hosts, "snap.hold", BASE)
+    held = call(hosts, "lxd_snap.hold", BASE)
     assert held.returncode != 0 and "unknown flag `hold'" in str(held.data)
-    result = call(hosts, "state.single", "snap.installed", BASE, "hold=True", "refresh=False")
+    result = call(hosts, "state.single", "lxd_snap.installed", BASE, "hold=True", "refresh=False")
     state = next(iter(result.data.values()))
     assert state["result"] is False and state["changes"] == {}
     assert state["comment"].startswith("lxd:install:hold: snapd 2.57.6")

@@ -55,4 +55,4 @@ def test_the_snap_install_brings_fuse_before_snapd_and_migrates_a_packages_lxd(l
     migrated = declarations(high, "lxd-deb-migrated")["cmd.run"]
     assert migrated["name"] == "/snap/bin/lxd.migrate -yes"
     assert migrated["onlyif"] == "test -d /srv/deb-lxd/database"
-    assert {"snap": "lxd-snap"} in migrated["require"]
+    assert {"lxd_snap": "lxd-snap"} in migrated["require"]

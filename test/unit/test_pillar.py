@@ -149,6 +149,8 @@ def test_parameters_given_by_the_master_are_used_instead_of_the_file(lxd_pillar)
          "lxd:projects:ci:present: must be a boolean"),
         ({"profiles": {"web": {}, "web2": {"name": "web", "project": "default"}}},
          "lxd:profiles:web2: names the same web in project default as lxd:profiles:web"),
+        ({"profiles": {"web": {"name": ["web"]}}},
+         "lxd:profiles:web:name: not a name LXD takes"),
         ({"networks": {"br": {"project": "no/such"}}},
          "lxd:networks:br:project: not a name LXD takes"),
         ({"storage_pools": {"fast": {"driver": "dir", "project": "web"}}},

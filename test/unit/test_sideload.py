@@ -305,7 +305,7 @@ def test_a_channel_change_is_refused_while_a_snap_is_sideloaded(
     loaders, sideload, serve, snap_standin
 ):
     sideload(snap=serve("lxd.snap", snap_file("5.21.0-debug")))
-    result = loaders.states.snap.installed("lxd", channel="5.21/candidate", hold=True)
+    result = loaders.states.lxd_snap.installed("lxd", channel="5.21/candidate", hold=True)
     assert result.result is False
     assert 'local snap "lxd" is unknown to the store, use --amend' in result.comment
     assert snap_standin.state()["lxd"]["revision"] == "x1"

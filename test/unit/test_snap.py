@@ -6,12 +6,12 @@ import pytest
 
 @pytest.fixture
 def snap(loaders, snap_standin):
-    return loaders.modules.snap
+    return loaders.modules.lxd_snap
 
 
 @pytest.fixture
 def states(loaders, snap_standin):
-    return loaders.states.snap
+    return loaders.states.lxd_snap
 
 
 def test_install_with_channel_and_cohort(snap, snap_standin):

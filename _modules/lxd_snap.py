@@ -1,6 +1,8 @@
 """
 Execution module for snapd: install, refresh, hold and configure snaps
-through the ``snap`` command (Salt 3008 ships no snap module).
+through the ``snap`` command. Named ``lxd_snap``, not ``snap``: that name
+is saltext-snap's (and core Salt 3006's), whose functions differ; both
+can be installed beside this formula.
 
 Configuration keys that only take effect after a reboot (for LXD, the
 ``lxcfs.*`` keys: LXCFS cannot be restarted under running instances) are
@@ -19,7 +21,7 @@ from salt.utils.versions import LooseVersion
 
 log = logging.getLogger(__name__)
 
-__virtualname__ = "snap"
+__virtualname__ = "lxd_snap"
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 # refresh --hold: 2.58; the hold shown by snap list (the `held` note): 2.58.1
@@ -31,7 +33,7 @@ def __virtual__():
         return __virtualname__
     return (
         False,
-        "The snap execution module needs the snap command (snapd) on PATH; "
+        "The lxd_snap execution module needs the snap command (snapd) on PATH; "
         "install snapd or set lxd:install:method to package or none.",
     )
 
@@ -507,7 +509,7 @@ def pending(name):
 
     .. code-block:: bash
 
-        salt '*' snap.pending lxd
+        salt '*' lxd_snap.pending lxd
     """
     return _read_pending(name)
 

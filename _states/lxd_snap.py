@@ -1,16 +1,17 @@
 """
-States for snaps (over the ``snap`` execution module).
+States for snaps (over the ``lxd_snap`` execution module; ``snap`` is
+saltext-snap's name).
 
 .. code-block:: yaml
 
     lxd:
-      snap.installed:
+      lxd_snap.installed:
         - channel: 5.21/stable
         - cohort: true
         - hold: true
 
     lxd-snap-config:
-      snap.configured:
+      lxd_snap.configured:
         - name: lxd
         - config:
             daemon.syslog: true
@@ -20,13 +21,13 @@ States for snaps (over the ``snap`` execution module).
 
 from salt.exceptions import CommandExecutionError
 
-__virtualname__ = "snap"
+__virtualname__ = "lxd_snap"
 
 
 def __virtual__():
-    if "snap.info" in __salt__:
+    if "lxd_snap.info" in __salt__:
         return __virtualname__
-    return (False, "the snap execution module is not available (no snap command)")
+    return (False, "the lxd_snap execution module is not available (no snap command)")
 
 
 def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=True):
@@ -56,15 +57,15 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
         refreshes them one at a time (a fresh install still happens here).
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    channel = __salt__["snap.normalise_channel"](channel)
+    channel = __salt__["lxd_snap.normalise_channel"](channel)
     deferred = ""  # a cluster member's channel change, left to the rolling upgrade
     try:
-        current = __salt__["snap.info"](name)
+        current = __salt__["lxd_snap.info"](name)
         if current is None:
             ret["changes"]["installed"] = {"old": None, "new": channel}
             action = "install"
-        elif __salt__["snap.normalise_channel"](current["channel"]) != channel:
-            if __salt__["snap.is_downgrade"](name, channel):
+        elif __salt__["lxd_snap.normalise_channel"](current["channel"]) != channel:
+            if __salt__["lxd_snap.is_downgrade"](name, channel):
                 ret["result"] = False
                 ret["comment"] = (
                     f"lxd:install:channel: moving {name} from {current['channel']} "
@@ -82,7 +83,7 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
             action = None
         held = bool(current and current["held"])
         if held != hold:
-            if hold and not __salt__["snap.holds_supported"]():
+            if hold and not __salt__["lxd_snap.holds_supported"]():
                 ret["result"] = False
                 ret["changes"] = {}
                 ret["comment"] = _no_hold(name)
@@ -103,14 +104,14 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
                               else f"Snap {name} would be brought to {channel}.")
             return ret
         if action == "install":
-            __salt__["snap.wait_seeded"]()
-            __salt__["snap.install"](name, channel, cohort=cohort)
+            __salt__["lxd_snap.wait_seeded"]()
+            __salt__["lxd_snap.install"](name, channel, cohort=cohort)
         elif action == "refresh":
-            __salt__["snap.refresh"](name, channel, cohort=cohort)
+            __salt__["lxd_snap.refresh"](name, channel, cohort=cohort)
         if "cohort" in ret["changes"] and action != "refresh":
-            __salt__["snap.switch_cohort"](name)
+            __salt__["lxd_snap.switch_cohort"](name)
         if "held" in ret["changes"]:
-            __salt__["snap.hold" if hold else "snap.unhold"](name)
+            __salt__["lxd_snap.hold" if hold else "lxd_snap.unhold"](name)
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["changes"] = {}
@@ -122,7 +123,7 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
 
 
 def _no_hold(name):
-    version = __salt__["snap.version"]()
+    version = __salt__["lxd_snap.version"]()
     return (
         f"lxd:install:hold: snapd {version} cannot hold the refreshes of snap {name} "
         "(snap refresh --hold needs snapd 2.58, and 2.58.1 to show it); install a "
@@ -134,11 +135,11 @@ def _no_hold(name):
 
 def _reloaded(name, app):
     unit = f"snap.{name}.{app}.service"
-    if not __salt__["snap.service_active"](name, app):
+    if not __salt__["lxd_snap.service_active"](name, app):
         return f" {unit} is not running: it reads the configuration when it starts."
     if __opts__["test"]:
         return f" {unit} would be reloaded."
-    __salt__["snap.reload_service"](name, app)
+    __salt__["lxd_snap.reload_service"](name, app)
     return f" {unit} was reloaded."
 
 
@@ -154,7 +155,7 @@ def configured(name, config, reboot_keys=None, reload=None):
     """
     Ensure snap ``name`` has every key of ``config`` set, all in one
     ``snap set``. Keys starting with one of ``reboot_keys`` take effect only
-    after a reboot: they are recorded as pending (see ``snap.pending``) and
+    after a reboot: they are recorded as pending (see ``lxd_snap.pending``) and
     named in the comment until the machine reboots.
 
     config
@@ -172,15 +173,15 @@ def configured(name, config, reboot_keys=None, reload=None):
     changes = {}
     try:
         if __opts__["test"]:
-            changes = __salt__["snap.config_diff"](name, config)
+            changes = __salt__["lxd_snap.config_diff"](name, config)
             ret["result"] = None if changes else True
             verb = "would be set" if changes else "is set"
         else:
-            changes = __salt__["snap.set_config"](name, config, reboot_keys)
+            changes = __salt__["lxd_snap.set_config"](name, config, reboot_keys)
             verb = "was set" if changes else "is set"
         live = [key for key in changes if not key.startswith(tuple(reboot_keys or ()))]
         reloaded = _reloaded(name, reload) if reload and live else ""
-        pending = __salt__["snap.pending"](name)
+        pending = __salt__["lxd_snap.pending"](name)
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["changes"] = {} if __opts__["test"] else changes
