@@ -11,6 +11,7 @@ import os
 import re
 import urllib.parse
 
+import salt.utils.files
 import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 
@@ -52,6 +53,11 @@ TRUST_TYPES = ("client", "metrics")
 # the master matches it (grains are what a minion says of itself).
 CLIENT_TARGET_TYPES = ("glob", "list", "pcre")
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
+# The same file as the saltext-lxd package carries it (beside its modules/
+# directory): the defaults of the code that reads them, wherever the SLS
+# files come from, and no request to the master
+PACKAGED_DEFAULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "parameters", "defaults.yaml")
 # Where a run keeps the parameters it fetched or was given
 PARAMETERS_KEY = "lxd_pillar.defaults"
 # Keys that only mean something for the LXD snap: refused with Incus.
@@ -84,15 +90,24 @@ def use_parameters(parameters):
 def _defaults(backend="lxd"):
     """parameters/defaults.yaml for ``backend`` (its ``lxd`` section, with
     the backend's own section merged over it), fetched once per run (every
-    SLS file of a state run renders map.jinja)."""
+    SLS file of a state run renders map.jinja): the saltext-lxd package's
+    own copy when the modules come from it, else the master's."""
     if PARAMETERS_KEY not in __context__:
-        text = __salt__["cp.get_file_str"](DEFAULTS_URL)
+        text = _packaged_defaults() or __salt__["cp.get_file_str"](DEFAULTS_URL)
         __context__[PARAMETERS_KEY] = salt.utils.yaml.safe_load(text) if text else {}
     parameters = __context__[PARAMETERS_KEY]
     defaults = copy.deepcopy(parameters.get("lxd", {}))
     if backend != "lxd" and backend in parameters:
         defaults = merge(defaults, copy.deepcopy(parameters[backend]))
     return defaults
+
+
+def _packaged_defaults():
+    try:
+        with salt.utils.files.fopen(PACKAGED_DEFAULTS) as packaged:
+            return packaged.read()
+    except OSError:  # synced from file_roots: no package beside the module
+        return None
 
 
 def _backend(pillar):

@@ -1,6 +1,15 @@
 """Fixtures shared by every test layer: real LXD daemons (one LXD_DIR and one
-loopback address each) and Salt loaders over the formula's own modules."""
+loopback address each) and Salt loaders over the formula's own modules.
 
+The modules reach Salt as a file_roots user's do (the master serves
+_modules, _states and _runners; saltutil.sync_all), unless this Python has
+the saltext-lxd package installed (``pip install .``): then Salt loads them
+from the package, as a pip user's Salt does, and the master serves only the
+SLS files. The package must be built from this checkout (test/setup.sh
+reinstalls it when the sources change)."""
+
+import filecmp
+import importlib.util
 import itertools
 import json
 import logging
@@ -10,6 +19,7 @@ from pathlib import Path
 import pytest
 import salt._logging.impl
 import salt.config
+import salt.version
 from daemons import Daemon
 from saltfactories.utils.functional import Loaders
 
@@ -66,7 +76,40 @@ def lxd_daemon(backend):
     daemon.stop()
 
 
-FORMULA_PARTS = ("lxd", "_modules", "_states", "_runners", "reactor")
+def installed_extension():
+    """Where this Python's saltext-lxd package is, if it has one."""
+    try:
+        spec = importlib.util.find_spec("saltext.lxd")
+    except ModuleNotFoundError:  # no saltext package at all
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) if spec else None
+
+
+EXTENSION = installed_extension()
+# The package's directories and the checkout's they are built from
+PACKAGED = {"modules": "_modules", "states": "_states", "runners": "_runners",
+            "parameters": "lxd/parameters"}
+FORMULA_PARTS = ("lxd", "reactor") if EXTENSION else (
+    "lxd", "_modules", "_states", "_runners", "reactor")
+
+
+def stale_extension_files():
+    """The files in which the installed package differs from the checkout."""
+    stale = []
+    for packaged, source in PACKAGED.items():
+        pattern = "*.yaml" if packaged == "parameters" else "*.py"
+        ours = {path.name for path in (REPO / source).glob(pattern)}
+        theirs = {path.name for path in (EXTENSION / packaged).glob(pattern)}
+        stale += [f"{source}/{name}" for name in sorted(ours ^ theirs)]
+        stale += [f"{source}/{name}" for name in sorted(ours & theirs) if not filecmp.cmp(
+            REPO / source / name, EXTENSION / packaged / name, shallow=False)]
+    return stale
+
+
+def pytest_sessionstart(session):
+    if EXTENSION and (stale := stale_extension_files()):
+        pytest.exit(f"saltext-lxd in {EXTENSION} is not built from this checkout "
+                    f"({', '.join(stale[:5])} differ): run bash test/setup.sh", returncode=4)
 
 
 @pytest.fixture(scope="session")
@@ -131,14 +174,14 @@ def snap_standin(tmp_path, monkeypatch):
     return Standin()
 
 
-def minion_opts(root, **extra):
-    """A masterless minion configuration serving this repository."""
+def minion_opts(root, formula, **extra):
+    """A masterless minion configuration serving the ``formula`` roots."""
     opts = salt.config.minion_config(None)
     opts.update(
         id="lxd-test",
         file_client="local",
         # the formula, and salt:// files that tests serve (under root/srv)
-        file_roots={"base": [str(REPO), str(root / "srv")]},
+        file_roots={"base": [str(formula), str(root / "srv")]},
         pillar_roots={"base": [str(root / "pillar")]},
         root_dir=str(root),
         cachedir=str(root / "cache"),
@@ -152,23 +195,35 @@ def minion_opts(root, **extra):
 
 
 @pytest.fixture(scope="module")
-def module_loaders(tmp_path_factory):
+def module_loaders(tmp_path_factory, formula_roots):
     """Salt loaders (execution and state modules, the formula's included) for
     a masterless minion; loading takes seconds, so once per test module. The
     stand-in `snap` is on PATH so that the snap module loads."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", f"{STANDIN_BIN}:{os.environ['PATH']}")
-        yield Loaders(minion_opts(tmp_path_factory.mktemp("minion")))
+        yield Loaders(minion_opts(tmp_path_factory.mktemp("minion"), formula_roots))
+
+
+# Salt 3007's loaders keep a copy of the opts they were made with (its
+# state module renders with it): they are made again for new settings.
+LOADERS_COPY_OPTS = salt.version.__saltstack_version__.major < 3008
+
+
+def use_settings(loaders, settings):
+    """Make ``settings`` the minion's ``lxd`` config (read by config.get)."""
+    if LOADERS_COPY_OPTS:
+        loaders.reload_all()
+    loaders.opts["lxd"] = settings
 
 
 @pytest.fixture
 def loaders(module_loaders, request):
-    """The module's loaders, reset for this test; `lxd` settings go in the
-    minion config (read by config.get), pointing at the test's daemon."""
+    """The module's loaders, reset for this test; `lxd` settings point at
+    the test's daemon (``use_settings`` changes them)."""
     settings = {}
     if "lxd_daemon" in request.fixturenames:
         daemon = request.getfixturevalue("lxd_daemon")
         settings = {"backend": daemon.backend, "connection": {"socket": daemon.socket}}
-    module_loaders.opts["lxd"] = settings
+    use_settings(module_loaders, settings)
     yield module_loaders
     module_loaders.reset_state()

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Static checks: ruff on the Python, yamllint on the plain YAML, salt-lint on every SLS file.
+# Static checks: ruff on the Python, yamllint on the plain YAML, salt-lint on
+# every SLS file, shellcheck on every shell script, docutils on the RST
+# documents (a warning fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,3 +11,12 @@ echo "== yamllint"
 .venv/bin/yamllint -s .
 echo "== salt-lint"
 find lxd reactor -name '*.sls' -print0 | sort -z | xargs -0 .venv/bin/salt-lint
+echo "== shellcheck"
+mapfile -t scripts < <(find . \( -name '.venv*' -o -name .git -o -name .sandbox \
+    -o -name .benchmark \) -prune -o -type f -print0 | sort -z | xargs -0 awk \
+    'FNR == 1 && /^#!(\/usr\/bin\/env |\/bin\/)(ba)?sh$/ { print FILENAME } { nextfile }')
+shellcheck "${scripts[@]}"
+echo "== rst"
+for document in README.rst BENCHMARKS.rst CHANGELOG.rst; do
+    .venv/bin/python -m docutils --halt=warning --report=warning "$document" /dev/null
+done

@@ -25,6 +25,7 @@ apt_install() {
 apt_install test/apt-packages.txt
 
 # Incus 6.0 LTS: in Debian 13's main, in bookworm-backports for Debian 12.
+# shellcheck source=/dev/null
 codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 if [[ $codename == bookworm ]]; then
     if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
@@ -44,4 +45,25 @@ if [[ ! -x .venv/bin/python ]] || ! cmp -s requirements.txt .venv/.requirements;
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
     cp requirements.txt .venv/.requirements
+fi
+
+# The Salt 3007 tier: a second venv with the pinned requirements-3007.txt
+# (installed as pinned, see its header), and the formula in it as a pip
+# user has it: the saltext-lxd package built from this checkout, rebuilt
+# whenever its sources change (test/conftest.py refuses a stale one).
+if [[ ! -x .venv-3007/bin/python ]] || ! cmp -s requirements-3007.txt .venv-3007/.requirements; then
+    echo "== venv: installing requirements-3007.txt into .venv-3007"
+    rm -rf .venv-3007
+    python3 -m venv .venv-3007
+    .venv-3007/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-3007.txt
+    cp requirements-3007.txt .venv-3007/.requirements
+fi
+package_digest=$(cat pyproject.toml setup.py MANIFEST.in FORMULA src/saltext/lxd/*.py \
+    _modules/*.py _states/*.py _runners/*.py lxd/parameters/defaults.yaml | sha256sum)
+if [[ $(cat .venv-3007/.package 2>/dev/null) != "$package_digest" ]]; then
+    echo "== venv: installing this checkout into .venv-3007 as saltext-lxd (pip install .)"
+    rm -rf build ./*.egg-info  # setuptools would carry deleted modules over from build/
+    .venv-3007/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall .
+    rm -rf build ./*.egg-info
+    echo "$package_digest" > .venv-3007/.package
 fi

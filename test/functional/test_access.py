@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import urllib3
+from conftest import use_settings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -346,7 +347,7 @@ def test_proxy_defaults_to_the_minions_own(loaders, lxd_daemon):
 
 
 def test_proxy_error_is_reported_not_raised(loaders, tmp_path):
-    loaders.opts["lxd"] = {"connection": {"socket": str(tmp_path / "none.socket")}}
+    use_settings(loaders, {"connection": {"socket": str(tmp_path / "none.socket")}})
     result = loaders.states.lxd.proxied("proxy", http="http://proxy:3128")
     assert result.result is False
     assert "not reachable" in result.comment

@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import use_settings
 
 
 @pytest.fixture
@@ -152,7 +153,7 @@ def test_stopped_daemon_still_gives_its_log_and_the_host(bundle, loaders, tmp_pa
     daemon_dir = tmp_path / "lxd"
     (daemon_dir / "logs").mkdir(parents=True)
     (daemon_dir / "logs" / "lxd.log").write_text("level=error msg=\"last words\"\n")
-    loaders.opts["lxd"] = {"connection": {"socket": str(daemon_dir / "unix.socket")}}
+    use_settings(loaders, {"connection": {"socket": str(daemon_dir / "unix.socket")}})
 
     result, members = bundle()
 

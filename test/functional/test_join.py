@@ -8,13 +8,14 @@ import datetime
 import json
 
 import pytest
+from conftest import use_settings
 from salt.exceptions import CommandExecutionError
 
 
 def connect(loaders, daemon):
     """Point the loaded modules at ``daemon`` (a new connection)."""
     loaders.reset_state()
-    loaders.opts["lxd"] = {"backend": daemon.backend, "connection": {"socket": daemon.socket}}
+    use_settings(loaders, {"backend": daemon.backend, "connection": {"socket": daemon.socket}})
     return loaders.modules.lxd
 
 

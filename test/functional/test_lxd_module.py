@@ -6,6 +6,7 @@ import signal
 import time
 
 import pytest
+from conftest import use_settings
 from salt.exceptions import CommandExecutionError
 
 NO_ADDRESSES = {"ipv4.address": "none", "ipv6.address": "none"}
@@ -38,14 +39,14 @@ def test_a_daemon_of_the_other_backend_is_named_in_the_error(lxd, lxd_daemon, lo
 
 
 def test_connection_falls_back_to_the_daemon_dir(lxd, lxd_daemon, loaders, monkeypatch):
-    loaders.opts["lxd"] = {"backend": lxd_daemon.backend}
+    use_settings(loaders, {"backend": lxd_daemon.backend})
     monkeypatch.setenv(lxd_daemon.kind["dir_variable"], str(lxd_daemon.root))
     assert lxd.endpoint() == lxd_daemon.socket
     assert lxd.reachable()
 
 
 def test_unreachable_daemon_is_a_clear_error(lxd, loaders, tmp_path):
-    loaders.opts["lxd"] = {"connection": {"socket": str(tmp_path / "none.socket")}}
+    use_settings(loaders, {"connection": {"socket": str(tmp_path / "none.socket")}})
     assert not lxd.reachable()
     with pytest.raises(CommandExecutionError, match="not reachable"):
         lxd.info()
@@ -61,10 +62,10 @@ def test_https_remote_with_client_certificate(lxd, lxd_daemon, loaders, tmp_path
     )
     lxd.config_set("core.https_address", f"{lxd_daemon.address}:8443")
     lxd_daemon.trust_certificate(cert)
-    loaders.opts["lxd"] = {"connection": {
+    use_settings(loaders, {"connection": {
         "url": f"https://{lxd_daemon.address}:8443",
         "cert": str(cert), "key": str(key), "verify": str(lxd_daemon.root / "server.crt"),
-    }}
+    }})
     assert lxd.info()["auth"] == "trusted"
     assert lxd.config_get("core.https_address") == f"{lxd_daemon.address}:8443"
 
@@ -178,8 +179,8 @@ def test_initialised_state_adopts_a_hand_configured_daemon(loaders, lxd_daemon):
 
 
 def test_a_daemon_that_stops_answering_fails_within_the_bound(loaders, lxd_daemon):
-    loaders.opts["lxd"] = {"backend": lxd_daemon.backend, "timeouts": {"request": 2},
-                           "connection": {"socket": lxd_daemon.socket}}
+    use_settings(loaders, {"backend": lxd_daemon.backend, "timeouts": {"request": 2},
+                           "connection": {"socket": lxd_daemon.socket}})
     os.kill(lxd_daemon.process.pid, signal.SIGSTOP)
     try:
         started = time.monotonic()

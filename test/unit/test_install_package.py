@@ -2,6 +2,8 @@
 its bridges need) and service, and the release's backports when asked
 (Incus on Debian 12)."""
 
+from conftest import use_settings
+
 
 def declarations(high, state_id):
     """{function: args} of one state, args as a flat mapping."""
@@ -17,7 +19,7 @@ def declarations(high, state_id):
 
 
 def test_incus_installs_its_package_from_backports(loaders):
-    loaders.opts["lxd"] = {"backend": "incus", "install": {"backports": True}}
+    use_settings(loaders, {"backend": "incus", "install": {"backports": True}})
     codename = loaders.grains["oscodename"]
     high = loaders.modules.state.show_sls("lxd.install")
 
@@ -32,21 +34,21 @@ def test_incus_installs_its_package_from_backports(loaders):
 
 
 def test_a_mirror_url_and_no_backports_by_default(loaders):
-    loaders.opts["lxd"] = {"install": {"method": "package",
-                                       "backports": "http://mirror.example.net/debian"}}
+    use_settings(loaders, {"install": {"method": "package",
+                                       "backports": "http://mirror.example.net/debian"}})
     high = loaders.modules.state.show_sls("lxd.install")
     name = declarations(high, "lxd-backports")["pkgrepo.managed"]["name"]
     assert name.startswith("deb http://mirror.example.net/debian ")
     assert declarations(high, "lxd-package")["pkg.installed"]["pkgs"][0] == "lxd"
 
-    loaders.opts["lxd"] = {"install": {"method": "package"}}
+    use_settings(loaders, {"install": {"method": "package"}})
     high = loaders.modules.state.show_sls("lxd.install")
     assert "lxd-backports" not in high
     assert "fromrepo" not in declarations(high, "lxd-package")["pkg.installed"]
 
 
 def test_the_snap_install_brings_fuse_before_snapd_and_migrates_a_packages_lxd(loaders):
-    loaders.opts["lxd"] = {"install": {"method": "snap"}, "files": {"deb_data": "/srv/deb-lxd"}}
+    use_settings(loaders, {"install": {"method": "snap"}, "files": {"deb_data": "/srv/deb-lxd"}})
     high = loaders.modules.state.show_sls("lxd.install")
     fuse = declarations(high, "lxd-snapd-fuse")["pkg.installed"]
     assert fuse["pkgs"] == ["squashfuse", "fuse3"]

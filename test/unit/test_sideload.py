@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import use_settings
 
 # an ELF header of this machine, and one whose e_machine is another's
 ELF_HEADER = Path("/bin/true").read_bytes()[:64]
@@ -253,7 +254,7 @@ def test_nothing_to_sideload(sideload, snap_standin):
 
 
 def test_plan_reads_its_target_from_the_formula_settings(loaders, serve, snap_standin, debug_binary):
-    loaders.opts["lxd"] = {"files": {"sideload_binary": str(debug_binary)}}
+    use_settings(loaders, {"files": {"sideload_binary": str(debug_binary)}})
     snap_standin.install("lxd", "latest/stable")
     plan = loaders.modules.lxd_sideload.plan(binary=serve("lxd", BINARY))
     assert plan == {"binary": {"old": "none", "new": sha256(BINARY)}}
@@ -276,11 +277,11 @@ def test_sideloading_needs_the_snap_install_method(loaders):
 def test_install_sls_sideloads_after_the_snap_and_then_stays_put(
     loaders, serve, snap_standin, debug_binary, arch
 ):
-    loaders.opts["lxd"] = {
+    use_settings(loaders, {
         "install": {"method": "snap", "channel": "5.21/stable"},
         "files": {"sideload_binary": str(debug_binary)},
         "sideload": {"binary": serve("lxd.tgz", tarball({f"lxd_{arch}": BINARY}))},
-    }
+    })
     first = loaders.modules.state.sls("lxd.install.sideload")
     assert not first.failed and all(state.result is True for state in first), first.raw
     assert first["lxd-sideload"].run_num > first["lxd-snap"].run_num
@@ -293,7 +294,7 @@ def test_install_sls_sideloads_after_the_snap_and_then_stays_put(
 
 @pytest.mark.parametrize(("method", "included"), [("snap", True), ("package", False)])
 def test_install_sls_includes_sideloading_for_snap_installs_only(loaders, method, included):
-    loaders.opts["lxd"] = {"install": {"method": method}}
+    use_settings(loaders, {"install": {"method": method}})
     high = loaders.modules.state.show_sls("lxd.install")
     assert ("lxd-sideload" in high) is included
     reachable = high["lxd-daemon-reachable"]["lxd"]
