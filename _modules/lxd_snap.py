@@ -69,7 +69,7 @@ def info(name):
 
     .. code-block:: bash
 
-        salt '*' snap.info lxd
+        salt '*' lxd_snap.info lxd
     """
     result = _run("list", name, "--unicode=never", check=False)
     if result["retcode"] != 0:
@@ -98,7 +98,7 @@ def version():
 
     .. code-block:: bash
 
-        salt '*' snap.version
+        salt '*' lxd_snap.version
     """
     versions = {}
     for line in _run("version")["stdout"].splitlines():
@@ -118,7 +118,7 @@ def holds_supported():
 
     .. code-block:: bash
 
-        salt '*' snap.holds_supported
+        salt '*' lxd_snap.holds_supported
     """
     return LooseVersion(_numeric(version())) >= LooseVersion(HOLD_SNAPD)
 
@@ -133,7 +133,7 @@ def wait_seeded():
 
     .. code-block:: bash
 
-        salt '*' snap.wait_seeded
+        salt '*' lxd_snap.wait_seeded
     """
     _run("wait", "system", "seed.loaded")
     return True
@@ -148,7 +148,7 @@ def channel_version(name, channel):
 
     .. code-block:: bash
 
-        salt '*' snap.channel_version lxd 5.21/stable
+        salt '*' lxd_snap.channel_version lxd 5.21/stable
     """
     stdout = _run("info", name, "--unicode=never")["stdout"]
     wanted = normalise_channel(channel)
@@ -170,7 +170,7 @@ def normalise_channel(channel):
 
     .. code-block:: bash
 
-        salt '*' snap.normalise_channel stable
+        salt '*' lxd_snap.normalise_channel stable
     """
     parts = channel.split("/")
     risks = ("stable", "candidate", "beta", "edge")
@@ -191,7 +191,7 @@ def is_downgrade(name, channel):
 
     .. code-block:: bash
 
-        salt '*' snap.is_downgrade lxd 5.0/stable
+        salt '*' lxd_snap.is_downgrade lxd 5.0/stable
     """
     installed = info(name)
     target = channel_version(name, channel)
@@ -215,7 +215,7 @@ def install(name, channel="latest/stable", cohort=False):
 
     .. code-block:: bash
 
-        salt '*' snap.install lxd channel=5.21/stable cohort=True
+        salt '*' lxd_snap.install lxd channel=5.21/stable cohort=True
     """
     args = ["install", name, f"--channel={channel}"]
     if cohort:
@@ -232,7 +232,7 @@ def refresh(name, channel, cohort=False):
 
     .. code-block:: bash
 
-        salt '*' snap.refresh lxd 5.21/stable
+        salt '*' lxd_snap.refresh lxd 5.21/stable
     """
     if is_downgrade(name, channel):
         raise CommandExecutionError(
@@ -255,7 +255,7 @@ def install_file(name, path):
 
     .. code-block:: bash
 
-        salt '*' snap.install_file lxd /tmp/lxd_amd64.snap
+        salt '*' lxd_snap.install_file lxd /tmp/lxd_amd64.snap
     """
     _run("install", "--dangerous", path)
     return info(name)
@@ -271,7 +271,7 @@ def amend(name, channel, cohort=False):
 
     .. code-block:: bash
 
-        salt '*' snap.amend lxd latest/stable
+        salt '*' lxd_snap.amend lxd latest/stable
     """
     args = ["refresh", name, "--amend", f"--channel={channel}"]
     if cohort:
@@ -290,7 +290,7 @@ def switch_cohort(name, cohort="+"):
 
     .. code-block:: bash
 
-        salt '*' snap.switch_cohort lxd
+        salt '*' lxd_snap.switch_cohort lxd
     """
     _run("switch", name, f"--cohort={cohort}")
     return info(name)
@@ -305,7 +305,7 @@ def refresh_to_revision(name, channel, revision):
 
     .. code-block:: bash
 
-        salt '*' snap.refresh_to_revision lxd 5.21/stable 28460
+        salt '*' lxd_snap.refresh_to_revision lxd 5.21/stable 28460
     """
     _run("refresh", name, f"--channel={channel}", f"--revision={revision}")
     return info(name)
@@ -320,7 +320,7 @@ def service_active(name, app):
 
     .. code-block:: bash
 
-        salt '*' snap.service_active lxd daemon
+        salt '*' lxd_snap.service_active lxd daemon
     """
     return _systemctl("is-active", "--quiet", f"snap.{name}.{app}.service",
                       check=False)["retcode"] == 0
@@ -338,7 +338,7 @@ def reload_service(name, app):
 
     .. code-block:: bash
 
-        salt '*' snap.reload_service lxd daemon
+        salt '*' lxd_snap.reload_service lxd daemon
     """
     _systemctl("reload", f"snap.{name}.{app}.service")
     return True
@@ -354,7 +354,7 @@ def alias(name, app, alias_name):
 
     .. code-block:: bash
 
-        salt '*' snap.alias lxd lxc lxc
+        salt '*' lxd_snap.alias lxd lxc lxc
     """
     _run("alias", f"{name}.{app}", alias_name)
     return True
@@ -370,7 +370,7 @@ def enable_socket(name, app, socket):
 
     .. code-block:: bash
 
-        salt '*' snap.enable_socket lxd daemon unix
+        salt '*' lxd_snap.enable_socket lxd daemon unix
     """
     _systemctl("enable", "--now", f"snap.{name}.{app}.{socket}.socket")
     return True
@@ -386,7 +386,7 @@ def hold(name):
 
     .. code-block:: bash
 
-        salt '*' snap.hold lxd
+        salt '*' lxd_snap.hold lxd
     """
     _run("refresh", "--hold", name)
     return True
@@ -400,7 +400,7 @@ def unhold(name):
 
     .. code-block:: bash
 
-        salt '*' snap.unhold lxd
+        salt '*' lxd_snap.unhold lxd
     """
     _run("refresh", "--unhold", name)
     return True
@@ -415,7 +415,7 @@ def get(name):
 
     .. code-block:: bash
 
-        salt '*' snap.get lxd
+        salt '*' lxd_snap.get lxd
     """
     result = _run("get", "-d", name, check=False)
     if result["retcode"] != 0:
@@ -442,7 +442,7 @@ def config_value(value):
 
     .. code-block:: bash
 
-        salt '*' snap.config_value True
+        salt '*' lxd_snap.config_value True
     """
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -458,7 +458,7 @@ def config_diff(name, config):
 
     .. code-block:: bash
 
-        salt '*' snap.config_diff lxd '{daemon.syslog: true}'
+        salt '*' lxd_snap.config_diff lxd '{daemon.syslog: true}'
     """
     current = get(name)
     return {
@@ -479,7 +479,7 @@ def set_config(name, config, reboot_keys=None):
 
     .. code-block:: bash
 
-        salt '*' snap.set_config lxd '{daemon.syslog: true, lxcfs.loadavg: true}' reboot_keys='[lxcfs.]'
+        salt '*' lxd_snap.set_config lxd '{daemon.syslog: true, lxcfs.loadavg: true}' reboot_keys='[lxcfs.]'
     """
     changes = config_diff(name, config)
     if not changes:
