@@ -56,8 +56,8 @@ DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
 # The same file as the saltext-lxd package carries it (beside its modules/
 # directory): the defaults of the code that reads them, wherever the SLS
 # files come from, and no request to the master
-PACKAGED_DEFAULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                 "parameters", "defaults.yaml")
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGED_DEFAULTS = os.path.join(PACKAGE_DIR, "parameters", "defaults.yaml")
 # Where a run keeps the parameters it fetched or was given
 PARAMETERS_KEY = "lxd_pillar.defaults"
 # Keys that only mean something for the LXD snap: refused with Incus.
@@ -103,10 +103,12 @@ def _defaults(backend="lxd"):
 
 
 def _packaged_defaults():
+    if not os.path.isfile(os.path.join(PACKAGE_DIR, "__init__.py")):
+        return None  # synced from file_roots: no package around the module
     try:
         with salt.utils.files.fopen(PACKAGED_DEFAULTS) as packaged:
             return packaged.read()
-    except OSError:  # synced from file_roots: no package beside the module
+    except OSError:
         return None
 
 

@@ -24,6 +24,7 @@ member at all is asked of LXD, on another member of its cluster.
 import copy
 import datetime
 import logging
+import os
 import time
 import uuid
 
@@ -35,12 +36,16 @@ import salt.utils.dictupdate
 import salt.utils.files
 import salt.utils.minions
 import salt.utils.yaml
+import salt.version
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd_cluster"
 
 DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
+# The saltext-lxd package's copy, beside its runners/ directory
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGED_DEFAULTS = os.path.join(PACKAGE_DIR, "parameters", "defaults.yaml")
 MINE_OFFER = "lxd_join_offer_{minion}"  # as lxd_cluster.publish_join_offer names it
 MINE_REPORT = "lxd_join_report"  # as lxd_cluster.report_join names it
 OFFER_PREFIX = MINE_OFFER.split("{", 1)[0]
@@ -381,7 +386,7 @@ def lock(cluster, owner, holders=(), seconds=LOCK_SECONDS):
         )
     cache.store(LOCK_BANK, cluster, {"owner": owner, "since": now, "expires": now + seconds})
     leftovers = sorted({entry for holder in holders
-                        for entry in (cache.fetch("mine", holder) or {})
+                        for entry in (cache.fetch(*_mine_key(holder)) or {})
                         if entry.startswith(OFFER_PREFIX)})
     if leftovers:
         withdraw_offers(list(holders), [entry[len(OFFER_PREFIX):] for entry in leftovers])
@@ -426,17 +431,34 @@ def _cache():
     return salt.cache.factory(__opts__)
 
 
+def _mine_key(minion):
+    """Where the master's cache holds ``minion``'s mine: a bank of minion
+    ids since Salt 3008, the minion's own bank before."""
+    if salt.version.__saltstack_version__.major >= 3008:
+        return "mine", minion
+    return f"minions/{minion}", "mine"
+
+
 def _parameters():
-    """The formula's parameters/defaults.yaml, as the master serves it."""
+    """The formula's parameters/defaults.yaml: the saltext-lxd package's
+    own copy when this runner comes from it, else as the master serves it."""
     if "lxd_cluster.parameters" not in __context__:
-        with salt.fileclient.FSClient(__opts__) as files:
-            path = files.cache_file(DEFAULTS_URL)
+        path = PACKAGED_DEFAULTS if _packaged() else None
+        if path is None:
+            with salt.fileclient.FSClient(__opts__) as files:
+                path = files.cache_file(DEFAULTS_URL)
         parameters = {}
         if path:
             with salt.utils.files.fopen(path) as handle:
                 parameters = salt.utils.yaml.safe_load(handle) or {}
         __context__["lxd_cluster.parameters"] = parameters
     return __context__["lxd_cluster.parameters"]
+
+
+def _packaged():
+    """Whether this module comes from the saltext-lxd package (not synced)."""
+    return os.path.isfile(os.path.join(PACKAGE_DIR, "__init__.py")) and os.path.isfile(
+        PACKAGED_DEFAULTS)
 
 
 def _defaults():
@@ -647,7 +669,7 @@ def on_key_deleted(minion):
                 f"{minion} keeps its member: lxd:cluster:remove_on_key_delete is off",
             )
     finally:
-        _cache().flush("mine", minion)
+        _cache().flush(*_mine_key(minion))
         # whatever happened to its member, it is no client any more
         client_trust = _revoke_client(minion)
     if result["result"] is not False:

@@ -28,7 +28,7 @@ def __virtual__():
 
 def present(name, **kwargs):
     """Ensure container ``name`` exists (``lxd_instance.present``)."""
-    return __states__["lxd_instance.present"](name, type="container", **kwargs)
+    return __states__["lxd_instance.present"](name, **dict(kwargs, type="container"))
 
 
 def absent(name, stop=False, **remote):

@@ -1,26 +1,17 @@
 """Fixtures shared by every test layer: real LXD daemons (one LXD_DIR and one
-loopback address each) and Salt loaders over the formula's own modules.
+loopback address each) and Salt loaders over the formula's own modules
+(synced, or from the installed package: see formula.py)."""
 
-The modules reach Salt as a file_roots user's do (the master serves
-_modules, _states and _runners; saltutil.sync_all), unless this Python has
-the saltext-lxd package installed (``pip install .``): then Salt loads them
-from the package, as a pip user's Salt does, and the master serves only the
-SLS files. The package must be built from this checkout (test/setup.sh
-reinstalls it when the sources change)."""
-
-import filecmp
-import importlib.util
 import itertools
 import json
 import logging
 import os
-from pathlib import Path
 
 import pytest
 import salt._logging.impl
 import salt.config
-import salt.version
 from daemons import Daemon
+from formula import EXTENSION, FORMULA_PARTS, REPO, stale_extension_files, use_settings
 from saltfactories.utils.functional import Loaders
 
 
@@ -34,7 +25,6 @@ def pytest_sessionfinish():
         handler.flush = lambda: None
 
 
-REPO = Path(__file__).resolve().parent.parent
 STANDIN_BIN = REPO / "test" / "bin"
 # LXD_TEST_SUBNET lets test runs share a machine (e.g. 127.0.1).
 SUBNET = os.environ.get("LXD_TEST_SUBNET", "127.0.0")
@@ -74,36 +64,6 @@ def lxd_daemon(backend):
     daemon = Daemon(next(ADDRESSES), backend).start()
     yield daemon
     daemon.stop()
-
-
-def installed_extension():
-    """Where this Python's saltext-lxd package is, if it has one."""
-    try:
-        spec = importlib.util.find_spec("saltext.lxd")
-    except ModuleNotFoundError:  # no saltext package at all
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) if spec else None
-
-
-EXTENSION = installed_extension()
-# The package's directories and the checkout's they are built from
-PACKAGED = {"modules": "_modules", "states": "_states", "runners": "_runners",
-            "parameters": "lxd/parameters"}
-FORMULA_PARTS = ("lxd", "reactor") if EXTENSION else (
-    "lxd", "_modules", "_states", "_runners", "reactor")
-
-
-def stale_extension_files():
-    """The files in which the installed package differs from the checkout."""
-    stale = []
-    for packaged, source in PACKAGED.items():
-        pattern = "*.yaml" if packaged == "parameters" else "*.py"
-        ours = {path.name for path in (REPO / source).glob(pattern)}
-        theirs = {path.name for path in (EXTENSION / packaged).glob(pattern)}
-        stale += [f"{source}/{name}" for name in sorted(ours ^ theirs)]
-        stale += [f"{source}/{name}" for name in sorted(ours & theirs) if not filecmp.cmp(
-            REPO / source / name, EXTENSION / packaged / name, shallow=False)]
-    return stale
 
 
 def pytest_sessionstart(session):
@@ -202,18 +162,6 @@ def module_loaders(tmp_path_factory, formula_roots):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", f"{STANDIN_BIN}:{os.environ['PATH']}")
         yield Loaders(minion_opts(tmp_path_factory.mktemp("minion"), formula_roots))
-
-
-# Salt 3007's loaders keep a copy of the opts they were made with (its
-# state module renders with it): they are made again for new settings.
-LOADERS_COPY_OPTS = salt.version.__saltstack_version__.major < 3008
-
-
-def use_settings(loaders, settings):
-    """Make ``settings`` the minion's ``lxd`` config (read by config.get)."""
-    if LOADERS_COPY_OPTS:
-        loaders.reload_all()
-    loaders.opts["lxd"] = settings
 
 
 @pytest.fixture

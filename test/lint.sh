@@ -12,9 +12,9 @@ echo "== yamllint"
 echo "== salt-lint"
 find lxd reactor -name '*.sls' -print0 | sort -z | xargs -0 .venv/bin/salt-lint
 echo "== shellcheck"
-mapfile -t scripts < <(find . \( -name '.venv*' -o -name .git -o -name .sandbox \
-    -o -name .benchmark \) -prune -o -type f -print0 | sort -z | xargs -0 awk \
-    'FNR == 1 && /^#!(\/usr\/bin\/env |\/bin\/)(ba)?sh$/ { print FILENAME } { nextfile }')
+mapfile -t scripts < <(git ls-files -z | xargs -0 awk \
+    'FNR == 1 && /^#!.*[\/ ](ba)?sh( |\r?$)/ { print FILENAME } { nextfile }')
+((${#scripts[@]})) || { echo "no shell scripts found" >&2; exit 1; }
 shellcheck "${scripts[@]}"
 echo "== rst"
 for document in README.rst BENCHMARKS.rst CHANGELOG.rst; do

@@ -49,7 +49,7 @@ fi
 
 # The Salt 3007 tier: a second venv with the pinned requirements-3007.txt
 # (installed as pinned, see its header), and the formula in it as a pip
-# user has it: the saltext-lxd package built from this checkout, rebuilt
+# user has it: the saltext-lxd wheel built from this checkout, rebuilt
 # whenever its sources change (test/conftest.py refuses a stale one).
 if [[ ! -x .venv-3007/bin/python ]] || ! cmp -s requirements-3007.txt .venv-3007/.requirements; then
     echo "== venv: installing requirements-3007.txt into .venv-3007"
@@ -58,12 +58,14 @@ if [[ ! -x .venv-3007/bin/python ]] || ! cmp -s requirements-3007.txt .venv-3007
     .venv-3007/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-3007.txt
     cp requirements-3007.txt .venv-3007/.requirements
 fi
-package_digest=$(cat pyproject.toml setup.py MANIFEST.in FORMULA src/saltext/lxd/*.py \
+package_digest=$(sha256sum pyproject.toml setup.py MANIFEST.in FORMULA src/saltext/lxd/*.py \
     _modules/*.py _states/*.py _runners/*.py lxd/parameters/defaults.yaml | sha256sum)
 if [[ $(cat .venv-3007/.package 2>/dev/null) != "$package_digest" ]]; then
-    echo "== venv: installing this checkout into .venv-3007 as saltext-lxd (pip install .)"
-    rm -rf build ./*.egg-info  # setuptools would carry deleted modules over from build/
-    .venv-3007/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall .
-    rm -rf build ./*.egg-info
+    echo "== venv: building saltext-lxd from this checkout and installing it into .venv-3007"
+    rm -rf build ./*.egg-info dist  # setuptools would carry deleted modules over from build/
+    .venv-3007/bin/pip wheel -q --disable-pip-version-check --no-deps -w dist .
+    .venv-3007/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall \
+        dist/saltext_lxd-*.whl
+    rm -rf build ./*.egg-info dist
     echo "$package_digest" > .venv-3007/.package
 fi

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 import urllib3
-from conftest import use_settings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from formula import use_settings
 from salt.exceptions import CommandExecutionError
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)

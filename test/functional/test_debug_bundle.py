@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import use_settings
+from formula import use_settings
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import datetime
 import json
 
 import pytest
-from conftest import use_settings
+from formula import use_settings
 from salt.exceptions import CommandExecutionError
 
 

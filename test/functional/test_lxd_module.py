@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from conftest import use_settings
+from formula import use_settings
 from salt.exceptions import CommandExecutionError
 
 NO_ADDRESSES = {"ipv4.address": "none", "ipv6.address": "none"}

@@ -2,7 +2,7 @@
 its bridges need) and service, and the release's backports when asked
 (Incus on Debian 12)."""
 
-from conftest import use_settings
+from formula import use_settings
 
 
 def declarations(high, state_id):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import salt.version
-from conftest import EXTENSION
+from formula import EXTENSION
 
 REPO = Path(__file__).resolve().parents[2]
 FORMULA_VERSION = re.search(r"^version: *(\S+)$", (REPO / "FORMULA").read_text(), re.M)[1]
