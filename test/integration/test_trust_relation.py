@@ -37,7 +37,9 @@ class TrustCluster(Cluster):
         (self.pillar_dir / f"{name}.sls").write_text(yaml.safe_dump({"lxd": self.pillars[name]}))
         top = {"base": {host: [host] for host in self.pillars}}
         (self.pillar_dir / "top.sls").write_text(yaml.safe_dump(top))
-        minion = self.master.salt_minion_daemon(name)
+        # Salt 3007 loads its x509 states (lxd.client) only with this flag;
+        # 3008 has them on
+        minion = self.master.salt_minion_daemon(name, overrides={"features": {"x509_v2": True}})
         minion.start()
         self.minions[name] = minion
         synced = self.salt.run("saltutil.sync_all", minion_tgt=name)
