@@ -133,11 +133,12 @@ def _created(ret, name, source, type, profiles, config, devices, running, epheme
         else source
     if not image:
         return _failed(ret, f"Instance {name} does not exist and no source image was given.")
-    __salt__["lxd_instances.check_type"](type, target)
     ret["changes"] = {"instance": {"old": None, "new": f"{type} from {image}"}}
     if running:
         ret["changes"]["status"] = {"old": None, "new": "Running"}
     if __opts__["test"]:
+        # what create checks first, asked here so a dry run says it too
+        __salt__["lxd_instances.check_type"](type, target)
         ret["result"] = None
         ret["comment"] = f"Instance {name} would be created from {image}."
         return ret
