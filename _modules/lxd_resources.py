@@ -173,19 +173,16 @@ def _plan(resources, member, keeper):
 def _project_problem(kind, project, entry, declared, live):
     """Why an object of ``kind`` cannot be kept in ``project`` (as LXD
     holds it, ``live``, and as ``lxd:projects`` declares it), or None."""
+    if not entry.get("present", True):
+        return None  # nothing to keep: a deletion finds it or not
     wanted = declared.get(project)
-    present = entry.get("present", True)
     if wanted is not None and wanted.get("present", True) is False:
-        return f"project {project} is to be deleted (lxd:projects:{project})" if present \
-            else None
+        return f"project {project} is to be deleted (lxd:projects:{project})"
     if wanted is None and live is None:
-        return None if not present else (
-            f"there is no project {project}, and lxd:projects does not declare it")
+        return f"there is no project {project}, and lxd:projects does not declare it"
     feature, default = PROJECT_FEATURES[kind]
-    held = (live or {}).get("config") or {}
-    value = _strings((wanted or {}).get("config") or {}).get(
-        feature, held.get(feature, "false") if live else default)
-    if present and value != "true":
+    held = ((live or {}).get("config") or {}).get(feature, "false") if live else default
+    if _strings((wanted or {}).get("config") or {}).get(feature, held) != "true":
         return (f"project {project} does not have {feature}: its {kind} are the default "
                 f"project's (set {feature}: true in lxd:projects:{project}:config)")
     return None
