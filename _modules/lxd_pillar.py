@@ -513,6 +513,10 @@ def _check_preseed_entries(path, entries, fields):
     return errors
 
 
+# As the lxd_cluster runner bounds it
+MAX_KEY_DELETE_GRACE = 3600
+
+
 def _check_cluster(path, value, settings, defaults):
     errors = _expect_mapping(path, value, defaults["cluster"])
     if errors or value is None:
@@ -529,6 +533,12 @@ def _check_cluster(path, value, settings, defaults):
         )
     for flag in ("remove_on_key_delete", "evacuate_on_remove"):
         errors.extend(_expect(f"{path}:{flag}", value.get(flag), bool, "a boolean"))
+    grace = value.get("key_delete_grace")
+    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int)
+                              or not 0 <= grace <= MAX_KEY_DELETE_GRACE):
+        # the reactor's thread waits that long for the key to come back
+        errors.append(f"{path}:key_delete_grace: must be a whole number of seconds from 0 "
+                      f"to {MAX_KEY_DELETE_GRACE}, not {_shown(grace)}")
     return errors
 
 

@@ -21,6 +21,7 @@ member at all is asked of LXD, on another member of its cluster.
     salt-run lxd_cluster.evacuate lxd3
 """
 
+import contextlib
 import copy
 import datetime
 import logging
@@ -31,6 +32,7 @@ import uuid
 import salt.cache
 import salt.client
 import salt.fileclient
+import salt.key
 import salt.pillar
 import salt.utils.dictupdate
 import salt.utils.files
@@ -52,9 +54,14 @@ OFFER_PREFIX = MINE_OFFER.split("{", 1)[0]
 # The lxd.cluster orchestrate's lock per cluster, in the master's cache: it
 # outlives a killed run until it expires.
 LOCK_BANK = "lxd_cluster/locks"
-LOCK_SECONDS = 1800
-LOCK_SECONDS_PER_JOIN = 900
+LOCK_SECONDS = 1800  # a lock taken by hand
+# Serialises taking and releasing locks between the master's runner processes
+LOCK_FILE = "lxd_cluster.lock"
 CLUSTER_TARGET = "I@lxd:mode:cluster"
+# How often a key deletion's grace period reads the key store
+KEY_POLL_SECONDS = 1
+# The longest a reactor thread waits for a re-key (lxd_pillar validates it too)
+MAX_KEY_DELETE_GRACE = 3600
 # The config keys LXD keeps per member, answered at each join (member_config);
 # every other key of a cluster's networks and storage pools is cluster-wide.
 # LXD's and Incus' db.NodeSpecificNetworkConfig / NodeSpecificStorageConfig.
@@ -194,8 +201,7 @@ def plan(cluster=None, locking=False):
     if locking:
         locked = []
         for each in planned["clusters"]:
-            # long enough for every join to use its whole operation timeout
-            seconds = max(LOCK_SECONDS, LOCK_SECONDS_PER_JOIN * (len(each["joiners"]) + 1))
+            seconds = _run_bound(identity(each["bootstrap"])["timeouts"], len(each["joiners"]))
             taken = lock(each["name"], planned["run"], each["minions"], seconds) \
                 if each["joiners"] else {"result": True}
             if taken["result"]:
@@ -204,7 +210,29 @@ def plan(cluster=None, locking=False):
                 planned["errors"].append(f"cluster {each['name']}: {taken['comment']}")
         planned["clusters"] = locked
         planned["notes"] = [note for each in locked for note in each["notes"]]
+    return _with_retcode(planned)
+
+
+def _with_retcode(planned):
+    """A plan with what salt-run exits with: 1 when it lists errors."""
+    if planned["errors"]:
+        __context__["retcode"] = 1
+        for error in planned["errors"]:
+            log.warning("lxd_cluster: %s", error)
+    planned["retcode"] = int(bool(planned["errors"]))
     return planned
+
+
+def _run_bound(timeouts, joiners):
+    """How long an lxd.cluster run with ``joiners`` can last by its own
+    bounds (the bootstrap member's ``lxd:timeouts``): the hosts' preparation
+    (an install), then per joiner the join chain's waits for it to be ready
+    and, twice when its token was used without a report, for its join (as
+    the lxd_cluster module's ``_chain_bounds`` and ``_offer_join``)."""
+    command, operation, request = (timeouts[key] for key in ("command", "operation", "request"))
+    ready = command + operation + request
+    join = command + 2 * operation + 2 * request
+    return command + operation + joiners * (ready + 2 * join)
 
 
 def _as_master_sees(statuses):
@@ -375,16 +403,17 @@ def lock(cluster, owner, holders=(), seconds=LOCK_SECONDS):
         salt-run lxd_cluster.lock prod by-hand '[lxd1, lxd2]'
     """
     cache, now = _cache(), time.time()
-    held = cache.fetch(LOCK_BANK, cluster) or {}
-    if held and held.get("owner") != owner and held.get("expires", 0) > now:
-        return _result(
-            cluster, False,
-            f"another lxd.cluster run ({held['owner']}) holds the lock of cluster {cluster} "
-            f"since {_stamp(held['since'])}, until {_stamp(held['expires'])}; nothing was "
-            f"changed. Wait for it, or if it was killed: salt-run lxd_cluster.unlock {cluster} "
-            "force=True",
-        )
-    cache.store(LOCK_BANK, cluster, {"owner": owner, "since": now, "expires": now + seconds})
+    with _locks_serialised():
+        held = cache.fetch(LOCK_BANK, cluster) or {}
+        if held and held.get("owner") != owner and held.get("expires", 0) > now:
+            return _result(
+                cluster, False,
+                f"another lxd.cluster run ({held['owner']}) holds the lock of cluster "
+                f"{cluster} since {_stamp(held['since'])}, until {_stamp(held['expires'])}; "
+                "nothing was changed. Wait for it, or if it was killed: salt-run "
+                f"lxd_cluster.unlock {cluster} force=True",
+            )
+        cache.store(LOCK_BANK, cluster, {"owner": owner, "since": now, "expires": now + seconds})
     leftovers = sorted({entry for holder in holders
                         for entry in (cache.fetch(*_mine_key(holder)) or {})
                         if entry.startswith(OFFER_PREFIX)})
@@ -409,15 +438,25 @@ def unlock(cluster, owner=None, force=False):
         salt-run lxd_cluster.unlock prod force=True
     """
     cache = _cache()
-    held = cache.fetch(LOCK_BANK, cluster) or {}
-    if not held:
-        return _result(cluster, True, f"cluster {cluster} is not locked")
-    if held.get("owner") != owner and not force:
-        return _result(cluster, False, f"the lock of cluster {cluster} is held by run "
-                                       f"{held.get('owner')}, not {owner}; kept")
-    cache.flush(LOCK_BANK, cluster)
+    with _locks_serialised():
+        held = cache.fetch(LOCK_BANK, cluster) or {}
+        if not held:
+            return _result(cluster, True, f"cluster {cluster} is not locked")
+        if held.get("owner") != owner and not force:
+            return _result(cluster, False, f"the lock of cluster {cluster} is held by run "
+                                           f"{held.get('owner')}, not {owner}; kept")
+        cache.flush(LOCK_BANK, cluster)
     return dict(_result(cluster, True, f"cluster {cluster} unlocked"),
                 changes={"lock": {"old": held.get("owner"), "new": None}})
+
+
+@contextlib.contextmanager
+def _locks_serialised():
+    """A context in which no other runner process of this master takes or
+    releases an lxd.cluster lock: the cache has no compare-and-set, so
+    reading a lock and storing one happen under an exclusive file lock."""
+    with salt.utils.files.flopen(os.path.join(__opts__["cachedir"], LOCK_FILE), "a"):
+        yield
 
 
 def _stamp(seconds):
@@ -499,6 +538,8 @@ def identity(minion):
             "bootstrap": cluster.get("bootstrap"),
             "remove_on_key_delete": cluster.get("remove_on_key_delete") is not False,
             "evacuate_on_remove": cluster.get("evacuate_on_remove") is True,
+            "timeouts": settings.get("timeouts"),
+            "key_delete_grace": cluster.get("key_delete_grace"),
             "shared_init": _shared_init(settings),
             "pillar_errors": errors,
         }
@@ -639,10 +680,16 @@ def _result(minion, result, comment, via=None):
 
 def on_key_deleted(minion):
     """
-    What the reactor runs when ``minion``'s key is deleted: when it was an
-    LXD cluster member with ``lxd:cluster:remove_on_key_delete``, remove its
-    member (see :py:func:`remove`); then flush its mine data, which Salt
-    keeps after a key is deleted; then stop trusting it as an LXD client
+    What the reactor runs when a ``salt/key`` event says ``minion``'s key
+    was deleted. A minion can fire such an event itself (``event.fire_master``
+    with a ``salt`` pretag), and deleting a denied duplicate key fires it
+    too, so nothing is done while the master's key store has an accepted
+    key for ``minion``: that is refused with a warning. Otherwise, when it
+    was an LXD cluster member with ``lxd:cluster:remove_on_key_delete``, its
+    member is removed (see :py:func:`remove`) unless its key is accepted
+    again within ``lxd:cluster:key_delete_grace`` seconds (a re-key: then
+    nothing is done); then its mine data, which Salt keeps after a key is
+    deleted, is flushed; then it stops being trusted as an LXD client
     (``lxd_trust.revoke``; its outcome in ``client_trust``).
 
     CLI Example:
@@ -652,22 +699,21 @@ def on_key_deleted(minion):
         salt-run lxd_cluster.on_key_deleted lxd3
     """
     _fresh()
+    if _key_accepted(minion):
+        return _result(minion, False, f"a key deletion event names {minion}, but the "
+                                      "master's key store still has its accepted key (an "
+                                      "event a minion fired, or a duplicate key deleted); "
+                                      "nothing was changed")
+    facts = identity(minion)
+    removing = facts["mode"] == "cluster" and not facts["pillar_errors"] \
+        and facts["remove_on_key_delete"]
+    grace = _key_delete_grace(facts)
+    if removing and grace and _accepted_within(minion, grace):
+        return _result(minion, False, f"the key of {minion} was accepted again within "
+                                      f"lxd:cluster:key_delete_grace ({grace} s): a re-key, "
+                                      "not a departure; nothing was changed")
     try:
-        facts = identity(minion)
-        if facts["pillar_errors"]:
-            result = _result(minion, False, "its pillar does not compile on the master ("
-                             + "; ".join(facts["pillar_errors"]) + "); its member, if any, "
-                             "was left alone")
-        elif facts["mode"] != "cluster":
-            result = _result(minion, True, f"{minion} was not an LXD cluster host "
-                                           "(by its pillar as the master compiles it).")
-        elif facts["remove_on_key_delete"]:
-            result = remove(minion)
-        else:
-            result = _result(
-                minion, True,
-                f"{minion} keeps its member: lxd:cluster:remove_on_key_delete is off",
-            )
+        result = remove(minion) if removing else _member_kept(minion, facts)
     finally:
         _cache().flush(*_mine_key(minion))
         # whatever happened to its member, it is no client any more
@@ -677,6 +723,68 @@ def on_key_deleted(minion):
     result["client_trust"] = client_trust
     result["retcode"] = __context__["retcode"]
     return result
+
+
+def _key_accepted(minion):
+    """Whether the master's key store holds an accepted key for ``minion``."""
+    return minion in salt.key.get_key(__opts__).list_status("accepted").get("minions", [])
+
+
+def _key_delete_grace(facts):
+    """``lxd:cluster:key_delete_grace`` of a minion's pillar as the master
+    compiles it (the default when it compiles none)."""
+    grace = facts.get("key_delete_grace")
+    if isinstance(grace, int) and not isinstance(grace, bool) and 0 <= grace <= MAX_KEY_DELETE_GRACE:
+        return grace
+    return _defaults()["cluster"]["key_delete_grace"]
+
+
+def _accepted_within(minion, seconds):
+    """Whether ``minion``'s key is accepted again within ``seconds``: the
+    key store is read every second (key events are no proof: a minion can
+    fire them)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(min(KEY_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        if _key_accepted(minion):
+            return True
+    return False
+
+
+def _member_kept(minion, facts):
+    """Why ``minion``'s member, if any, is kept after its key was deleted:
+    the runner's result."""
+    if facts["pillar_errors"]:
+        return _result(minion, False, "its pillar does not compile on the master ("
+                       + "; ".join(facts["pillar_errors"]) + "); its member, if any, "
+                       "was left alone")
+    if facts["mode"] != "cluster":
+        return _listed_without_pillar(minion) or _result(
+            minion, True, f"{minion} was not an LXD cluster host "
+                          "(by its pillar as the master compiles it).")
+    return _result(minion, True,
+                   f"{minion} keeps its member: lxd:cluster:remove_on_key_delete is off")
+
+
+def _listed_without_pillar(minion):
+    """The failure when the master compiles no cluster pillar for
+    ``minion`` but a cluster the master knows lists a member of that name
+    (its pillar was targeted by grains, which ``salt-key -d`` drops); None
+    when no cluster lists it."""
+    listings = _ask(CLUSTER_TARGET, "lxd.cluster_members", tgt_type="compound")
+    holders = sorted(holder for holder, members in listings.items()
+                     if isinstance(members, dict) and minion in members)
+    if not holders:
+        return None
+    clusters = sorted({str(identity(holder)["cluster"]) for holder in holders})
+    return _result(
+        minion, False,
+        f"cluster {', '.join(clusters)} (asked through {holders[0]}) still lists a member "
+        f"named {minion}, but the master compiles no lxd:mode cluster pillar for it: its "
+        "pillar is targeted by something the key deletion took away (grains are dropped "
+        "with the key); target LXD hosts' pillar by minion id. Its member was left alone: "
+        f"salt-run lxd_cluster.remove {minion} once its pillar compiles again",
+    )
 
 
 def _revoke_client(minion):
@@ -716,7 +824,7 @@ def upgrade_plan(cluster=None):
     statuses, unusable = _ask_cluster_minions("lxd_cluster.upgrade_status", only=cluster)
     planned = plan_upgrades(_as_master_sees(statuses), only=cluster)
     planned["errors"] = _unusable_errors(unusable) + planned["errors"]
-    return planned
+    return _with_retcode(planned)
 
 
 def plan_upgrades(statuses, only=None):

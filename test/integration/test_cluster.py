@@ -62,16 +62,39 @@ class Cluster:
             # one network namespace for every simulated host: no bridges
             "init": {"network": False},
             "addresses": {"cluster": daemon.address},
-            "cluster": {"name": "ci"},
+            # removals on key deletion at once, but where a test re-keys
+            "cluster": {"name": "ci", "key_delete_grace": 0},
         }
         for key, value in lxd.items():
             pillar[key] = dict(pillar.get(key, {}), **value) if isinstance(value, dict) else value
         self.pillars[name] = pillar
         (self.pillar_dir / f"{name}.sls").write_text(yaml.safe_dump({"lxd": pillar}))
-        top = {"base": {host: [host] for host in self.pillars}}
-        (self.pillar_dir / "top.sls").write_text(yaml.safe_dump(top))
+        self.write_top()
         if name in self.minions:
             self.refresh(name)
+
+    def write_top(self, by_grain=()):
+        """The pillar top file: each host's pillar targeted by minion id, or
+        for the hosts in ``by_grain`` by a grain ``lxd_host: <host>``."""
+        top = {host: [host] for host in self.pillars if host not in by_grain}
+        top.update({f"lxd_host:{host}": [{"match": "grain"}, host] for host in by_grain})
+        (self.pillar_dir / "top.sls").write_text(yaml.safe_dump({"base": top}))
+
+    def wait_logged(self, text, timeout=120):
+        """The last master log line holding ``text``, once one is there (the
+        reactor works asynchronously); None after ``timeout`` seconds."""
+        master_log = Path(self.master.config["log_file"])
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in master_log.read_text().splitlines() if text in line]
+            if lines or time.monotonic() > deadline:
+                return lines[-1] if lines else None
+            time.sleep(0.5)
+
+    def mine(self, minion, entry):
+        read = self.run.run("mine.get", minion, entry)
+        assert read.returncode == 0, read
+        return (read.data or {}).get(minion)
 
     def refresh(self, *names):
         for name in names or self.minions:
@@ -298,7 +321,44 @@ def test_no_token_in_job_returns_or_logs(cluster):
     assert [line[:300] for line in found.stdout.splitlines()] == []
 
 
+def test_a_key_deletion_event_a_minion_fires_changes_nothing(cluster):
+    """The drill of issue 22: lxd-c2 has the master fire a salt/key delete
+    event naming lxd-c4, whose key is accepted."""
+    assert cluster.mine("lxd-c4", "lxd_server")
+    preload = {"pretag": "salt", "events": [{"tag": "key",
+                                             "data": {"act": "delete", "id": "lxd-c4"}}]}
+    fired = cluster.salt.run("event.fire_master", "{}", "x", f"preload={json.dumps(preload)}",
+                             minion_tgt="lxd-c2")
+    assert fired.returncode == 0 and fired.data is True, fired
+    refused = cluster.wait_logged("lxd_cluster: lxd-c4: a key deletion event names lxd-c4, "
+                                  "but the master's key store still has its accepted key")
+    assert refused and "[WARNING ]" in refused, refused
+    assert cluster.members("lxd-c1")["lxd-c4"] == "Online"
+    assert cluster.mine("lxd-c4", "lxd_server"), "its mine was flushed"
+    by_hand = cluster.run.run("lxd_cluster.on_key_deleted", "lxd-c4")
+    assert by_hand.returncode == 1 and by_hand.data["result"] is False, by_hand
+
+
+def test_a_re_key_within_the_grace_keeps_the_member(cluster):
+    cluster.set_pillar("lxd-c4", cluster={"key_delete_grace": 90})
+    keys = cluster.master.salt_key_cli()
+    pki = Path(cluster.master.config["pki_dir"])
+    public = (pki / "minions" / "lxd-c4").read_text()
+    deleted = keys.run("-d", "lxd-c4", "-y")
+    assert deleted.returncode == 0, deleted
+    # the reinstalled minion's key arrives pending, as its authentication leaves it
+    (pki / "minions_pre" / "lxd-c4").write_text(public)
+    accepted = keys.run("-a", "lxd-c4", "-y")
+    assert accepted.returncode == 0 and "lxd-c4" in accepted.stdout, accepted
+    kept = cluster.wait_logged("lxd_cluster: lxd-c4: the key of lxd-c4 was accepted again "
+                               "within lxd:cluster:key_delete_grace (90 s)")
+    assert kept and "[WARNING ]" in kept, kept
+    assert cluster.members("lxd-c1")["lxd-c4"] == "Online"
+    assert cluster.mine("lxd-c4", "lxd_server"), "its mine was flushed"
+
+
 def test_deleting_a_minion_key_removes_its_member_and_mine(cluster):
+    cluster.set_pillar("lxd-c4", cluster={"key_delete_grace": 0})
     deleted = cluster.master.salt_key_cli().run("-d", "lxd-c4", "-y")
     assert deleted.returncode == 0, deleted
     deadline = time.monotonic() + 120
@@ -333,6 +393,7 @@ def test_a_member_holding_an_instance_is_never_forced_out_and_outlives_its_key(c
     forced = cluster.run.run("lxd_cluster.remove", "lxd-c3", "force=True")
     assert forced.returncode == 1
     assert "force removes only a member LXD reports offline" in forced.data["comment"]
+    assert "would drop 1 instance(s): default/held" in forced.data["comment"]
     by_module = cluster.salt.run("lxd_membership.remove_member", "lxd-c3", "force=True",
                                  minion_tgt="lxd-c1")
     assert by_module.returncode != 0 and "accept_data_loss=True" in str(by_module.data)
@@ -353,6 +414,16 @@ def test_a_member_holding_an_instance_is_never_forced_out_and_outlives_its_key(c
     assert warned and refusal in warned[-1], warned
     assert cluster.members("lxd-c1")["lxd-c3"] == "Online"
     cluster.minions.pop("lxd-c3").terminate()
+
+    # had its pillar been targeted by a grain, deleting the key took it away
+    cluster.write_top(by_grain=["lxd-c3"])
+    unknown = cluster.run.run("lxd_cluster.on_key_deleted", "lxd-c3")
+    assert unknown.returncode == 1 and unknown.data["result"] is False, unknown
+    assert ("cluster ci (asked through lxd-c1) still lists a member named lxd-c3, but the "
+            "master compiles no lxd:mode cluster pillar for it") in unknown.data["comment"]
+    assert "target LXD hosts' pillar by minion id" in unknown.data["comment"]
+    assert cluster.members("lxd-c1")["lxd-c3"] == "Online"
+    cluster.write_top()
 
     # still found (through LXD, not the flushed mine), evacuated and removed
     removed = cluster.run.run("lxd_cluster.remove", "lxd-c3", "evacuate=True")
@@ -404,4 +475,6 @@ def test_with_no_member_answering_a_new_minion_bootstraps_nothing(cluster):
     errors = " ".join(failures(steps).values())
     assert "lxd-c2: did not answer" in errors and "lxd-c5: did not answer" in errors
     assert "a second cluster named ci must never appear" in errors
+    planned = cluster.run.run("lxd_cluster.plan")
+    assert planned.returncode == 1 and "lxd-c2: did not answer" in str(planned.data["errors"])
     assert cluster.daemons["lxd-c6"].query("/1.0/cluster")["enabled"] is False

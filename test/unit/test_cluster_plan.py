@@ -165,7 +165,73 @@ def test_addresses_resolve_to_canonical_host_port(loaders, spec, expected):
     ({"cluster": {"name": "a b"}}, "lxd:cluster:name: 'a b' is not a cluster name"),
     ({"cluster": {"evacuate_on_remove": "yes"}}, "lxd:cluster:evacuate_on_remove: must be a boolean"),
     ({"cluster": {"members": []}}, "lxd:cluster:members: unknown key"),
+    ({"cluster": {"key_delete_grace": 3601}},
+     "lxd:cluster:key_delete_grace: must be a whole number of seconds from 0 to 3600, not 3601"),
+    ({"cluster": {"key_delete_grace": True}}, "lxd:cluster:key_delete_grace: must be a whole"),
+    ({"cluster": {"key_delete_grace": "2m"}}, "lxd:cluster:key_delete_grace: must be a whole"),
 ])
 def test_bad_cluster_pillar_names_the_key(loaders, pillar, error):
     errors = loaders.modules.lxd_pillar.validate(pillar, DEFAULTS, check_daemon=False)
     assert any(error in message for message in errors), errors
+
+
+@pytest.mark.parametrize("grace", [0, 120, 3600])
+def test_a_key_delete_grace_in_bounds_is_valid(loaders, grace):
+    pillar = {"cluster": {"key_delete_grace": grace}}
+    assert loaders.modules.lxd_pillar.validate(pillar, DEFAULTS, check_daemon=False) == []
+
+
+def load_module(name):
+    spec = importlib.util.spec_from_file_location(f"{name}_module", REPO / "_modules" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_runner_bounds_the_key_delete_grace_as_validation_does():
+    assert load_runner().MAX_KEY_DELETE_GRACE == load_module("lxd_pillar").MAX_KEY_DELETE_GRACE
+
+
+def test_a_runs_lock_lasts_as_long_as_its_join_chain_may_wait():
+    """The bound of every wait the bootstrap member's chain makes per joiner
+    (ready, join, and join again), by the minion module's own numbers."""
+    timeouts = {"request": 30, "operation": 600, "command": 600}
+    module = load_module("lxd_cluster")
+    module.__salt__ = {"lxd_pillar.merge": lambda: {"timeouts": timeouts}}
+    ready, join = module._chain_bounds()
+    bound = load_runner()._run_bound(timeouts, 3)
+    assert bound >= 3 * (ready + 2 * join) + timeouts["command"]
+    assert bound > load_runner().LOCK_SECONDS
+
+
+def test_two_runs_taking_one_lock_at_once_get_it_once(tmp_path, monkeypatch):
+    """The master's cache has no compare-and-set: two runner processes that
+    both read no lock would both store theirs. Reads here are slow enough
+    for the two to overlap."""
+    import threading
+    import time
+
+    import salt.cache
+    import salt.config
+
+    runner = load_runner()
+    opts = dict(salt.config.DEFAULT_MASTER_OPTS, cachedir=str(tmp_path), __role="master")
+    runner.__opts__, runner.__context__ = opts, {}
+    cache = salt.cache.factory(opts)
+    fetch = cache.fetch
+
+    def slow_fetch(bank, key):
+        found = fetch(bank, key)
+        time.sleep(0.3)
+        return found
+
+    monkeypatch.setattr(cache, "fetch", slow_fetch)
+    runner._cache = lambda: cache
+    results = {}
+    runs = [threading.Thread(target=lambda run=run: results.update({run: runner.lock("ci", run)}))
+            for run in ("r1", "r2")]
+    for each in runs:
+        each.start()
+    for each in runs:
+        each.join()
+    assert sorted(result["result"] for result in results.values()) == [False, True], results
