@@ -46,7 +46,8 @@ def revoke(minion):
     Stop trusting client minion ``minion`` (``salt-minion:<minion>``) on
     every LXD host that publishes its connection facts: for a cluster, on
     the first member that answers. Returns, per cluster or host, what was
-    done.
+    done (``revoked``); ``result`` False and a non-zero exit when a cluster
+    or host could not be asked.
 
     CLI Example:
 
@@ -56,24 +57,34 @@ def revoke(minion):
     """
     # the reactor keeps one runner client across reactions: compile anew
     __context__.pop("lxd_cluster.identities", None)
+    outcome = {group: _revoke_in(group, hosts, minion)
+               for group, hosts in _host_groups(minion).items()}
+    failed = sorted(group for group, (done, _) in outcome.items() if not done)
+    revoked = {group: text for group, (_, text) in outcome.items()}
+    if failed:
+        __context__["retcode"] = 1
+        log.warning("lxd_trust: client %s not revoked everywhere: %s", minion, revoked)
+    else:
+        log.info("lxd_trust: client %s revoked: %s", minion, revoked)
+    return {"minion": minion, "result": not failed, "revoked": revoked,
+            "retcode": int(bool(failed))}
+
+
+def _revoke_in(group, hosts, minion):
+    """Forget ``minion`` in one trust store (a cluster's, or a standalone
+    host's), through the first of ``hosts`` that does it: (done, what)."""
     client = salt.client.get_local_client(__opts__["conf_file"])
     wait = __opts__.get("gather_job_timeout", 10)
-    outcome = {}
-    for group, hosts in _host_groups(minion).items():
-        outcome[group] = f"no host answered (tried: {', '.join(hosts)})"
-        answered = __salt__["lxd_cluster.answering"](hosts)
-        for host in answered:
-            answer = client.cmd(host, "lxd_trust.forget_minion", [minion],
-                                timeout=wait, full_return=True).get(host)
-            if isinstance(answer, dict) and answer.get("retcode", 0) == 0:
-                removed = answer["ret"]
-                outcome[group] = f"removed {removed[:12]} via {host}" if removed else (
-                    "was not trusted")
-                break
-    if any(text.startswith("no host answered") for text in outcome.values()):
-        __context__["retcode"] = 1
-        log.warning("lxd_trust: client %s not revoked everywhere: %s", minion, outcome)
-    else:
-        log.info("lxd_trust: client %s revoked: %s", minion, outcome)
-    return outcome
-
+    answered = __salt__["lxd_cluster.answering"](hosts)
+    tried = []
+    for host in answered:
+        answer = client.cmd(host, "lxd_trust.forget_minion", [minion],
+                            timeout=wait, full_return=True).get(host)
+        if isinstance(answer, dict) and answer.get("retcode", 0) == 0:
+            removed = answer["ret"]
+            return True, (f"removed {removed[:12]} via {host}" if removed else "was not trusted")
+        said = answer.get("ret") if isinstance(answer, dict) else answer
+        tried.append(f"{host}: {str(said)[:200]}")
+    if not answered:
+        return False, f"no host answered (tried: {', '.join(hosts)})"
+    return False, "not revoked: " + "; ".join(tried)

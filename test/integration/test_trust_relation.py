@@ -165,5 +165,14 @@ def test_deleting_the_client_key_revokes_it(cluster):
     assert f"salt-minion:{CLIENT}" not in cluster.trusted()
     # the forger's entry made no host of it: only the cluster was asked
     revoked = cluster.run.run("lxd_trust.revoke", CLIENT)
-    assert revoked.data == {"ci": "was not trusted"}, revoked
+    assert revoked.returncode == 0, revoked
+    assert revoked.data["revoked"] == {"ci": "was not trusted"}, revoked
     cluster.minions.pop(CLIENT).terminate()
+
+
+def test_a_revocation_no_host_could_make_exits_non_zero(cluster):
+    for host in HOSTS:
+        cluster.minions[host].terminate()
+    revoked = cluster.run.run("lxd_trust.revoke", CLIENT)
+    assert revoked.returncode == 1 and revoked.data["result"] is False, revoked
+    assert revoked.data["revoked"]["ci"].startswith("no host answered"), revoked
