@@ -195,3 +195,10 @@ def test_with_a_member_daemon_down_the_upgrade_refreshes_nothing(cluster):
     assert steps["lxd-upgrade-ci-lxd-u1-refreshed"]["changes"] == {}
     assert all(len(cluster.refreshes(name)) == 1 for name in HOSTS)
     assert {cluster.snap(name)["channel"] for name in HOSTS} == {"5.0/candidate"}
+
+
+def test_an_upgrade_plan_with_errors_exits_non_zero(cluster):
+    cluster.minions["lxd-u3"].terminate()
+    planned = cluster.run.run("lxd_cluster.upgrade_plan")
+    assert planned.returncode == 1 and planned.data["retcode"] == 1, planned
+    assert "lxd-u3: did not answer; left out of this run" in planned.data["errors"], planned
