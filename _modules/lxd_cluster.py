@@ -22,7 +22,7 @@ import datetime
 import re
 import time
 
-from salt.exceptions import CommandExecutionError
+from salt.exceptions import CommandExecutionError, SaltReqTimeoutError
 from salt.utils.versions import LooseVersion
 
 __virtualname__ = "lxd_cluster"
@@ -316,17 +316,24 @@ def publish_join_offer(member, minion, run=None):
 
         salt lxd1 lxd_cluster.publish_join_offer lxd4 lxd4
     """
-    sent = __salt__["lxd_mine.send"](
-        MINE_OFFER.format(minion=minion),
-        "lxd_cluster.join_offer",
-        member,
-        run,
-        # the joiner, and this minion (which issued it) to withdraw it
-        allow_tgt=f"{minion},{__grains__['id']}",
-        allow_tgt_type="list",
-    )
+    sent = False
+    try:
+        sent = __salt__["lxd_mine.send"](
+            MINE_OFFER.format(minion=minion),
+            "lxd_cluster.join_offer",
+            member,
+            run,
+            # the joiner, and this minion (which issued it) to withdraw it
+            allow_tgt=f"{minion},{__grains__['id']}",
+            allow_tgt_type="list",
+        )
+    except SaltReqTimeoutError as exc:
+        raise CommandExecutionError(f"the master did not take the join offer: {exc}") from exc
+    finally:
+        # the token exists once join_offer ran, whatever became of the offer
+        if not sent:
+            __salt__["lxd_membership.revoke_join_token"](member)
     if not sent:
-        __salt__["lxd_membership.revoke_join_token"](member)
         raise CommandExecutionError(
             "the join offer could not be published to the mine (see the minion log)"
         )
@@ -642,9 +649,8 @@ def removal_plan(member, evacuate=False, force=False):
     if not plan["member"]:
         return plan
     target = members[member]
-    online = target["status"] in ("Online", "Evacuated")
-    if online:
-        plan["instances"] = sorted(__salt__["lxd.instances"](location=member))
+    # from the cluster's database: an offline member's too (what force drops)
+    plan["instances"] = sorted(__salt__["lxd.instances"](location=member))
     plan["evacuate"] = bool(plan["instances"]) and evacuate
     remaining = {name: info for name, info in members.items() if name != member}
     plan["refused"] = _refusal(member, target, remaining, plan, evacuate, force)
@@ -655,17 +661,20 @@ def removal_plan(member, evacuate=False, force=False):
 def _refusal(member, target, remaining, plan, evacuate, force):
     if not remaining:
         return f"{member} is the last member of its cluster: there is nothing to remove it from"
-    if force and target["status"] in ("Online", "Evacuated"):
+    dropped = _instances_phrase(plan["instances"])
+    if force and target["status"] != "Offline":
         return (
             f"{member} is {target['status']}: force removes only a member LXD reports "
-            "offline (an online member would keep running its instances outside the "
-            "cluster); remove it without force, with evacuate=True if it holds instances"
+            "offline (a member that still answers would keep running its instances "
+            "outside the cluster, and would drop "
+            f"{dropped}); remove it without force, with evacuate=True if it holds instances, "
+            "once it is Online or Evacuated"
         )
     if target["status"] not in ("Online", "Evacuated") and not force:
         return (
             f"{member} is {target['status']}: its instances cannot be evacuated and LXD "
             "cannot tell it to leave; if the host is gone for good, remove it with "
-            "force=True (whatever it held is dropped from the cluster)"
+            f"force=True (that drops {dropped} from the cluster)"
         )
     if plan["instances"] and not evacuate and not force:
         return (
@@ -682,6 +691,12 @@ def _refusal(member, target, remaining, plan, evacuate, force):
             "bring the other members back first (or force=True)"
         )
     return None
+
+
+def _instances_phrase(instances):
+    if not instances:
+        return "no instance"
+    return f"{len(instances)} instance(s): {', '.join(instances)}"
 
 
 def _is_voter(info):

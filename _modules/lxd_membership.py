@@ -270,10 +270,11 @@ def _member_action(member, action):
 def remove_member(member, force=False, accept_data_loss=False):
     """
     Remove ``member`` from the cluster. LXD refuses while it holds
-    instances; ``force`` removes a member that LXD reports offline (dead:
-    its instances are lost from the cluster). Forcing out a member that is
-    still online would leave its instances running outside the cluster, so
-    it is refused unless ``accept_data_loss`` says so too.
+    instances; ``force`` removes a member that LXD reports ``Offline``
+    (dead: its instances are lost from the cluster). Forcing out a member in
+    any other status (online, evacuated, blocked, evacuating, restoring)
+    would leave its instances running outside the cluster, so it is refused
+    unless ``accept_data_loss`` says so too.
 
     CLI Example:
 
@@ -284,9 +285,10 @@ def remove_member(member, force=False, accept_data_loss=False):
     """
     if force and not accept_data_loss:
         status = __salt__["lxd.cluster_members"]().get(member, {}).get("status")
-        if status in ("Online", "Evacuated"):
+        # Blocked, and Incus' Evacuating and Restoring, are no proof of death either
+        if status not in ("Offline", None):
             raise CommandExecutionError(
-                f"{member} is {status}: force removes a member LXD reports offline; "
+                f"{member} is {status}: force removes a member LXD reports Offline; "
                 "remove it without force (evacuating first), or add "
                 "accept_data_loss=True to drop its instances from the cluster"
             )

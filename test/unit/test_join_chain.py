@@ -7,18 +7,26 @@ daemons, runs in test/integration/test_cluster.py."""
 import importlib.util
 from pathlib import Path
 
+import pytest
+from salt.exceptions import CommandExecutionError, SaltReqTimeoutError
+
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUTS = {"request": 1, "operation": 2, "command": 3}
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("chain_module",
+                                                  REPO / "_modules/lxd_cluster.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def chain(reports, members=(), token_used=False):
     """lxd_cluster with a peer that reports ``reports`` (state -> report,
     or None for silence), a cluster listing ``members``; returns the module
     and the calls it made."""
-    spec = importlib.util.spec_from_file_location("chain_module",
-                                                  REPO / "_modules/lxd_cluster.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load()
     calls = []
 
     def wait_for(holder, name, accept, timeout):
@@ -88,3 +96,19 @@ def test_a_name_the_cluster_already_lists_is_refused():
     outcome = module.offer_joins(JOINER, "r1")["lxd2"]
     assert outcome.startswith("not joined: the cluster already lists a member named lxd2")
     assert not [call for call in calls if call[0] in ("offer", "wait")]
+
+
+def test_an_offer_the_master_did_not_take_in_time_has_its_token_revoked():
+    """A request-channel timeout while the offer goes to the mine: the token
+    join_offer issued is revoked all the same."""
+    module, calls = chain([])
+    real = load()  # with its own publish_join_offer
+
+    def send(*args, **kwargs):
+        raise SaltReqTimeoutError("Message timed out")
+
+    real.__salt__ = dict(module.__salt__, **{"lxd_mine.send": send})
+    real.__grains__ = module.__grains__
+    with pytest.raises(CommandExecutionError, match="the master did not take the join offer"):
+        real.publish_join_offer("lxd2", "lxd2", "r1")
+    assert ("revoke", "lxd2") in calls
