@@ -5,7 +5,8 @@ job on every minion: ``bootstrapped`` and then ``joins_offered`` on one
 member, which offers each joiner its token in turn, and ``joined`` on
 each joiner, which waits for its offer; ``join_offers_refused`` and
 ``join_declined`` (onfail) keep either side from waiting for a failed
-other. ``member_absent`` removes a member, from another one.
+other. ``token_expiry_kept`` keeps every member's join tokens short-lived
+(``state.apply lxd``). ``member_absent`` removes a member, from another one.
 The ``lxd.cluster.upgrade`` orchestrate rolls a snap channel change through
 the members with ``healthy`` and ``member_refreshed``; ``member_evacuated``
 and ``member_restored`` take a member out for maintenance and back.
@@ -78,9 +79,7 @@ def bootstrapped(name, member, address=None, init=None, token_expiry="15M"):
                 "old": None,
                 "new": f"{name}: bootstrapped by {member} at {wanted}",
             }
-        expiry = __salt__["lxd.config_get"]("cluster.join_token_expiry") or ""
-        if expiry != token_expiry:
-            ret["changes"]["cluster.join_token_expiry"] = {"old": expiry, "new": token_expiry}
+        ret["changes"].update(_token_expiry_changes(token_expiry))
         if not ret["changes"]:
             ret["comment"] = f"{member} is a member of cluster {name} at {wanted}."
             return ret
@@ -213,7 +212,46 @@ def join_tokens_revoked(name):
     return ret
 
 
-def joined(name, member, coordinator, run, position=0, address=None, init=None):
+def _token_expiry_changes(token_expiry):
+    """The change that keeps this member's ``cluster.join_token_expiry`` at
+    ``token_expiry``. Every member sets it itself: LXD 5.0 reads the key on
+    the member that set it (a member that joined sees none, and issues
+    tokens lasting 3 hours, ``lxc cluster add`` included)."""
+    expiry = __salt__["lxd.config_get"]("cluster.join_token_expiry") or ""
+    if expiry == token_expiry:
+        return {}
+    return {"cluster.join_token_expiry": {"old": expiry, "new": token_expiry}}
+
+
+def token_expiry_kept(name, token_expiry="15M"):
+    """
+    Ensure this cluster member issues join tokens that expire within
+    ``token_expiry`` (``lxd:cluster:token_expiry``), whichever member an
+    operator asks: its own ``cluster.join_token_expiry``. A daemon not
+    clustered yet is left to the bootstrap or the join, which set it.
+
+    name
+        The cluster name (``lxd:cluster:name``), for the record.
+    """
+    ret = _ret(name)
+    try:
+        if not __salt__["lxd.installed"]() or not __salt__["lxd.cluster"]()["enabled"]:
+            ret["comment"] = "Not a cluster member yet: its bootstrap or join sets the expiry."
+            return ret
+        ret["changes"] = _token_expiry_changes(token_expiry)
+        if ret["changes"] and __opts__["test"]:
+            ret["result"] = None
+        elif ret["changes"]:
+            __salt__["lxd.config_set"]("cluster.join_token_expiry", token_expiry)
+    except CommandExecutionError as exc:
+        return _failed(ret, f"cluster.join_token_expiry not kept: {exc}")
+    would = "would be" if ret["result"] is None else "is"
+    ret["comment"] = f"Join tokens issued here {would} valid for {token_expiry}."
+    return ret
+
+
+def joined(name, member, coordinator, run, position=0, address=None, init=None,
+           token_expiry="15M"):
     """
     Ensure this daemon is member ``member`` of cluster ``name``, joining it
     with the join offer ``coordinator`` (the bootstrap member) publishes for
@@ -241,6 +279,10 @@ def joined(name, member, coordinator, run, position=0, address=None, init=None):
 
     address
         ``lxd:addresses:cluster``.
+
+    token_expiry
+        ``lxd:cluster:token_expiry``, set on this member once joined (see
+        :py:func:`token_expiry_kept`).
     """
     ret = _ret(name)
     try:
@@ -283,6 +325,10 @@ def joined(name, member, coordinator, run, position=0, address=None, init=None):
             "new": f"{name}: joined as {member} at {wanted} with the offer of {coordinator}",
         }
         __salt__["lxd_init.write_init_record"]("cluster", preseed)
+        expiry = _token_expiry_changes(token_expiry)
+        if expiry:
+            __salt__["lxd.config_set"]("cluster.join_token_expiry", token_expiry)
+            ret["changes"].update(expiry)
     except CommandExecutionError as exc:
         return _failed(ret, f"Joining cluster {name} failed: {exc}")
     ret["comment"] = f"{member} joined cluster {name}."

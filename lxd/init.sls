@@ -1,5 +1,6 @@
 {#- salt '*' state.apply lxd: a tuned LXD host, initialised when standalone
-    (cluster members are initialised by the lxd.cluster orchestrate), with
+    (cluster members are initialised by the lxd.cluster orchestrate; once
+    members, each keeps its join tokens short-lived), with
     its storage pools, networks, profiles and projects, listeners, proxy
     settings and trusted clients. #}
 {%- from tpldir ~ "/map.jinja" import lxd with context %}
@@ -10,6 +11,8 @@ include:
   - lxd.tuning
 {%- if lxd.mode == "standalone" %}
   - lxd.initialise
+{%- else %}
+  - lxd.cluster.member
 {%- endif %}
   - lxd.resources
   - lxd.listen

@@ -24,6 +24,7 @@ lxd-cluster-joined:
     - position: {{ position }}
     - address: {{ lxd.addresses.cluster | json }}
     - init: {{ lxd.init | json }}
+    - token_expiry: {{ lxd.cluster.token_expiry | json }}
     - require:
       - sls: {{ tplroot }}.validate
       - sls: {{ tplroot }}.install

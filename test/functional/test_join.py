@@ -102,6 +102,39 @@ def test_a_token_outlasting_the_pillar_expiry_is_reissued_within_it(loaders, clu
     assert len(first.lxc("cluster", "list-tokens", "-f", "csv").splitlines()) == 1
 
 
+def hand_token_lasts(daemon, member):
+    """How long a token ``lxc cluster add`` issues on ``daemon`` lasts."""
+    daemon.lxc("cluster", "add", member)
+    tokens = daemon.query("/1.0/operations?recursion=1").get("running", [])
+    expires_at = next(token["metadata"]["expiresAt"] for token in tokens
+                      if token["class"] == "token" and token["metadata"]["serverName"] == member)
+    return (datetime.datetime.fromisoformat(expires_at[:19]).replace(tzinfo=datetime.UTC)
+            - datetime.datetime.now(datetime.UTC))
+
+
+def test_a_joined_member_issues_tokens_by_hand_within_the_pillar_expiry(loaders, cluster_of_one):
+    """LXD 5.0 reads cluster.join_token_expiry on the member that set it: a
+    member that joined issues 3-hour tokens until it sets the key itself."""
+    first, joiner = cluster_of_one
+    connect(loaders, first).config_set("cluster.join_token_expiry", "10M")
+    token, certificate = offer(loaders, first, "joiner")
+    connect(loaders, joiner)
+    loaders.modules.lxd_membership.join_cluster("joiner", f"{joiner.address}:8443", token,
+                                                certificate, [])
+    loaders.opts["lxd"]["install"] = {"method": "none"}  # the daemon runs already
+    kept = loaders.states.lxd_cluster.token_expiry_kept
+    dry = kept("ci", token_expiry="10M", test=True)
+    if joiner.backend == "lxd":
+        assert hand_token_lasts(joiner, "by-hand-1") > datetime.timedelta(hours=2)
+        assert dry["result"] is None, dry
+        assert dry["changes"] == {"cluster.join_token_expiry": {"old": "", "new": "10M"}}
+    applied = kept("ci", token_expiry="10M")
+    assert applied["result"] is True and applied["changes"] == dry["changes"], applied
+    assert hand_token_lasts(joiner, "by-hand-2") <= datetime.timedelta(minutes=10)
+    again = kept("ci", token_expiry="10M")
+    assert again["result"] is True and again["changes"] == {}, again
+
+
 def test_a_joiner_that_runs_another_version_is_refused_before_its_token_is_used(
         loaders, lxd_daemon):
     connect(loaders, lxd_daemon)
