@@ -58,6 +58,11 @@ def test_bad_pillar_fails_cleanly_and_changes_nothing(host):
     assert "lxd:install:channel: 'latest/stabel' is not a snap channel" in valid["comment"]
     assert all(ret["result"] is False for ret in states.values())
     assert changed(states) == {}
+    # a failed state is a failed command, on the master's CLI and the minion's
+    plain = host.cli.run("state.apply", "lxd", minion_tgt=host.minion.id)
+    assert plain.returncode != 0, plain
+    local = host.minion.salt_call_cli().run("state.apply", "lxd")
+    assert local.returncode != 0, local
     assert host.daemon.snapshot() == before
 
 
