@@ -37,11 +37,14 @@ lxd-snap:
       - pkg: lxd-snapd
 
 {#- a distribution package's LXD with data (validation refuses it where
-    lxd.migrate cannot run): moved into the snap, as the charm does #}
+    lxd.migrate cannot run): moved into the snap, as the charm does. The
+    path is pillar data: checked by a Salt function, never by a shell. #}
 lxd-deb-migrated:
   cmd.run:
     - name: /snap/bin/lxd.migrate -yes
-    - onlyif: test -d {{ lxd.files.deb_data }}/database
+    - onlyif:
+      - fun: file.directory_exists
+        path: {{ (lxd.files.deb_data ~ "/database") | json }}
     - timeout: {{ lxd.timeouts.command }}
     - require:
       - lxd_snap: lxd-snap

@@ -56,5 +56,30 @@ def test_the_snap_install_brings_fuse_before_snapd_and_migrates_a_packages_lxd(l
     # a package's LXD with data (validation lets only Ubuntu's 4.0/5.0 snaps through)
     migrated = declarations(high, "lxd-deb-migrated")["cmd.run"]
     assert migrated["name"] == "/snap/bin/lxd.migrate -yes"
-    assert migrated["onlyif"] == "test -d /srv/deb-lxd/database"
+    assert migrated["onlyif"] == [{"fun": "file.directory_exists",
+                                   "path": "/srv/deb-lxd/database"}]
     assert {"lxd_snap": "lxd-snap"} in migrated["require"]
+
+
+def migration_check(loaders, deb_data):
+    """Salt's state machinery runs lxd-deb-migrated's onlyif as rendered
+    (test=True: lxd.migrate itself is never run); its result."""
+    use_settings(loaders, {"install": {"method": "snap"}, "files": {"deb_data": deb_data}})
+    migrated = declarations(loaders.modules.state.show_sls("lxd.install"),
+                            "lxd-deb-migrated")["cmd.run"]
+    return loaders.modules.state.single("cmd.run", name=migrated["name"],
+                                        onlyif=migrated["onlyif"], test=True)
+
+
+def test_the_package_data_path_never_reaches_a_shell(loaders, tmp_path):
+    pwned = tmp_path / "pwned"
+    # a directory of that name may exist: the path is data, not a command
+    deb_data = tmp_path / f"lxd; touch {pwned}; echo "
+    skipped = migration_check(loaders, str(deb_data))
+    assert skipped.comment == "onlyif condition is false"
+    assert not pwned.exists()
+
+    (deb_data / "database").mkdir(parents=True)
+    pending = migration_check(loaders, str(deb_data))
+    assert pending.result is None and "would have been executed" in pending.comment
+    assert not pwned.exists()
