@@ -43,8 +43,17 @@ PRESEED_FIELDS = {
     "profiles": ("name", "config", "devices", "description"),
     "projects": ("name", "config", "description"),
 }
+# LXD's expiry units (shared.GetExpiry), in seconds at most: a month and a
+# year as their longest, so that a bound is never too tight.
+EXPIRY_UNITS = {"S": 1, "M": 60, "H": 3600, "d": 86400, "w": 7 * 86400,
+                "m": 31 * 86400, "y": 366 * 86400}
 # LXD's expiry syntax: one or more <number><unit>, e.g. "15M", "1d 12H".
-EXPIRY_RE = re.compile(r"^\d+[SMHdwmy](?: \d+[SMHdwmy])*$")
+EXPIRY_RE = re.compile(r"\d+[SMHdwmy](?: \d+[SMHdwmy])*")  # matched whole
+# The longest lxd:cluster:token_expiry: a join token is a credential (who
+# holds it joins the cluster), and one copied into a terminal or a ticket
+# must not outlive the day. The formula uses its tokens within seconds;
+# a day leaves room for a token issued by hand (lxc cluster add).
+TOKEN_EXPIRY_MAX = "1d"
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CERT_URL_SCHEMES = ("https://", "http://", "salt://")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
@@ -169,6 +178,20 @@ def preseed(init):
         storage_devices=init.get("storage_devices") or [],
         network=init.get("network", True),
     )
+
+
+def expiry_seconds(expiry):
+    """
+    Return the longest time, in seconds, that an LXD expiry such as ``15M``
+    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_pillar.expiry_seconds '1d 12H'
+    """
+    return sum(int(part[:-1]) * EXPIRY_UNITS[part[-1]] for part in expiry.split())
 
 
 def validate(pillar=None, defaults=None, check_daemon=True):
@@ -521,15 +544,23 @@ def _check_cluster(path, value, settings, defaults):
     if name is not None and not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
         errors.append(f"{path}:name: {_shown(name)} is not a cluster name (letters, digits, ._-)")
     errors.extend(_expect(f"{path}:bootstrap", value.get("bootstrap"), str, "a minion id"))
-    expiry = value.get("token_expiry")
-    if expiry is not None and not (isinstance(expiry, str) and EXPIRY_RE.match(expiry)):
-        errors.append(
-            f"{path}:token_expiry: {_shown(expiry)} is not an LXD expiry "
-            "(<number><unit>, unit one of S M H d w m y; e.g. 15M, 1d 12H)"
-        )
+    errors.extend(_check_token_expiry(f"{path}:token_expiry", value.get("token_expiry")))
     for flag in ("remove_on_key_delete", "evacuate_on_remove"):
         errors.extend(_expect(f"{path}:{flag}", value.get(flag), bool, "a boolean"))
     return errors
+
+
+def _check_token_expiry(path, expiry):
+    if expiry is None:
+        return []
+    if not (isinstance(expiry, str) and EXPIRY_RE.fullmatch(expiry)):
+        return [f"{path}: {_shown(expiry)} is not an LXD expiry (<number><unit>, unit one "
+                f"of {' '.join(EXPIRY_UNITS)}; e.g. 15M, 1d 12H)"]
+    if expiry_seconds(expiry) > expiry_seconds(TOKEN_EXPIRY_MAX):
+        return [f"{path}: {_shown(expiry)} is longer than {TOKEN_EXPIRY_MAX}: a join token "
+                f"lets whoever holds it join the cluster, so it lasts {TOKEN_EXPIRY_MAX} "
+                "at most"]
+    return []
 
 
 def _check_sideload(path, value, settings, defaults):

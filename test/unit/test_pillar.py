@@ -215,6 +215,24 @@ def test_values_from_a_masked_pillar_are_quoted_as_given(lxd_pillar):
     assert not any("pw@" in error for error in errors), errors
 
 
+@pytest.mark.parametrize("expiry", ["25H", "1d 1S", "2d", "1w", "1m", "1y"])
+def test_a_join_token_lasts_a_day_at_most(lxd_pillar, expiry):
+    assert errors_for(lxd_pillar, {"cluster": {"token_expiry": expiry}}) == [
+        f"lxd:cluster:token_expiry: {expiry!r} is longer than 1d: a join token lets whoever "
+        "holds it join the cluster, so it lasts 1d at most"]
+
+
+@pytest.mark.parametrize("expiry", ["15M", "1d", "24H", "23H 60M", "86400S"])
+def test_token_expiries_up_to_a_day(lxd_pillar, expiry):
+    assert errors_for(lxd_pillar, {"cluster": {"token_expiry": expiry}}) == []
+
+
+def test_expiries_count_their_longest(lxd_pillar):
+    # a month and a year as their longest, so that a bound is never too tight
+    assert lxd_pillar.expiry_seconds("1d 12H") == 36 * 3600
+    assert lxd_pillar.expiry_seconds("1m 1y") == (31 + 366) * 86400
+
+
 def test_not_a_mapping(lxd_pillar):
     assert errors_for(lxd_pillar, ["mode"]) == ["lxd: must be a mapping, not a list"]
 
