@@ -26,8 +26,8 @@ lxd-snapd:
 
 lxd-snap:
   lxd_snap.installed:
-    - name: {{ lxd.install.snap }}
-    - channel: {{ lxd.install.channel }}
+    - name: {{ lxd.install.snap | json }}
+    - channel: {{ lxd.install.channel | json }}
     - cohort: {{ lxd.mode == "cluster" and lxd.install.cohort }}
     - hold: {{ lxd.install.hold }}
     {#- cluster members must not all refresh at once: a channel change is
@@ -51,7 +51,7 @@ lxd-deb-migrated:
 
 lxd-snap-config:
   lxd_snap.configured:
-    - name: {{ lxd.install.snap }}
+    - name: {{ lxd.install.snap | json }}
     - config: {{ lxd.snap_config | json }}
     {#- LXCFS reads its settings at start only and cannot be restarted
         under running instances: lxcfs.* wait for the next boot. #}
