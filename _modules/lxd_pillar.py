@@ -242,9 +242,11 @@ def validate(pillar=None, defaults=None, check_daemon=True):
     for key, check in VALIDATORS.items():
         errors.extend(check(f"lxd:{key}", pillar.get(key), settings, defaults))
     errors.extend(_backend_conflicts(pillar, settings))
-    if check_daemon:
-        errors.extend(_deb_takeover(settings))
-    if errors or not check_daemon or "lxd.reachable" not in __salt__:
+    # what is on the host is looked at only where the pillar says it validly
+    if errors or not check_daemon:
+        return errors
+    errors.extend(_deb_takeover(settings))
+    if errors or "lxd.reachable" not in __salt__:
         return errors
     if __salt__["lxd.reachable"]():
         errors.extend(__salt__["lxd.backend_drift"](settings["backend"]))

@@ -409,3 +409,8 @@ def test_the_snap_does_not_take_over_a_packages_lxd_where_lxd_migrate_cannot(loa
     # an empty data directory (the package installed, never initialised) is no obstacle
     (tmp_path / "database").rmdir()
     assert loaders.modules.lxd_pillar.validate(pillar, check_daemon=True) == []
+
+
+def test_the_packages_data_directory_is_looked_at_only_when_valid(loaders):
+    assert loaders.modules.lxd_pillar.validate({"files": {"deb_data": 5}}, check_daemon=True) == [
+        "lxd:files:deb_data: must be an absolute path, not 5"]
