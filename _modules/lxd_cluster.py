@@ -35,10 +35,6 @@ MINE_REPORT = "lxd_join_report"
 
 CLUSTER_PORT = 8443
 
-# LXD's expiry units (shared.GetExpiry), in seconds at most: a month and a
-# year as their longest, so that a bound is never too tight.
-EXPIRY_UNITS = {"S": 1, "M": 60, "H": 3600, "d": 86400, "w": 7 * 86400,
-                "m": 31 * 86400, "y": 366 * 86400}
 # Clock skew allowed between this minion and the member that issued a token.
 EXPIRY_SLACK = 60
 
@@ -266,20 +262,6 @@ def _described(facts):
     return f"{facts['server']} {facts['version']} ({how})"
 
 
-def expiry_seconds(expiry):
-    """
-    Return the longest time, in seconds, that an LXD expiry such as ``15M``
-    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_cluster.expiry_seconds '1d 12H'
-    """
-    return sum(int(part[:-1]) * EXPIRY_UNITS[part[-1]] for part in expiry.split())
-
-
 def _bounded_join_token(member):
     """A join token for ``member`` that expires within
     ``lxd:cluster:token_expiry``, whichever member issues it: a member that
@@ -287,11 +269,12 @@ def _bounded_join_token(member):
     reads it on the member that set it) is given it, and the token issued
     again; a token that still lasts longer is revoked and refused."""
     expiry = _settings()["cluster"]["token_expiry"]
+    lasts = datetime.timedelta(
+        seconds=__salt__["lxd_pillar.expiry_seconds"](expiry) + EXPIRY_SLACK)
     for attempt in range(2):
         token = __salt__["lxd_membership.issue_join_token"](member)
         expires_at = __salt__["lxd_membership.decode_join_token"](token)["expires_at"]
-        latest = (datetime.datetime.now(datetime.UTC)
-                  + datetime.timedelta(seconds=expiry_seconds(expiry) + EXPIRY_SLACK))
+        latest = datetime.datetime.now(datetime.UTC) + lasts
         # LXD writes year 1 for a token that never expires
         if _parse_time(expires_at).year > 1 and _parse_time(expires_at) <= latest:
             return token

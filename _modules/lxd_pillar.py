@@ -9,6 +9,7 @@ Every error names the pillar key and the reason, e.g.
 import copy
 import os
 import re
+import unicodedata
 import urllib.parse
 
 import salt.utils.files
@@ -28,24 +29,56 @@ MODES = ("standalone", "cluster")
 INSTALL_METHODS = ("snap", "package", "none")
 # The LXD snap tracks that ship lxd.migrate (dropped from 5.21 and latest).
 MIGRATE_TRACKS = ("4.0", "5.0")
+# The patterns below are matched whole (fullmatch): "$" would let a
+# trailing newline through.
 # A Debian package name (Debian policy 5.6.1).
-PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+# A snap name as snapd takes it (naming.ValidateSnap): 2 to 40 lowercase
+# letters, digits and single inner hyphens, at least one letter.
+SNAP_NAME_RE = re.compile(r"(?=.{2,40}\Z)(?=.*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*")
+# A systemd unit name (the characters unit_name_is_valid takes), which
+# systemctl cannot take for an option: no leading "-".
+UNIT_NAME_RE = re.compile(r"[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]{0,254}")
 SNAP_RISKS = ("stable", "candidate", "beta", "edge")
 SNAP_NAME_PART = r"[a-z0-9][a-z0-9.+_-]*"
 CHANNEL_RE = re.compile(
-    rf"^(?:(?P<track>{SNAP_NAME_PART})/)?(?P<risk>{'|'.join(SNAP_RISKS)})"
-    rf"(?:/(?P<branch>{SNAP_NAME_PART}))?$"
+    rf"(?:(?P<track>{SNAP_NAME_PART})/)?(?P<risk>{'|'.join(SNAP_RISKS)})"
+    rf"(?:/(?P<branch>{SNAP_NAME_PART}))?"
 )
-SYSCTL_KEY_RE = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$")
+SYSCTL_KEY_RE = re.compile(r"[a-z0-9_]+(\.[A-Za-z0-9_-]+)+")
+# What lxd:install names, as the tools that take them define a name.
+INSTALL_NAMES = {
+    "package": (PACKAGE_RE, "a Debian package name (lowercase letters, digits, + - and ., "
+                            "at least 2, the first a letter or digit)"),
+    "snap": (SNAP_NAME_RE, "a snap name (2 to 40 lowercase letters, digits and single "
+                           "inner hyphens, at least one letter)"),
+    "service": (UNIT_NAME_RE, "a systemd unit name (letters, digits and : _ . \\ @ -, "
+                              "not starting with -; no / or whitespace)"),
+}
+# Where lxd:hardening may change modes; any step of a path out of them (a
+# symlink such as /proc/self/root, which is the whole filesystem) is refused.
+HARDENED_ROOTS = ("/proc", "/sys")
+# lxd:files keys that name a directory the formula only looks into; every
+# other one names a file it writes, which must be that file itself.
+DATA_DIRECTORIES = ("deb_data",)
 PRESEED_FIELDS = {
     "networks": ("name", "type", "config", "description", "project"),
     "storage_pools": ("name", "driver", "config", "description"),
     "profiles": ("name", "config", "devices", "description"),
     "projects": ("name", "config", "description"),
 }
+# LXD's expiry units (shared.GetExpiry), in seconds at most: a month and a
+# year as their longest, so that a bound is never too tight.
+EXPIRY_UNITS = {"S": 1, "M": 60, "H": 3600, "d": 86400, "w": 7 * 86400,
+                "m": 31 * 86400, "y": 366 * 86400}
 # LXD's expiry syntax: one or more <number><unit>, e.g. "15M", "1d 12H".
-EXPIRY_RE = re.compile(r"^\d+[SMHdwmy](?: \d+[SMHdwmy])*$")
-CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+EXPIRY_RE = re.compile(r"\d+[SMHdwmy](?: \d+[SMHdwmy])*")
+# The longest lxd:cluster:token_expiry: a join token is a credential (who
+# holds it joins the cluster), and one copied into a terminal or a ticket
+# must not outlive the day. The formula uses its tokens within seconds;
+# a day leaves room for a token issued by hand (lxc cluster add).
+TOKEN_EXPIRY_MAX = "1d"
+CLUSTER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 CERT_URL_SCHEMES = ("https://", "http://", "salt://")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 TRUST_TYPES = ("client", "metrics")
@@ -171,6 +204,20 @@ def preseed(init):
     )
 
 
+def expiry_seconds(expiry):
+    """
+    Return the longest time, in seconds, that an LXD expiry such as ``15M``
+    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_pillar.expiry_seconds '1d 12H'
+    """
+    return sum(int(part[:-1]) * EXPIRY_UNITS[part[-1]] for part in expiry.split())
+
+
 def validate(pillar=None, defaults=None, check_daemon=True):
     """
     Validate the formula's pillar (default: the ``lxd`` key from
@@ -195,9 +242,11 @@ def validate(pillar=None, defaults=None, check_daemon=True):
     for key, check in VALIDATORS.items():
         errors.extend(check(f"lxd:{key}", pillar.get(key), settings, defaults))
     errors.extend(_backend_conflicts(pillar, settings))
-    if check_daemon:
-        errors.extend(_deb_takeover(settings))
-    if errors or not check_daemon or "lxd.reachable" not in __salt__:
+    # what is on the host is looked at only where the pillar says it validly
+    if errors or not check_daemon:
+        return errors
+    errors.extend(_deb_takeover(settings))
+    if errors or "lxd.reachable" not in __salt__:
         return errors
     if __salt__["lxd.reachable"]():
         errors.extend(__salt__["lxd.backend_drift"](settings["backend"]))
@@ -236,6 +285,28 @@ def _shown(value):
     """A pillar value quoted in an error (Salt 3008 would print a list or
     mapping from pillar as '**********'); secrets are never quoted here."""
     return repr(expose(value))
+
+
+def _control_problem(value):
+    """Why ``value`` cannot be one line of a file or one argument of a
+    command (a control character: a newline would start another), or None."""
+    found = next((char for char in str(value) if unicodedata.category(char) == "Cc"), None)
+    return None if found is None else f"has a control character ({found!r})"
+
+
+def _printable(key):
+    """A key as an error names it: quoted when it has control characters,
+    so that an error stays one line."""
+    return repr(str(key)) if _control_problem(key) else str(key)
+
+
+def _path_spelling_problem(path):
+    """Why ``path`` is not spelled as the one path it means, or None: "."
+    and ".." steps (".." after a symlink leads elsewhere than it reads),
+    doubled or trailing slashes."""
+    if os.path.normpath(path) != path:
+        return "is not a plain absolute path (no . or .. steps, no doubled or trailing /)"
+    return None
 
 
 def _kind(value):
@@ -333,7 +404,7 @@ def _check_install(path, value, settings, defaults):
         )
     channel = value.get("channel")
     if channel is not None and not (
-        isinstance(channel, str) and CHANNEL_RE.match(channel)
+        isinstance(channel, str) and CHANNEL_RE.fullmatch(channel)
     ):
         errors.append(
             f"{path}:channel: {_shown(channel)} is not a snap channel "
@@ -344,7 +415,7 @@ def _check_install(path, value, settings, defaults):
         errors.extend(_expect(f"{path}:{flag}", value.get(flag), bool, "a boolean"))
     backports = value.get("backports")
     if not (backports is None or isinstance(backports, bool)
-            or (isinstance(backports, str) and re.match(r"^https?://\S+$", backports))):
+            or (isinstance(backports, str) and re.fullmatch(r"https?://\S+", backports))):
         errors.append(
             f"{path}:backports: must be a boolean or a Debian mirror URL "
             f"(http://deb.debian.org/debian), not {_shown(backports)}"
@@ -354,11 +425,13 @@ def _check_install(path, value, settings, defaults):
             f"{path}:backports: backports are a package source: they need "
             f"lxd:install:method package, not {_shown(settings['install']['method'])}"
         )
-    for name in ("package", "service", "snap"):
-        errors.extend(_expect(f"{path}:{name}", value.get(name), str, "a string"))
+    for key, (pattern, what) in INSTALL_NAMES.items():
+        name = value.get(key)
+        if name is not None and not (isinstance(name, str) and pattern.fullmatch(name)):
+            errors.append(f"{path}:{key}: {_shown(name)} is not {what}")
     extra = value.get("extra_packages")
     if extra is not None and not (isinstance(extra, list) and all(
-            isinstance(name, str) and PACKAGE_RE.match(name) for name in extra)):
+            isinstance(name, str) and PACKAGE_RE.fullmatch(name) for name in extra)):
         errors.append(
             f"{path}:extra_packages: must be a list of package names "
             f"(e.g. [nftables, dnsmasq-base]), not {_shown(extra)}"
@@ -378,11 +451,16 @@ def _check_sysctl(path, value, settings, defaults):
     errors = _scalar_mapping(path, value)
     if errors or value is None:
         return errors
-    return [
-        f"{path}:{key}: not a sysctl key name"
-        for key in value
-        if not SYSCTL_KEY_RE.match(str(key))
-    ]
+    # each key is one line of files:sysctl_conf: a newline would add another
+    for key, setting in value.items():
+        where = f"{path}:{_printable(key)}"
+        if _control_problem(key):
+            errors.append(f"{where}: the key {_control_problem(key)}")
+        elif not SYSCTL_KEY_RE.fullmatch(str(key)):
+            errors.append(f"{where}: not a sysctl key name")
+        if _control_problem(setting):
+            errors.append(f"{where}: the value {_control_problem(setting)}")
+    return errors
 
 
 def _check_hardening(path, value, settings, defaults):
@@ -392,19 +470,50 @@ def _check_hardening(path, value, settings, defaults):
         return [f"{path}: must be a mapping, not {_kind(value)}"]
     errors = []
     for target, modes in value.items():
-        where = f"{path}:{target}"
-        if not str(target).startswith(("/proc/", "/sys/")):
-            errors.append(f"{where}: only paths under /proc and /sys are hardened")
+        where = f"{path}:{_printable(target)}"
+        problem = _hardening_path_problem(str(target))
+        if problem:
+            errors.append(f"{where}: {problem}")
         errors.extend(_expect_mapping(where, modes, ("mode", "default")))
         if isinstance(modes, dict):
             for field in ("mode", "default"):
                 mode = modes.get(field)
-                if not (isinstance(mode, str) and re.match(r"^0?[0-7]{3}$", mode)):
+                if not (isinstance(mode, str) and re.fullmatch(r"0?[0-7]{3}", mode)):
                     errors.append(
                         f"{where}:{field}: must be an octal mode string "
                         f"such as '0700', not {_shown(mode)}"
                     )
     return errors
+
+
+def _hardening_path_problem(target):
+    """Why the formula may not chmod ``target`` (and write it into a
+    tmpfiles.d rule), or None: judged as declared and as the kernel
+    resolves it, every step of it in /proc or /sys."""
+    if not target.startswith(tuple(f"{root}/" for root in HARDENED_ROOTS)):
+        return "only paths under /proc and /sys are hardened"
+    problem = _control_problem(target) or _path_spelling_problem(target)
+    if problem:
+        return problem
+    rewritten = next((char for char in target if char.isspace() or char in "*?[]%"), None)
+    if rewritten:
+        return (f"has {rewritten!r}, which a tmpfiles.d rule does not take as written "
+                "(whitespace ends the path, * ? [ ] are globs, % starts a specifier)")
+    for step in _steps(target):
+        real = _resolved(step)
+        if real is None:
+            return f"cannot be judged: {step} is a link this host may not read"
+        if not any(real == root or real.startswith(f"{root}/") for root in HARDENED_ROOTS):
+            return f"leaves /proc and /sys: {step} leads to {real}"
+    return None
+
+
+def _steps(path):
+    """``/a/b/c`` -> ``/a``, ``/a/b``, ``/a/b/c``: each resolved on its own,
+    /proc/self/root/proc/x (which realpath takes back into /proc) is judged
+    by /proc/self/root (the whole filesystem)."""
+    parts = path.split("/")[1:]
+    return ["/" + "/".join(parts[:count]) for count in range(1, len(parts) + 1)]
 
 
 def _check_files(path, value, settings, defaults):
@@ -414,7 +523,36 @@ def _check_files(path, value, settings, defaults):
     for key, file_path in value.items():
         if not (isinstance(file_path, str) and file_path.startswith("/")):
             errors.append(f"{path}:{key}: must be an absolute path, not {_shown(file_path)}")
+            continue
+        problem = _control_problem(file_path) or _path_spelling_problem(file_path)
+        if not problem and key not in DATA_DIRECTORIES:
+            problem = _written_file_problem(file_path)
+        if problem:
+            errors.append(f"{path}:{key}: {_shown(file_path)} {problem}")
     return errors
+
+
+def _written_file_problem(file_path):
+    """Why the formula may not write (or remove) ``file_path`` as its own
+    file, or None: a directory, or a symlink on the way (it or a directory
+    above it) that would point the write at another file."""
+    if os.path.isdir(file_path):
+        return "is a directory: give the path of the file itself"
+    real = _resolved(file_path)
+    if real is None:
+        return "cannot be judged: a link on the way is one this host may not read"
+    if real != file_path:
+        return f"resolves to {real}: give a path without symlinks, the file's own"
+    return None
+
+
+def _resolved(path):
+    """``path`` with every symlink resolved (os.path.realpath), or None
+    where a link on the way may not be read (/proc/1/root)."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return None
 
 
 def _check_connection(path, value, settings, defaults):
@@ -522,15 +660,10 @@ def _check_cluster(path, value, settings, defaults):
     if errors or value is None:
         return errors
     name = value.get("name")
-    if name is not None and not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
+    if name is not None and not (isinstance(name, str) and CLUSTER_NAME_RE.fullmatch(name)):
         errors.append(f"{path}:name: {_shown(name)} is not a cluster name (letters, digits, ._-)")
     errors.extend(_expect(f"{path}:bootstrap", value.get("bootstrap"), str, "a minion id"))
-    expiry = value.get("token_expiry")
-    if expiry is not None and not (isinstance(expiry, str) and EXPIRY_RE.match(expiry)):
-        errors.append(
-            f"{path}:token_expiry: {_shown(expiry)} is not an LXD expiry "
-            "(<number><unit>, unit one of S M H d w m y; e.g. 15M, 1d 12H)"
-        )
+    errors.extend(_check_token_expiry(f"{path}:token_expiry", value.get("token_expiry")))
     for flag in ("remove_on_key_delete", "evacuate_on_remove"):
         errors.extend(_expect(f"{path}:{flag}", value.get(flag), bool, "a boolean"))
     grace = value.get("key_delete_grace")
@@ -540,6 +673,19 @@ def _check_cluster(path, value, settings, defaults):
         errors.append(f"{path}:key_delete_grace: must be a whole number of seconds from 0 "
                       f"to {MAX_KEY_DELETE_GRACE}, not {_shown(grace)}")
     return errors
+
+
+def _check_token_expiry(path, expiry):
+    if expiry is None:
+        return []
+    if not (isinstance(expiry, str) and EXPIRY_RE.fullmatch(expiry)):
+        return [f"{path}: {_shown(expiry)} is not an LXD expiry (<number><unit>, unit one "
+                f"of {' '.join(EXPIRY_UNITS)}; e.g. 15M, 1d 12H)"]
+    if expiry_seconds(expiry) > expiry_seconds(TOKEN_EXPIRY_MAX):
+        return [f"{path}: {_shown(expiry)} is longer than {TOKEN_EXPIRY_MAX}: a join token "
+                f"lets whoever holds it join the cluster, so it lasts {TOKEN_EXPIRY_MAX} "
+                "at most"]
+    return []
 
 
 def _check_sideload(path, value, settings, defaults):
@@ -745,7 +891,7 @@ def _check_client(path, value, settings, defaults):
     if errors or value is None:
         return errors
     name = value.get("cluster")
-    if name is not None and not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
+    if name is not None and not (isinstance(name, str) and CLUSTER_NAME_RE.fullmatch(name)):
         errors.append(f"{path}:cluster: {_shown(name)} is not a cluster name (letters, digits, ._-)")
     for key in ("cert", "key"):
         file_path = value.get(key)
@@ -788,7 +934,7 @@ def _check_resources(path, value, settings, defaults):
     errors, named = [], {}
     for name, entry in value.items():
         where = f"{path}:{name}"
-        if not (isinstance(name, str) and CLUSTER_NAME_RE.match(name)):
+        if not (isinstance(name, str) and CLUSTER_NAME_RE.fullmatch(name)):
             errors.append(f"{where}: not a name LXD takes (letters, digits, ._-)")
             continue
         if entry is None:
@@ -816,7 +962,7 @@ def _check_resource(where, kind, entry):
         errors += _expect(f"{where}:{field}", entry.get(field), str, "a string")
     for field in ("project", "name"):
         given = entry.get(field)
-        if given is not None and not (isinstance(given, str) and CLUSTER_NAME_RE.match(given)):
+        if given is not None and not (isinstance(given, str) and CLUSTER_NAME_RE.fullmatch(given)):
             errors.append(f"{where}:{field}: not a name LXD takes (letters, digits, ._-)")
     for field in ("config", "member_config"):
         errors += _scalar_mapping(f"{where}:{field}", entry.get(field))

@@ -9,8 +9,8 @@ include:
 lxd-cluster-member-refreshed:
   lxd_cluster.member_refreshed:
     - name: {{ grains.id }}
-    - snap: {{ lxd.install.snap }}
-    - channel: {{ lxd.install.channel }}
+    - snap: {{ lxd.install.snap | json }}
+    - channel: {{ lxd.install.channel | json }}
     - cohort: {{ lxd.install.cohort }}
     - require:
       - lxd_pillar: lxd-pillar-valid

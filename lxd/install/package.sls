@@ -19,7 +19,7 @@ include:
 
 lxd-backports:
   pkgrepo.managed:
-    - name: deb {{ mirror }} {{ suite }} main
+    - name: {{ ("deb " ~ mirror ~ " " ~ suite ~ " main") | json }}
     - file: /etc/apt/sources.list.d/{{ suite }}.list
     - require:
       - lxd_pillar: lxd-pillar-valid
@@ -39,7 +39,7 @@ lxd-package:
 
 lxd-service:
   service.running:
-    - name: {{ lxd.install.service }}
+    - name: {{ lxd.install.service | json }}
     - enable: true
     - require:
       - pkg: lxd-package

@@ -10,12 +10,12 @@ include:
 
 lxd-sideload:
   lxd_sideload.applied:
-    - name: {{ lxd.install.snap }}
+    - name: {{ lxd.install.snap | json }}
     - binary: {{ lxd.sideload.binary | json }}
     - snap: {{ lxd.sideload.snap | json }}
-    - binary_path: {{ lxd.files.sideload_binary }}
+    - binary_path: {{ lxd.files.sideload_binary | json }}
     {#- where a removed snap sideload goes back to #}
-    - channel: {{ lxd.install.channel }}
+    - channel: {{ lxd.install.channel | json }}
     - cohort: {{ lxd.mode == "cluster" and lxd.install.cohort }}
     - require:
       - lxd_pillar: lxd-pillar-valid

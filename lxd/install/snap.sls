@@ -26,8 +26,8 @@ lxd-snapd:
 
 lxd-snap:
   lxd_snap.installed:
-    - name: {{ lxd.install.snap }}
-    - channel: {{ lxd.install.channel }}
+    - name: {{ lxd.install.snap | json }}
+    - channel: {{ lxd.install.channel | json }}
     - cohort: {{ lxd.mode == "cluster" and lxd.install.cohort }}
     - hold: {{ lxd.install.hold }}
     {#- cluster members must not all refresh at once: a channel change is
@@ -37,18 +37,21 @@ lxd-snap:
       - pkg: lxd-snapd
 
 {#- a distribution package's LXD with data (validation refuses it where
-    lxd.migrate cannot run): moved into the snap, as the charm does #}
+    lxd.migrate cannot run): moved into the snap, as the charm does. The
+    path is pillar data: checked by a Salt function, never by a shell. #}
 lxd-deb-migrated:
   cmd.run:
     - name: /snap/bin/lxd.migrate -yes
-    - onlyif: test -d {{ lxd.files.deb_data }}/database
+    - onlyif:
+      - fun: file.directory_exists
+        path: {{ (lxd.files.deb_data ~ "/database") | json }}
     - timeout: {{ lxd.timeouts.command }}
     - require:
       - lxd_snap: lxd-snap
 
 lxd-snap-config:
   lxd_snap.configured:
-    - name: {{ lxd.install.snap }}
+    - name: {{ lxd.install.snap | json }}
     - config: {{ lxd.snap_config | json }}
     {#- LXCFS reads its settings at start only and cannot be restarted
         under running instances: lxcfs.* wait for the next boot. #}

@@ -1,7 +1,9 @@
-"""lxd.install.package as Salt renders it: the backend's package (with what
-its bridges need) and service, and the release's backports when asked
-(Incus on Debian 12)."""
+"""lxd.install as Salt renders it: the backend's package (with what its
+bridges need) and service, and the release's backports when asked (Incus
+on Debian 12); and pillar strings in the SLS files staying data, never a
+shell command or YAML of their own."""
 
+import pytest
 from formula import use_settings
 
 
@@ -56,5 +58,58 @@ def test_the_snap_install_brings_fuse_before_snapd_and_migrates_a_packages_lxd(l
     # a package's LXD with data (validation lets only Ubuntu's 4.0/5.0 snaps through)
     migrated = declarations(high, "lxd-deb-migrated")["cmd.run"]
     assert migrated["name"] == "/snap/bin/lxd.migrate -yes"
-    assert migrated["onlyif"] == "test -d /srv/deb-lxd/database"
+    assert migrated["onlyif"] == [{"fun": "file.directory_exists",
+                                   "path": "/srv/deb-lxd/database"}]
     assert {"lxd_snap": "lxd-snap"} in migrated["require"]
+
+
+def migration_check(loaders, deb_data):
+    """Salt's state machinery runs lxd-deb-migrated's onlyif as rendered
+    (test=True: lxd.migrate itself is never run); its result."""
+    use_settings(loaders, {"install": {"method": "snap"}, "files": {"deb_data": deb_data}})
+    migrated = declarations(loaders.modules.state.show_sls("lxd.install"),
+                            "lxd-deb-migrated")["cmd.run"]
+    return loaders.modules.state.single("cmd.run", name=migrated["name"],
+                                        onlyif=migrated["onlyif"], test=True)
+
+
+def test_the_package_data_path_never_reaches_a_shell(loaders, tmp_path):
+    pwned = tmp_path / "pwned"
+    # a directory of that name may exist: the path is data, not a command
+    deb_data = tmp_path / f"lxd; touch {pwned}; echo "
+    skipped = migration_check(loaders, str(deb_data))
+    assert skipped.comment == "onlyif condition is false"
+    assert not pwned.exists()
+
+    (deb_data / "database").mkdir(parents=True)
+    pending = migration_check(loaders, str(deb_data))
+    assert pending.result is None and "would have been executed" in pending.comment
+    assert not pwned.exists()
+
+
+# A pillar string that, pasted into YAML as it is, would declare a state.
+INJECTED = "\nlxd-injected:\n  cmd.run:\n    - name: touch /tmp/pwned\n"
+
+
+@pytest.mark.parametrize(("sls", "settings", "state_id", "argument"), [
+    ("lxd.install", {"install": {"snap": "lxd" + INJECTED}}, "lxd-snap", "name"),
+    ("lxd.install", {"install": {"channel": "stable" + INJECTED}}, "lxd-sideload", "channel"),
+    ("lxd.install", {"files": {"sideload_binary": "/x" + INJECTED}}, "lxd-sideload",
+     "binary_path"),
+    ("lxd.install", {"install": {"method": "package", "service": "lxd" + INJECTED}},
+     "lxd-service", "name"),
+    ("lxd.install", {"install": {"method": "package", "backports": "http://m" + INJECTED}},
+     "lxd-backports", "name"),
+    ("lxd.tuning", {"files": {"sysctl_conf": "/x" + INJECTED}}, "lxd-sysctl-tuning", "name"),
+    ("lxd.tuning", {"files": {"tmpfiles_conf": "/x" + INJECTED}}, "lxd-kernel-hardening",
+     "name"),
+    ("lxd.cluster.refresh", {"install": {"snap": "lxd" + INJECTED}},
+     "lxd-cluster-member-refreshed", "snap"),
+])
+def test_pillar_strings_render_as_one_yaml_string(loaders, sls, settings, state_id, argument):
+    # rendering comes before lxd-pillar-valid runs: a value must not become YAML
+    use_settings(loaders, settings)
+    high = loaders.modules.state.show_sls(sls)
+    assert isinstance(high, dict) and "lxd-injected" not in high, high
+    (declared,) = declarations(high, state_id).values()
+    assert INJECTED in declared[argument]

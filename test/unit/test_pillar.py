@@ -166,6 +166,146 @@ def test_bad_values_name_the_key_and_the_reason(lxd_pillar, pillar, expected):
     assert any(error.startswith(expected) for error in errors), errors
 
 
+MODES = {"mode": "0400", "default": "0444"}
+
+
+@pytest.mark.parametrize(
+    ("pillar", "expected"),
+    [
+        # hardening: every step of the path stays in /proc or /sys, as declared
+        ({"hardening": {"/proc/self/root/etc/shadow": MODES}},
+         "lxd:hardening:/proc/self/root/etc/shadow: leaves /proc and /sys: "
+         "/proc/self/root leads to /"),
+        # realpath alone takes this one back into /proc
+        ({"hardening": {"/proc/self/root/proc/sched_debug": MODES}},
+         "lxd:hardening:/proc/self/root/proc/sched_debug: leaves /proc and /sys: "
+         "/proc/self/root leads to /"),
+        ({"hardening": {"/proc/self/cwd": MODES}},
+         "lxd:hardening:/proc/self/cwd: leaves /proc and /sys: /proc/self/cwd leads to /"),
+        ({"hardening": {"/sys/kernel/../../etc/shadow": MODES}},
+         "lxd:hardening:/sys/kernel/../../etc/shadow: is not a plain absolute path "
+         "(no . or .. steps"),
+        ({"hardening": {"/sys/kernel/slab/": MODES}},
+         "lxd:hardening:/sys/kernel/slab/: is not a plain absolute path"),
+        ({"hardening": {"/sys/kernel/slab\nz /etc/shadow 0777 - - -": MODES}},
+         "lxd:hardening:'/sys/kernel/slab\\nz /etc/shadow 0777 - - -': "
+         "has a control character ('\\n')"),
+        ({"hardening": {"/sys/kernel/slab /etc/shadow": MODES}},
+         "lxd:hardening:/sys/kernel/slab /etc/shadow: has ' ', which a tmpfiles.d rule "
+         "does not take as written"),
+        ({"hardening": {"/sys/kernel/*": MODES}}, "lxd:hardening:/sys/kernel/*: has '*'"),
+        ({"hardening": {"/proc/%h": MODES}}, "lxd:hardening:/proc/%h: has '%'"),
+        # sysctl: each key is one line of files:sysctl_conf
+        ({"sysctl": {"vm.max_map_count": "262144\nkernel.modprobe = /tmp/x"}},
+         "lxd:sysctl:vm.max_map_count: the value has a control character ('\\n')"),
+        ({"sysctl": {"kernel.dmesg_restrict": "1\r"}},
+         "lxd:sysctl:kernel.dmesg_restrict: the value has a control character ('\\r')"),
+        ({"sysctl": {"vm.max_map_count\n": 1}},
+         "lxd:sysctl:'vm.max_map_count\\n': the key has a control character ('\\n')"),
+        # files: the formula's own files, spelled as the one path they are
+        ({"files": {"sysctl_conf": "/etc/sysctl.d/../shadow"}},
+         "lxd:files:sysctl_conf: '/etc/sysctl.d/../shadow' is not a plain absolute path"),
+        ({"files": {"tmpfiles_conf": "/etc/tmpfiles.d/lxd.conf\n"}},
+         "lxd:files:tmpfiles_conf: '/etc/tmpfiles.d/lxd.conf\\n' has a control character"),
+        ({"files": {"sysctl_conf": "/proc/self/root/etc/shadow"}},
+         "lxd:files:sysctl_conf: '/proc/self/root/etc/shadow' resolves to /etc/shadow: "
+         "give a path without symlinks"),
+        ({"files": {"sysctl_conf": "/etc"}},
+         "lxd:files:sysctl_conf: '/etc' is a directory: give the path of the file itself"),
+        ({"files": {"deb_data": "/var/lib/lxd/../snapd"}},
+         "lxd:files:deb_data: '/var/lib/lxd/../snapd' is not a plain absolute path"),
+        ({"install": {"extra_packages": ["nftables\n"]}}, "lxd:install:extra_packages:"),
+        # a trailing newline is not part of any name
+        ({"install": {"channel": "latest/stable\n"}}, "lxd:install:channel:"),
+        ({"cluster": {"name": "default\n"}}, "lxd:cluster:name:"),
+    ],
+)
+def test_pillar_that_could_damage_the_host_is_refused(lxd_pillar, pillar, expected):
+    errors = errors_for(lxd_pillar, pillar)
+    assert any(error.startswith(expected) for error in errors), errors
+    assert not any("\n" in error for error in errors), errors
+
+
+# What snap, apt and systemctl would not take for one plain name.
+NOT_NAMES = {
+    "snap": ["lxd; rm -rf /", "lxd_test", "-lxd", "lxd-", "lx--d", "LXD", "l", "l" * 41,
+             "2048", "lxd\n"],
+    "package": ["lxd;reboot", "-olxd", "Lxd", "l", "lxd\n"],
+    "service": ["../../etc/x", "--root=/tmp", "lxd incus", "", "lxd\n"],
+}
+NAME_KINDS = {"snap": "a snap name", "package": "a Debian package name",
+              "service": "a systemd unit name"}
+
+
+@pytest.mark.parametrize(("key", "name"),
+                         [(key, name) for key, names in NOT_NAMES.items() for name in names])
+def test_names_that_are_not_plain_are_refused(lxd_pillar, key, name):
+    assert errors_for(lxd_pillar, {"install": {key: name}})[0].startswith(
+        f"lxd:install:{key}: {name!r} is not {NAME_KINDS[key]} (")
+
+
+@pytest.mark.parametrize(
+    "pillar",
+    [
+        {"hardening": {"/proc/sched_debug": MODES, "/sys/kernel/slab": MODES}},
+        {"hardening": {"/proc/mounts": MODES}},  # a link that stays in /proc: self/mounts
+        {"sysctl": {"net.ipv4.tcp_rmem": "4096 87380 6291456", "vm.max_map_count": 262144}},
+        {"files": {"sysctl_conf": "/etc/sysctl.d/60-lxd.conf",
+                   "tmpfiles_conf": "/etc/tmpfiles.d/lxd.conf",
+                   "sideload_binary": "/var/snap/lxd/common/lxd.debug",
+                   "deb_data": "/var/lib/lxd"}},
+        {"install": {"snap": "lxd-test"}},
+        {"install": {"snap": "0ad"}},
+        {"install": {"snap": "a" * 40}},
+        {"install": {"method": "package", "package": "g++", "service": "snap.lxd.daemon"}},
+        {"install": {"method": "package", "package": "incus-base", "service": "incus.service"}},
+        {"install": {"method": "package", "service": "lxd@main"}},
+    ],
+)
+def test_plain_names_and_paths_pass(lxd_pillar, pillar):
+    assert errors_for(lxd_pillar, pillar) == []
+
+
+def test_a_link_this_host_may_not_read_is_refused(lxd_pillar):
+    # pid 1's root: unreadable from where the minion runs here, else the whole filesystem
+    errors = errors_for(lxd_pillar, {"hardening": {"/proc/1/root/etc/shadow": MODES}})
+    assert errors[0] in (
+        "lxd:hardening:/proc/1/root/etc/shadow: cannot be judged: /proc/1/root is a link "
+        "this host may not read",
+        "lxd:hardening:/proc/1/root/etc/shadow: leaves /proc and /sys: /proc/1/root leads to /")
+
+
+def test_links_that_stay_in_sys_pass(lxd_pillar):
+    link = next((path for path in Path("/sys/class").glob("*/*") if path.is_symlink()), None)
+    if link is None:
+        pytest.skip("no link under /sys/class on this machine")
+    assert errors_for(lxd_pillar, {"hardening": {str(link): MODES}}) == []
+
+
+def test_files_are_the_formulas_own_not_a_directory_or_a_link_elsewhere(lxd_pillar, tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "passwd").symlink_to("/etc/passwd")
+    (tmp_path / "mine.conf").write_text("")
+    refused = {
+        str(tmp_path / "real"): "is a directory: give the path of the file itself",
+        str(tmp_path / "passwd"): "resolves to /etc/passwd: give a path without symlinks",
+        str(tmp_path / "link" / "60-lxd.conf"):
+            f"resolves to {tmp_path}/real/60-lxd.conf: give a path without symlinks",
+    }
+    for path, reason in refused.items():
+        for key in ("sysctl_conf", "tmpfiles_conf", "sideload_binary"):
+            assert errors_for(lxd_pillar, {"files": {key: path}}) == [
+                f"lxd:files:{key}: {path!r} {reason}, the file's own"
+                if "symlinks" in reason else f"lxd:files:{key}: {path!r} {reason}"]
+    # a file of its own, there or still to be written; the package's data
+    # directory is a directory, and is only looked into
+    assert errors_for(lxd_pillar, {"files": {
+        "sysctl_conf": str(tmp_path / "mine.conf"),
+        "tmpfiles_conf": str(tmp_path / "real" / "new.conf"),
+        "deb_data": str(tmp_path / "link")}}) == []
+
+
 def test_incus_gets_its_package_defaults_and_keeps_the_rest(lxd_pillar):
     merged = lxd_pillar.merge(pillar={"backend": "incus"})
     assert merged["install"] == dict(DEFAULTS["install"], method="package",
@@ -215,6 +355,24 @@ def test_values_from_a_masked_pillar_are_quoted_as_given(lxd_pillar):
     assert not any("pw@" in error for error in errors), errors
 
 
+@pytest.mark.parametrize("expiry", ["25H", "1d 1S", "2d", "1w", "1m", "1y"])
+def test_a_join_token_lasts_a_day_at_most(lxd_pillar, expiry):
+    assert errors_for(lxd_pillar, {"cluster": {"token_expiry": expiry}}) == [
+        f"lxd:cluster:token_expiry: {expiry!r} is longer than 1d: a join token lets whoever "
+        "holds it join the cluster, so it lasts 1d at most"]
+
+
+@pytest.mark.parametrize("expiry", ["15M", "1d", "24H", "23H 60M", "86400S"])
+def test_token_expiries_up_to_a_day(lxd_pillar, expiry):
+    assert errors_for(lxd_pillar, {"cluster": {"token_expiry": expiry}}) == []
+
+
+def test_expiries_count_their_longest(lxd_pillar):
+    # a month and a year as their longest, so that a bound is never too tight
+    assert lxd_pillar.expiry_seconds("1d 12H") == 36 * 3600
+    assert lxd_pillar.expiry_seconds("1m 1y") == (31 + 366) * 86400
+
+
 def test_not_a_mapping(lxd_pillar):
     assert errors_for(lxd_pillar, ["mode"]) == ["lxd: must be a mapping, not a list"]
 
@@ -251,3 +409,8 @@ def test_the_snap_does_not_take_over_a_packages_lxd_where_lxd_migrate_cannot(loa
     # an empty data directory (the package installed, never initialised) is no obstacle
     (tmp_path / "database").rmdir()
     assert loaders.modules.lxd_pillar.validate(pillar, check_daemon=True) == []
+
+
+def test_the_packages_data_directory_is_looked_at_only_when_valid(loaders):
+    assert loaders.modules.lxd_pillar.validate({"files": {"deb_data": 5}}, check_daemon=True) == [
+        "lxd:files:deb_data: must be an absolute path, not 5"]
