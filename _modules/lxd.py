@@ -830,12 +830,17 @@ def _mask(key, value):
 
 def _masked_url(value):
     """``value`` with the password of a URL (``scheme://user:pass@host``,
-    the scheme optional) masked; anything else unchanged."""
+    the scheme optional) masked, and all of a ``scheme://userinfo@host``
+    without one (a token as user name); anything else unchanged. The
+    userinfo is what comes before the host, i.e. before the last ``@``:
+    a password typed unquoted may hold ``/``, ``?``, ``#``, ``@`` or
+    ``:``, so no parser that stops at them finds where it ends."""
     scheme, separator, rest = value.partition("://")
     if not separator:
         scheme, rest = "", value
     credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials or "/" in credentials:
+    if not at or (":" not in credentials and not separator):
         return value
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{separator}{user}:{MASK}@{host}"
+    user, colon, _password = credentials.partition(":")
+    shown = f"{user}:{MASK}" if colon else MASK
+    return f"{scheme}{separator}{shown}@{host}"
