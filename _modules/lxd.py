@@ -563,11 +563,12 @@ def backend_drift(wanted=None):
     ]
 
 
-def config_get(key=None, unmasked=False):
+def config_get(key=None, unmasked=False, refresh=False):
     """
     Return the server configuration, or the value of one ``key`` (None when
-    unset). Secrets are masked (see :py:func:`masked`) unless ``unmasked``
-    (for states that compare them).
+    unset), as this run last read it (``refresh=True``: read it now).
+    Secrets are masked (see :py:func:`masked`) unless ``unmasked`` (for
+    states that compare them).
 
     CLI Example:
 
@@ -576,7 +577,7 @@ def config_get(key=None, unmasked=False):
         salt '*' lxd.config_get
         salt '*' lxd.config_get core.https_address
     """
-    config = _server().get("config", {})
+    config = _server(refresh).get("config", {})
     if not unmasked:
         config = masked(config)
     return config if key is None else config.get(key)
