@@ -747,8 +747,8 @@ def await_shared_settings(mode, pending, what, test=False):
     Check, on a member that does not keep its cluster's shared settings
     (see :py:func:`shared_settings_keeper`), that the cluster holds what
     this member's own pillar asks of them: ``pending`` is a function
-    returning those changes (``{key: {"old", "new"}}``) against the
-    settings as LXD holds them now. Returns None when this daemon keeps
+    returning those changes (``{key: {"old", "new"}}``, fit to show:
+    secrets masked) against the settings as LXD holds them now. Returns None when this daemon keeps
     the settings itself (the caller makes the changes); otherwise the
     outcome for a state about ``what`` (``result``, ``changes``,
     ``comment``). This member changes nothing: when changes are pending it
@@ -764,10 +764,10 @@ def await_shared_settings(mode, pending, what, test=False):
     if keeper is None:
         return outcome
     if test:
-        left = __salt__["lxd.masked"](pending())
+        left = pending()
     else:
         bound = _settings()["timeouts"]["request"]
-        left = __salt__["lxd.masked"](await_members(pending, bound))
+        left = await_members(pending, bound)
     if not left:
         outcome["comment"] = (f"The {what} are {elsewhere}, and hold what this member's "
                               "pillar asks.")

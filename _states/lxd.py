@@ -146,8 +146,8 @@ def proxied(name, http=None, https=None, no_proxy=None, mode="standalone"):
     try:
         wanted = __salt__["lxd_server.proxy_config"](http, https, no_proxy)
         shared = __salt__["lxd_cluster.await_shared_settings"](
-            mode, lambda: _config_changes(wanted, refresh=True), "proxy settings",
-            test=__opts__["test"])
+            mode, lambda: __salt__["lxd.masked"](_config_changes(wanted, refresh=True)),
+            "proxy settings", test=__opts__["test"])
     except CommandExecutionError as exc:
         return _failed(ret, f"The proxy settings could not be read: {exc}")
     if shared is not None:
