@@ -563,11 +563,12 @@ def backend_drift(wanted=None):
     ]
 
 
-def config_get(key=None, unmasked=False):
+def config_get(key=None, unmasked=False, refresh=False):
     """
     Return the server configuration, or the value of one ``key`` (None when
-    unset). Secrets are masked (see :py:func:`masked`) unless ``unmasked``
-    (for states that compare them).
+    unset), as this run last read it (``refresh=True``: read it now).
+    Secrets are masked (see :py:func:`masked`) unless ``unmasked`` (for
+    states that compare them).
 
     CLI Example:
 
@@ -576,7 +577,7 @@ def config_get(key=None, unmasked=False):
         salt '*' lxd.config_get
         salt '*' lxd.config_get core.https_address
     """
-    config = _server().get("config", {})
+    config = _server(refresh).get("config", {})
     if not unmasked:
         config = masked(config)
     return config if key is None else config.get(key)
@@ -830,12 +831,17 @@ def _mask(key, value):
 
 def _masked_url(value):
     """``value`` with the password of a URL (``scheme://user:pass@host``,
-    the scheme optional) masked; anything else unchanged."""
+    the scheme optional) masked, and all of a ``scheme://userinfo@host``
+    without one (a token as user name); anything else unchanged. The
+    userinfo is what comes before the host, i.e. before the last ``@``:
+    a password typed unquoted may hold ``/``, ``?``, ``#``, ``@`` or
+    ``:``, so no parser that stops at them finds where it ends."""
     scheme, separator, rest = value.partition("://")
     if not separator:
         scheme, rest = "", value
     credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials or "/" in credentials:
+    if not at or (":" not in credentials and not separator):
         return value
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{separator}{user}:{MASK}@{host}"
+    user, colon, _password = credentials.partition(":")
+    shown = f"{user}:{MASK}" if colon else MASK
+    return f"{scheme}{separator}{shown}@{host}"

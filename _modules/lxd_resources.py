@@ -23,7 +23,6 @@ every member has defined its part, and makes every other change.
 """
 
 import copy
-import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -53,9 +52,6 @@ PROJECT_FEATURES = {"profiles": ("features.profiles", "true"),
 # What is created first: projects hold profiles, profiles use pools and
 # networks. Deletions go the other way.
 ORDER = ("projects", "storage_pools", "networks", "profiles")
-# How often the member creating a pool or network cluster-wide asks LXD
-# whether every member defined its part (LXD has no event for it).
-PENDING_POLL_SECONDS = 0.5
 # Network types whose members have no part of their own (LXD refuses
 # ?target for them).
 CLUSTER_WIDE_NETWORKS = ("ovn",)
@@ -367,18 +363,13 @@ def _await_every_member(step):
     kind, name, keys = step["kind"], step["name"], step["member_keys"]
     members = set(__salt__["lxd.cluster_members"](refresh=True))
     bound = __salt__["lxd_pillar.merge"]()["timeouts"]["request"]
-    deadline = time.monotonic() + bound
-    while True:
-        defined = set(_metadata(step).get("locations") or [])
-        missing = sorted(members - defined)
-        if not missing:
-            break
-        if time.monotonic() >= deadline:
-            raise CommandExecutionError(
-                f"members {', '.join(missing)} did not define their part within {bound} s "
-                "(lxd:timeouts:request): apply lxd on them (their member_config comes from "
-                "their own pillar)")
-        time.sleep(PENDING_POLL_SECONDS)
+    missing = __salt__["lxd_cluster.await_members"](
+        lambda: sorted(members - set(_metadata(step).get("locations") or [])), bound)
+    if missing:
+        raise CommandExecutionError(
+            f"members {', '.join(missing)} did not define their part within {bound} s "
+            "(lxd:timeouts:request): apply lxd on them (their member_config comes from "
+            "their own pillar)")
     for other in sorted(members):
         given = set(_metadata(step, target=other).get("config") or {})
         for key in sorted(set(keys) ^ given):

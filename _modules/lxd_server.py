@@ -6,6 +6,8 @@ else the minion's own). These functions say what the server keys should
 be; the ``lxd.listening`` and ``lxd.proxied`` states set them.
 """
 
+import urllib.parse
+
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "lxd_server"
@@ -101,5 +103,12 @@ def _minion_proxy():
     scheme, _, rest = host.partition("://")
     credentials = ""
     if user:
-        credentials = f"{user}:{__salt__['config.get']('proxy_password') or ''}@"
+        # quoted whole: a password may hold any of : / ? # @
+        password = __salt__["config.get"]("proxy_password") or ""
+        credentials = f"{_quoted(user)}:{_quoted(password)}@"
     return f"{scheme}://{credentials}{rest}{f':{port}' if port else ''}", no_proxy
+
+
+def _quoted(text):
+    """``text`` percent-encoded for a URL's userinfo."""
+    return urllib.parse.quote(str(text), safe="")

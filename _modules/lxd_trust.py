@@ -360,14 +360,9 @@ def token(name, projects=None):
 def plan(clients=None, cluster=None, metrics=False, client_minions=None):
     """
     Return what keeping the trust store as wanted would change, without
-    changing anything: ``clients`` (``lxd:trust:clients``) and the client
-    minions asking cluster ``cluster`` for trust that the rules
-    ``client_minions`` (``lxd:trust:client_minions``) allow
-    (:py:func:`requests`);
-    ``metrics`` says whether the metrics listener is on (certificates of
-    type ``metrics`` are trusted only then). Returns ``{"changes": {LXD
-    name: {"old", "new"}}, "steps": [...], "notes": [...]}``; ``steps`` is
-    what :py:func:`apply` runs.
+    changing anything: :py:func:`plan_for` what :py:func:`wanted` says.
+    Returns ``{"changes": {LXD name: {"old", "new"}}, "steps": [...],
+    "notes": [...]}``; ``steps`` is what :py:func:`apply` runs.
 
     CLI Example:
 
@@ -375,30 +370,66 @@ def plan(clients=None, cluster=None, metrics=False, client_minions=None):
 
         salt lxd1 lxd_trust.plan "$(salt-call --out=json pillar.get lxd:trust:clients)"
     """
+    return plan_for(wanted(clients, cluster, metrics, client_minions))
+
+
+def wanted(clients=None, cluster=None, metrics=False, client_minions=None):
+    """
+    Return the certificates the formula wants trusted, from pillar and the
+    mine, not from LXD: ``clients`` (``lxd:trust:clients``) and the client
+    minions asking cluster ``cluster`` for trust that the rules
+    ``client_minions`` (``lxd:trust:client_minions``) allow
+    (:py:func:`requests`); ``metrics`` says whether the metrics listener is
+    on (certificates of type ``metrics`` are trusted only then). Returns
+    ``{"certificates": {LXD name: {...}}, "unwanted": [fingerprints pillar
+    revokes], "notes": [...]}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.wanted "$(salt-call --out=json pillar.get lxd:trust:clients)"
+    """
     minion_requests = requests(cluster, client_minions) if cluster else {}
-    wanted, unwanted, notes = _wanted(clients or {}, minion_requests)
-    for name in [name for name, entry in wanted.items() if entry["type"] == "metrics"]:
+    certs, unwanted, notes = _wanted(clients or {}, minion_requests)
+    for name in [name for name, entry in certs.items() if entry["type"] == "metrics"]:
         if not metrics:
             notes.append(f"{name}: a metrics certificate, trusted once lxd:listen:metrics is on")
-            del wanted[name]
+            del certs[name]
+    return {"certificates": certs, "unwanted": sorted(unwanted), "notes": notes}
+
+
+def plan_for(wanted):
+    """
+    Return what bringing the trust store, as LXD holds it now, to
+    ``wanted`` (what :py:func:`wanted` returns) would change, as
+    :py:func:`plan` does.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_trust.plan_for "$(salt-call --out=json lxd_trust.wanted ...)"
+    """
+    certs = wanted["certificates"]
     current = certificates()
     steps = []
-    for name, entry in sorted(wanted.items()):
+    for name, entry in sorted(certs.items()):
         have = current.get(entry["fingerprint"])
         if have is None:
             steps.append(("add", name, None, entry))
         elif _fields(have) != _fields(entry, name):
             steps.append(("update", name, _fields(have), entry))
-    kept = {entry["fingerprint"] for entry in wanted.values()}
+    kept = {entry["fingerprint"] for entry in certs.values()}
     for fingerprint, have in sorted(current.items()):
         if fingerprint in kept:
             continue
-        if _managed(have["name"]) or fingerprint in unwanted:
+        if _managed(have["name"]) or fingerprint in wanted["unwanted"]:
             steps.append(("remove", have["name"], _fields(have), {"fingerprint": fingerprint}))
     return {
         "changes": {name: _change(old, entry, name, action) for action, name, old, entry in steps},
         "steps": steps,
-        "notes": notes,
+        "notes": list(wanted["notes"]),
     }
 
 

@@ -135,21 +135,24 @@ def proxied(name, http=None, https=None, no_proxy=None, mode="standalone"):
     Ensure LXD's ``core.proxy_http``, ``core.proxy_https`` and
     ``core.proxy_ignore_hosts`` are as ``lxd:proxy`` says, each defaulting
     to the minion's own proxy settings; an empty value unsets its key. The
-    keys are shared by a cluster: there one member sets them (see
-    ``lxd_cluster.shared_settings_keeper``).
+    keys are shared by a cluster: there one member sets them, and the
+    others fail when the cluster does not hold what they ask (see
+    ``lxd_cluster.await_shared_settings``).
 
     mode
         ``lxd:mode``.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        elsewhere = __salt__["lxd_cluster.shared_settings_keeper"](mode)
-        if elsewhere:
-            ret["comment"] = f"The proxy settings are {elsewhere}."
-            return ret
         wanted = __salt__["lxd_server.proxy_config"](http, https, no_proxy)
+        shared = __salt__["lxd_cluster.await_shared_settings"](
+            mode, lambda: __salt__["lxd.masked"](_config_changes(wanted, refresh=True)),
+            "proxy settings", test=__opts__["test"])
     except CommandExecutionError as exc:
         return _failed(ret, f"The proxy settings could not be read: {exc}")
+    if shared is not None:
+        ret.update(shared)
+        return ret
     return _server_config(ret, wanted, "proxy settings")
 
 
@@ -157,26 +160,31 @@ def _server_config(ret, wanted, what):
     """Bring the server keys in ``wanted`` (None: unset) to their values,
     in one request."""
     try:
-        current = __salt__["lxd.config_get"](unmasked=True)
-        changed = {
-            key: value for key, value in wanted.items() if current.get(key) != value
-        }
-        ret["changes"] = __salt__["lxd.masked"]({
-            key: {"old": current.get(key), "new": value} for key, value in changed.items()
-        })
-        if not changed:
+        changes = _config_changes(wanted)
+        ret["changes"] = __salt__["lxd.masked"](changes)
+        if not changes:
             ret["comment"] = f"The {what} are as wanted."
             return ret
         if __opts__["test"]:
             ret["result"] = None
             ret["comment"] = f"The {what} would be changed."
             return ret
-        __salt__["lxd.config_update"](changed)
+        __salt__["lxd.config_update"](
+            {key: change["new"] for key, change in changes.items()})
     except CommandExecutionError as exc:
         ret["changes"] = {}
         return _failed(ret, f"Changing the {what} failed: {exc}; nothing was changed.")
     ret["comment"] = f"The {what} were changed."
     return ret
+
+
+def _config_changes(wanted, refresh=False):
+    """The server keys whose values differ from ``wanted`` (None: unset),
+    ``{key: {"old", "new"}}``, secrets included; ``refresh``: as the
+    server holds them now, not as this run read them."""
+    current = __salt__["lxd.config_get"](unmasked=True, refresh=refresh)
+    return {key: {"old": current.get(key), "new": value}
+            for key, value in wanted.items() if current.get(key) != value}
 
 
 def _failed(ret, comment):

@@ -33,7 +33,9 @@ def clients_trusted(name, clients=None, cluster=None, metrics=False, mode="stand
     cluster ``cluster`` through the mine (as ``salt-minion:<minion id>``).
     Certificates the formula trusted before and no longer wants are
     removed, as are those of entries with ``present: false``; certificates
-    added by other means are left alone. In a cluster one member acts.
+    added by other means are left alone. In a cluster one member acts, and
+    the others fail when the cluster does not hold what they ask (see
+    ``lxd_cluster.await_shared_settings``).
 
     clients
         ``lxd:trust:clients``.
@@ -55,12 +57,15 @@ def clients_trusted(name, clients=None, cluster=None, metrics=False, mode="stand
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        elsewhere = __salt__["lxd_cluster.shared_settings_keeper"](mode)
-        if elsewhere:
-            ret["comment"] = f"The trusted clients are {elsewhere}."
+        wanted = __salt__["lxd_trust.wanted"](clients or {}, cluster, metrics, client_minions)
+        notes = "".join(f" {note}." for note in wanted["notes"])
+        shared = __salt__["lxd_cluster.await_shared_settings"](
+            mode, lambda: __salt__["lxd_trust.plan_for"](wanted)["changes"],
+            "trusted clients", test=__opts__["test"])
+        if shared is not None:
+            ret.update(shared, comment=shared["comment"] + notes)
             return ret
-        plan = __salt__["lxd_trust.plan"](clients or {}, cluster, metrics, client_minions)
-        notes = "".join(f" {note}." for note in plan["notes"])
+        plan = __salt__["lxd_trust.plan_for"](wanted)
         ret["changes"] = plan["changes"]
         if not plan["steps"]:
             ret["comment"] = "The trusted clients are as wanted." + notes

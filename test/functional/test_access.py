@@ -2,6 +2,7 @@
 pillar), trust tokens, listeners and proxy settings."""
 
 import base64
+import contextlib
 import datetime
 import functools
 import http.server
@@ -10,6 +11,7 @@ import os
 import socket
 import stat
 import threading
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -324,15 +326,22 @@ def test_proxy_from_pillar_then_unset(loaders, lxd_daemon):
     assert not {"core.proxy_http", "core.proxy_https", "core.proxy_ignore_hosts"} & set(config)
 
 
-def test_proxy_defaults_to_the_minions_own(loaders, lxd_daemon):
-    loaders.opts.update(proxy_host="proxy.lan", proxy_port=3128, proxy_username="salt",
-                        proxy_password="pr0xy-pass", no_proxy=["localhost"])
+@contextlib.contextmanager
+def minion_proxy(loaders, **settings):
+    """The minion's own proxy options (its configuration's ``proxy_*``)."""
+    loaders.opts.update(settings)
     try:
-        result = loaders.states.lxd.proxied("proxy")
+        yield
     finally:
-        for key in ("proxy_host", "proxy_port", "proxy_username", "proxy_password"):
+        for key in settings:
             loaders.opts.pop(key)
         loaders.opts["no_proxy"] = []
+
+
+def test_proxy_defaults_to_the_minions_own(loaders, lxd_daemon):
+    with minion_proxy(loaders, proxy_host="proxy.lan", proxy_port=3128, proxy_username="salt",
+                      proxy_password="pr0xy-pass", no_proxy=["localhost"]):
+        result = loaders.states.lxd.proxied("proxy")
     assert result.result is True
     assert "pr0xy-pass" not in repr(result)
     assert result.changes["core.proxy_http"]["new"] == "http://salt:********@proxy.lan:3128"
@@ -344,6 +353,22 @@ def test_proxy_defaults_to_the_minions_own(loaders, lxd_daemon):
     assert lxd.config_get("core.proxy_https") == "http://salt:********@proxy.lan:3128"
     assert "pr0xy-pass" not in repr(lxd.info(refresh=True))
     assert lxd.config_get("core.proxy_https", unmasked=True) == config["core.proxy_https"]
+
+
+def test_a_minion_proxy_password_is_quoted_for_lxd_and_never_shown(loaders, lxd_daemon):
+    password = "p/a@ss:w#rd?"
+    with minion_proxy(loaders, proxy_host="http://proxy.lan", proxy_port=3128,
+                      proxy_username="salt@corp", proxy_password=password):
+        result = loaders.states.lxd.proxied("proxy")
+    assert result.result is True, result
+    config = lxd_daemon.query("/1.0")["config"]
+    assert config["core.proxy_http"] == (
+        "http://salt%40corp:p%2Fa%40ss%3Aw%23rd%3F@proxy.lan:3128")
+    assert result.changes["core.proxy_http"]["new"] == "http://salt%40corp:********@proxy.lan:3128"
+    lxd = loaders.modules.lxd
+    shown = repr(result) + repr(lxd.info(refresh=True)) + repr(lxd.config_get())
+    for form in (password, urllib.parse.quote(password, safe=""), "p/a", "w#rd"):
+        assert form not in shown
 
 
 def test_proxy_error_is_reported_not_raised(loaders, tmp_path):

@@ -346,6 +346,19 @@ def test_masking_hides_secrets_by_key_name_and_url_passwords_only(loaders):
     assert masked["running"] == [{"metadata": {"secret": "********", "fingerprint": "f00"}}]
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://salt:p/a@ss:w#rd?@proxy.lan:3128", "http://salt:********@proxy.lan:3128"),
+    ("http://salt:p%2Fa%40ss%3Aw%23rd%3F@proxy.lan:3128", "http://salt:********@proxy.lan:3128"),
+    ("socks5h://salt:/?#@@[::1]:1080", "socks5h://salt:********@[::1]:1080"),
+    ("http://salt:pw/x?y#z@proxy.lan/", "http://salt:********@proxy.lan/"),
+    ("https://t0k/en@proxy.lan", "https://********@proxy.lan"),
+    ("http://proxy.lan:3128/", "http://proxy.lan:3128/"),
+])
+def test_masking_hides_url_credentials_whatever_characters_they_hold(loaders, url, shown):
+    masked = loaders.modules.lxd.masked({"core.proxy_http": url})
+    assert masked == {"core.proxy_http": shown}
+
+
 def test_values_from_a_masked_pillar_are_quoted_as_given(lxd_pillar):
     secret = pytest.importorskip("salt.utils.secret")
     pillar = secret.hide({"cluster": {"token_expiry": ["15M"]},
