@@ -282,10 +282,13 @@ def _listing(node, **params):
     return _metadata(node, recursion=1, **params) or []
 
 
-def query(path, **params):
+def query(path, unmasked=False, **params):
     """
     Return the metadata of ``GET /1.0/<path>`` (read only), for what has no
-    function of its own, e.g. ``resources`` or ``warnings``.
+    function of its own, e.g. ``resources`` or ``warnings``. Secrets (a
+    token operation's secret, an instance's cloud-init data) are masked
+    (see :py:func:`masked`) unless ``unmasked`` (for what compares or
+    writes back what it read).
 
     CLI Example:
 
@@ -294,10 +297,12 @@ def query(path, **params):
         salt '*' lxd.query resources
         salt '*' lxd.query operations recursion=1
     """
-    return _metadata(_node(path), **salt.utils.args.clean_kwargs(**params))
+    found = _metadata(_node(path), **salt.utils.args.clean_kwargs(**params))
+    return found if unmasked else masked(found)
 
 
-def request(method, path, body=None, wait=True, reconnect=False, upload=None, **params):
+def request(method, path, body=None, wait=True, reconnect=False, upload=None,
+            unmasked=False, **params):
     """
     Send ``method`` (POST, PUT, PATCH, DELETE) to ``/1.0/<path>`` with the
     JSON ``body`` and query ``params``, and return the metadata LXD answers.
@@ -308,7 +313,8 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None, **
     restarted the daemon's listeners, e.g. enabling clustering). ``upload``
     is ``(data, headers)`` for a body that is not JSON (an image's
     tarball). The formula's other modules send their writes through this
-    function.
+    function. Secrets in the answer (the secret of a token's operation)
+    are masked (see :py:func:`masked`) unless ``unmasked``.
 
     CLI Example:
 
@@ -323,15 +329,20 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None, **
     if upload is not None:
         payload = {"data": upload[0], "headers": upload[1]}
     try:
-        if wait:
-            return _run(send, params=params, **payload)
-        try:
-            return send(params=params, **payload).json()["metadata"]
-        except LXD_ERRORS as exc:
-            raise _api_error(exc) from exc
+        answer = _run(send, params=params, **payload) if wait else _sent(send, params, payload)
     finally:
         if reconnect:
             _disconnect()
+    return answer if unmasked else masked(answer)
+
+
+def _sent(send, params, payload):
+    """The metadata LXD answers a request with, without waiting for the
+    operation it started."""
+    try:
+        return send(params=params, **payload).json()["metadata"]
+    except LXD_ERRORS as exc:
+        raise _api_error(exc) from exc
 
 
 def _node(path):

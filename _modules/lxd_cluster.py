@@ -288,7 +288,7 @@ def _bounded_join_token(member):
     again; a token that still lasts longer is revoked and refused."""
     expiry = _settings()["cluster"]["token_expiry"]
     for attempt in range(2):
-        token = __salt__["lxd_membership.issue_join_token"](member)
+        token = __salt__["lxd_membership.issue_join_token"](member, unmasked=True)["token"]
         expires_at = __salt__["lxd_membership.decode_join_token"](token)["expires_at"]
         latest = (datetime.datetime.now(datetime.UTC)
                   + datetime.timedelta(seconds=expiry_seconds(expiry) + EXPIRY_SLACK))
