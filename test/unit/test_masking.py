@@ -116,3 +116,14 @@ def test_buginfo_text_keeps_no_secret_and_every_other_line(loaders):
     assert [line for line in masked.splitlines() if line in kept] == kept
     assert "  core.remote_token_expiry: 1H\n" in masked
     assert "    MIIB+DCCAX2gAwIBAgIQPITVaVcYR9T9tl4yg5Cx9jAKBggqhkjOPQQDAzAwMRww\n" in masked
+
+
+def test_mine_send_publishes_the_formulas_own_entries_only(loaders):
+    send = loaders.modules.lxd_mine.send
+    for name, function in (("lxd_server", "lxd_membership.issue_join_token"),
+                           ("lxd_join_offer_lxd4", "lxd_trust.connection_facts"),
+                           ("anything", "test.ping")):
+        with pytest.raises(CommandExecutionError,
+                           match=f"own mine entries only .*not '{name}' from '{function}'"):
+            send(name, function, "lxd4")
+    assert loaders.modules.lxd_mine.check_published("lxd_client", "lxd_trust.request")
