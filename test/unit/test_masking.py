@@ -127,3 +127,21 @@ def test_mine_send_publishes_the_formulas_own_entries_only(loaders):
                            match=f"own mine entries only .*not '{name}' from '{function}'"):
             send(name, function, "lxd4")
     assert loaders.modules.lxd_mine.check_published("lxd_client", "lxd_trust.request")
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("../../etc/cron.d/x", "names a path"), ("a/b", "names a path"), ("..", "names a path"),
+    ("", "names a path"), ("-rf", "starts with '-'"), ("lap\ntop", "control characters"),
+    ("lap\x7ftop", "control characters"),
+])
+def test_a_trust_token_name_cannot_leave_the_token_directory(loaders, name, problem):
+    with pytest.raises(CommandExecutionError, match=f"(?s)name: .* {problem}.*: a client's name is the "
+                       "token's file name under .*/lxd-trust-tokens"):
+        loaders.modules.lxd_trust.token(name)
+
+
+@pytest.mark.parametrize("expiry", ["1 day", "0M", "", "12"])
+def test_a_trust_token_expiry_is_an_lxd_expiry(loaders, expiry):
+    # refused before the daemon is asked anything (there is none here)
+    with pytest.raises(CommandExecutionError, match="expiry: .* is not an LXD expiry"):
+        loaders.modules.lxd_trust.issue_trust_token("laptop", expiry=expiry)
