@@ -692,7 +692,7 @@ def networks(managed=None):
 
 def profiles():
     """
-    Return the profiles, by name.
+    Return the profiles, by name, secrets masked (see :py:func:`masked`).
 
     CLI Example:
 
@@ -732,7 +732,9 @@ def cluster():
 
 
 def _by_name(node):
-    return {item["name"]: item for item in _listing(node)}
+    """A listing by name, secrets masked (a profile's cloud-init data, a
+    network's BGP passwords): these are read, never written back."""
+    return {item["name"]: masked(item) for item in _listing(node)}
 
 
 # ---------------------------------------------------------------- cluster
