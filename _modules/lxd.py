@@ -77,13 +77,27 @@ BACKENDS = {
 # A daemon coming back from a reload is asked again at this pace.
 READY_POLL_SECONDS = 1
 
-# Keys whose values are secrets, by their last word (core.trust_password,
-# oidc.client.secret, a token operation's secret): masked in every report.
-# Not a key that merely mentions one (cluster.join_token_expiry).
+# What is secret, the one definition every report, return and debug bundle
+# masks by. Keys whose values are secrets, by their last word
+# (core.trust_password, oidc.client.secret, bgp.peers.<peer>.password, a
+# token operation's secret). Not a key that merely mentions one
+# (cluster.join_token_expiry).
 SECRET_WORDS = ("password", "secret", "token")
-# ... and secrets whose names end otherwise
-SECRET_KEYS = ("maas.api.key", "network.ovn.client_key")
+# ... by how they end: keys proving an identity (network.ovn.client_key,
+# Incus 7's storage.linstor.client_key, a *.private_key)
+SECRET_ENDINGS = ("private_key", "client_key")
+# ... by what they start with: Loki's credentials, and what an instance or
+# profile hands its guest (cloud-init data, environment variables), where
+# passwords and keys are commonly put
+SECRET_PREFIXES = ("loki.auth.", "cloud-init.", "environment.")
+# ... and by their whole name: the same for older names, and credentials
+# of a DNS provider
+SECRET_KEYS = ("maas.api.key", "acme.provider.environment",
+               "user.user-data", "user.vendor-data", "user.network-config")
 MASK = "********"
+# A `key: value` line of YAML as the lxc client prints it (lxc info,
+# lxc config show), a list item's first key included
+YAML_KEY_LINE = re.compile(r"^(?P<lead>\s*(?:- )?)(?P<key>[^\s:#'\"][^:\s]*):(?:\s(?P<value>.*))?$")
 
 
 def __virtual__():
@@ -268,10 +282,13 @@ def _listing(node, **params):
     return _metadata(node, recursion=1, **params) or []
 
 
-def query(path, **params):
+def query(path, unmasked=False, **params):
     """
     Return the metadata of ``GET /1.0/<path>`` (read only), for what has no
-    function of its own, e.g. ``resources`` or ``warnings``.
+    function of its own, e.g. ``resources`` or ``warnings``. Secrets (a
+    token operation's secret, an instance's cloud-init data) are masked
+    (see :py:func:`masked`) unless ``unmasked`` (for what compares or
+    writes back what it read).
 
     CLI Example:
 
@@ -280,10 +297,12 @@ def query(path, **params):
         salt '*' lxd.query resources
         salt '*' lxd.query operations recursion=1
     """
-    return _metadata(_node(path), **salt.utils.args.clean_kwargs(**params))
+    found = _metadata(_node(path), **salt.utils.args.clean_kwargs(**params))
+    return found if unmasked else masked(found)
 
 
-def request(method, path, body=None, wait=True, reconnect=False, upload=None, **params):
+def request(method, path, body=None, wait=True, reconnect=False, upload=None,
+            unmasked=False, **params):
     """
     Send ``method`` (POST, PUT, PATCH, DELETE) to ``/1.0/<path>`` with the
     JSON ``body`` and query ``params``, and return the metadata LXD answers.
@@ -294,7 +313,8 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None, **
     restarted the daemon's listeners, e.g. enabling clustering). ``upload``
     is ``(data, headers)`` for a body that is not JSON (an image's
     tarball). The formula's other modules send their writes through this
-    function.
+    function. Secrets in the answer (the secret of a token's operation)
+    are masked (see :py:func:`masked`) unless ``unmasked``.
 
     CLI Example:
 
@@ -309,15 +329,20 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None, **
     if upload is not None:
         payload = {"data": upload[0], "headers": upload[1]}
     try:
-        if wait:
-            return _run(send, params=params, **payload)
-        try:
-            return send(params=params, **payload).json()["metadata"]
-        except LXD_ERRORS as exc:
-            raise _api_error(exc) from exc
+        answer = _run(send, params=params, **payload) if wait else _sent(send, params, payload)
     finally:
         if reconnect:
             _disconnect()
+    return answer if unmasked else masked(answer)
+
+
+def _sent(send, params, payload):
+    """The metadata LXD answers a request with, without waiting for the
+    operation it started."""
+    try:
+        return send(params=params, **payload).json()["metadata"]
+    except LXD_ERRORS as exc:
+        raise _api_error(exc) from exc
 
 
 def _node(path):
@@ -668,7 +693,7 @@ def networks(managed=None):
 
 def profiles():
     """
-    Return the profiles, by name.
+    Return the profiles, by name, secrets masked (see :py:func:`masked`).
 
     CLI Example:
 
@@ -708,7 +733,9 @@ def cluster():
 
 
 def _by_name(node):
-    return {item["name"]: item for item in _listing(node)}
+    """A listing by name, secrets masked (a profile's cloud-init data, a
+    network's BGP passwords): these are read, never written back."""
+    return {item["name"]: masked(item) for item in _listing(node)}
 
 
 # ---------------------------------------------------------------- cluster
@@ -795,11 +822,16 @@ def stringified(mapping):
 
 def masked(data, key=""):
     """
-    Return ``data`` with the value of every key whose last word names a
-    secret (``password``, ``secret``, ``token``) masked, and the password of
-    every URL with credentials (a proxy's), at any depth: what state
-    output, ``info``, ``config_get`` and debug bundles show. Keys that only
-    mention a secret (``cluster.join_token_expiry``) are shown.
+    Return ``data`` with the value of every secret key masked, and the
+    password of every URL with credentials (a proxy's), at any depth: what
+    state output, ``info``, ``config_get``, ``query``, ``request`` and
+    debug bundles show. Secret keys are those whose last word names a
+    secret (``password``, ``secret``, ``token``), keys ending in
+    ``private_key`` or ``client_key``, ``loki.auth.*``, an instance's or
+    profile's ``cloud-init.*``, ``environment.*``, ``user.user-data``,
+    ``user.vendor-data`` and ``user.network-config``, and
+    ``acme.provider.environment``. Keys that only mention a secret
+    (``cluster.join_token_expiry``) are shown.
 
     CLI Example:
 
@@ -816,9 +848,44 @@ def masked(data, key=""):
     return _mask(key, data)
 
 
+def masked_text(text):
+    """
+    Return ``text`` (YAML as the ``lxc`` client prints it, e.g. in the
+    snap's ``lxd.buginfo``) with the value of every ``key: value`` line
+    whose key is a secret (as :py:func:`masked` decides) masked, with
+    every line below it that is indented deeper (a block scalar such as
+    ``cloud-init.user-data: |``, a wrapped value) left out, and the
+    password of the URL a value holds masked.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd.masked_text "$(lxc profile show default)"
+    """
+    shown, hiding_below = [], None
+    for line in text.splitlines(keepends=True):
+        indent = len(line) - len(line.lstrip())
+        if hiding_below is not None and (not line.strip() or indent > hiding_below):
+            continue
+        hiding_below = None
+        content = line.rstrip("\n")
+        found = YAML_KEY_LINE.match(content)
+        if found:
+            if _secret(found["key"]):
+                hiding_below = len(found["lead"])
+            if found["value"]:
+                masked_value = _mask(found["key"], found["value"])
+                line = f"{found['lead']}{found['key']}: {masked_value}{line[len(content):]}"
+        shown.append(line)
+    return "".join(shown)
+
+
 def _secret(key):
     key = str(key)
-    return key in SECRET_KEYS or re.split(r"[._-]", key)[-1].lower() in SECRET_WORDS
+    return (key in SECRET_KEYS or key.endswith(SECRET_ENDINGS)
+            or key.startswith(SECRET_PREFIXES)
+            or re.split(r"[._-]", key)[-1].lower() in SECRET_WORDS)
 
 
 def _mask(key, value):

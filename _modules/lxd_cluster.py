@@ -12,7 +12,7 @@ publishes a join report the bootstrap member waits for before it issues
 the next token (LXD takes one join at a time).
 
 The join offer is the only secret here. It is published in the mine
-(``lxd_mine.send``), in an entry of its own per joiner whose ``allow_tgt``
+(``lxd_mine.store``), in an entry of its own per joiner whose ``allow_tgt``
 names that joiner (and its issuer) alone, and withdrawn (mine entry
 deleted, token revoked if unused) as soon as the joiner reported. It
 never appears in a job return, state output or log.
@@ -156,23 +156,14 @@ def address_drift(settings=None):
 # ---------------------------------------------------------------- join offers
 
 
-def join_offer(member, run=None):
-    """
-    Issue a join token for ``member`` and return the join offer: the token,
-    the cluster certificate, the ``member_config`` keys the joiner must
-    answer (GET /1.0/cluster), what the cluster runs (see
+def _join_offer(member, run=None):
+    """Issue a join token for ``member`` and return the join offer: the
+    token, the cluster certificate, the ``member_config`` keys the joiner
+    must answer (GET /1.0/cluster), what the cluster runs (see
     :py:func:`running`), which the joiner must run too, and the ``run`` of
-    the lxd.cluster orchestrate it belongs to.
-
-    A secret: this is the ``mine_function`` of :py:func:`publish_join_offer`
-    and is not meant to be called on the command line.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd_cluster.join_offer lxd4   # prints a secret
-    """
+    the lxd.cluster orchestrate it belongs to. Private (the loader does not
+    offer it to the command line): it returns a secret, which only
+    :py:func:`publish_join_offer` hands on, to the joiner's mine entry."""
     token = _bounded_join_token(member)
     return {
         "run": run,
@@ -273,7 +264,7 @@ def _bounded_join_token(member):
     lasts = datetime.timedelta(
         seconds=__salt__["lxd_pillar.expiry_seconds"](expiry) + EXPIRY_SLACK)
     for attempt in range(2):
-        token = __salt__["lxd_membership.issue_join_token"](member)
+        token = __salt__["lxd_membership.issue_join_token"](member, unmasked=True)["token"]
         expires_at = __salt__["lxd_membership.decode_join_token"](token)["expires_at"]
         latest = datetime.datetime.now(datetime.UTC) + lasts
         # LXD writes year 1 for a token that never expires
@@ -302,11 +293,9 @@ def publish_join_offer(member, minion, run=None):
     """
     sent = False
     try:
-        sent = __salt__["lxd_mine.send"](
+        sent = __salt__["lxd_mine.store"](
             MINE_OFFER.format(minion=minion),
-            "lxd_cluster.join_offer",
-            member,
-            run,
+            _join_offer(member, run),
             # the joiner, and this minion (which issued it) to withdraw it
             allow_tgt=f"{minion},{__grains__['id']}",
             allow_tgt_type="list",
@@ -314,7 +303,7 @@ def publish_join_offer(member, minion, run=None):
     except SaltReqTimeoutError as exc:
         raise CommandExecutionError(f"the master did not take the join offer: {exc}") from exc
     finally:
-        # the token exists once join_offer ran, whatever became of the offer
+        # whatever became of the offer, a token _join_offer issued is revoked
         if not sent:
             __salt__["lxd_membership.revoke_join_token"](member)
     if not sent:

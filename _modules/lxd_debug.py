@@ -8,8 +8,11 @@ info, cluster, instances, networks, storage, profiles, projects,
 certificates, warnings, operations), its log and the host (kernel, OS,
 memory, disk, snap, dmesg, the formula's sysctl keys). The daemon is the one
 the ``lxd`` module connects to (``lxd:connection``, ``$LXD_DIR``, the snap or
-package socket). Secret values (keys naming a password, secret or token) are
-masked in everything taken from the API.
+package socket). Secret values are masked, by the ``lxd`` module's one
+definition of what is secret (``lxd.masked``: passwords, secrets, tokens,
+private and client keys, proxy and Loki credentials, cloud-init data and
+environment variables of instances and profiles), in everything taken from
+the API and in the ``lxd.buginfo`` text (``lxd.masked_text``).
 
 With ``lxd:backend: incus`` the daemon's own tools are Incus's: ``incusd``
 and ``incus`` for the versions, its log names; Incus ships no buginfo tool
@@ -88,7 +91,8 @@ def bundle(dest=None, push=False):
     The archive is written to ``dest`` (a directory), by default
     ``<minion cachedir>/lxd-debug/``, as
     ``lxd-debug-<minion id>-<UTC time>.tar.gz``, mode 0600. It
-    holds ``buginfo.txt`` (the snap's ``lxd.buginfo``, when installed),
+    holds ``buginfo.txt`` (the snap's ``lxd.buginfo``, when installed,
+    secrets masked),
     ``lxd/*.json`` (the daemon's API, secrets masked), ``logs/<path>`` (the
     last 4 MiB of each daemon log) and ``host/*`` (uname, os-release, kernel
     command line, uptime, memory, disk, snap, dmesg, sysctl, versions).
@@ -245,7 +249,8 @@ def _buginfo(programs):
         )
     for program in programs:
         if salt.utils.path.which(program):
-            return _command(program)
+            # it prints the daemon's and the default profile's config as YAML
+            return __salt__["lxd.masked_text"](_command(program))
     raise CommandExecutionError(
         f"no lxd.buginfo on PATH or at {SNAP_BUGINFO} (the LXD snap ships it)"
     )

@@ -23,10 +23,12 @@ def __virtual__():
     return __virtualname__
 
 
-def get(name):
+def get(name, unmasked=False):
     """
     Return instance ``name`` as LXD holds it (type, status, profiles, its
-    own config and devices, location), or None when there is none.
+    own config and devices, location), or None when there is none. Secrets
+    in its config (cloud-init data, environment variables) are masked (see
+    ``lxd.masked``) unless ``unmasked`` (for states that compare them).
 
     CLI Example:
 
@@ -34,7 +36,7 @@ def get(name):
 
         salt '*' lxd_instances.get web1
     """
-    for instance in __salt__["lxd.query"]("instances", recursion=1) or []:
+    for instance in __salt__["lxd.query"]("instances", recursion=1, unmasked=unmasked) or []:
         if instance["name"] == name:
             return instance
     return None
@@ -179,7 +181,8 @@ def differences(name, profiles=None, config=None, devices=None, current=None):
 
 
 def _existing(name):
-    current = get(name)
+    # as LXD has it: compared, and written back by update
+    current = get(name, unmasked=True)
     if current is None:
         raise CommandExecutionError(f"there is no instance {name}")
     return current

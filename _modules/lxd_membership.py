@@ -182,14 +182,16 @@ def join_tokens():
     }
 
 
-def issue_join_token(member):
+def issue_join_token(member, unmasked=False):
     """
-    Issue a join token for ``member`` and return it, encoded as ``lxc
-    cluster add`` prints it. Any earlier token for ``member`` (expired,
-    revoked or unused) is revoked first, so at most one is valid.
+    Issue a join token for ``member``; return its ``member``,
+    ``expires_at`` and ``token``, the token encoded as ``lxc cluster add``
+    prints it. Any earlier token for ``member`` (expired, revoked or
+    unused) is revoked first, so at most one is valid.
 
-    The return is a secret: the ``lxd.cluster`` orchestrate hands it to the
-    joiner through the mine only (``lxd_cluster.join_offer``).
+    The token is a secret, masked in the return unless ``unmasked``: the
+    ``lxd.cluster`` orchestrate hands it to the joiner through the mine
+    only (``lxd_cluster.publish_join_offer``).
 
     CLI Example:
 
@@ -200,7 +202,7 @@ def issue_join_token(member):
     revoke_join_token(member)
     # the token's operation runs until the joiner uses it: do not wait
     created = __salt__["lxd.request"]("POST", "cluster/members", {"server_name": member},
-                                      wait=False)
+                                      wait=False, unmasked=True)
     grant = created["metadata"]
     token = {
         "server_name": grant["serverName"],
@@ -209,7 +211,12 @@ def issue_join_token(member):
         "secret": grant["secret"],
         "expires_at": grant["expiresAt"],
     }
-    return base64.b64encode(json.dumps(token).encode()).decode()
+    issued = {
+        "member": token["server_name"],
+        "expires_at": token["expires_at"],
+        "token": base64.b64encode(json.dumps(token).encode()).decode(),
+    }
+    return issued if unmasked else __salt__["lxd.masked"](issued)
 
 
 def revoke_join_token(member):

@@ -31,6 +31,11 @@ __virtualname__ = "lxd_mine"
 
 # The entries every LXD host keeps published (lxd_mine.published states)
 HOST_ENTRIES = ("lxd_server",)
+# What send publishes: the formula's own entries, each from its function
+# (an LXD host's connection facts, a client minion's request for trust).
+# send is on the command line and what it publishes may be read by every
+# minion: no other entry, and no other function's answer (a token).
+PUBLISHED = {"lxd_server": "lxd_trust.connection_facts", "lxd_client": "lxd_trust.request"}
 # How often wait_for asks the master (one request of a few milliseconds)
 POLL_SECONDS = 0.05
 
@@ -44,7 +49,8 @@ def send(name, function, *args, allow_tgt=None, allow_tgt_type="glob"):
     Store what ``function(*args)`` returns as this minion's mine entry
     ``name``, readable by the minions matching ``allow_tgt`` (and the
     master) when given, by every minion otherwise. Returns True once the
-    master stored it.
+    master stored it. Only the formula's own entries, each from its own
+    function (see :py:func:`check_published`).
 
     CLI Example:
 
@@ -52,11 +58,34 @@ def send(name, function, *args, allow_tgt=None, allow_tgt_type="glob"):
 
         salt lxd1 lxd_mine.send lxd_server lxd_trust.connection_facts
     """
+    check_published(name, function)
     if _masterless():
         return __salt__["mine.send"](name, *args, mine_function=function,
                                      allow_tgt=allow_tgt, allow_tgt_type=allow_tgt_type)
     return store(name, __salt__[function](*args), allow_tgt=allow_tgt,
                  allow_tgt_type=allow_tgt_type)
+
+
+def check_published(name, function):
+    """
+    Raise an error unless ``name`` is a mine entry the formula publishes
+    with :py:func:`send` and ``function`` the one it is published from:
+    ``lxd_server`` from ``lxd_trust.connection_facts``, ``lxd_client`` from
+    ``lxd_trust.request``. Returns True otherwise.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_mine.check_published lxd_server lxd_trust.connection_facts
+    """
+    if PUBLISHED.get(name) != function:
+        own = ", ".join(f"{entry} from {source}" for entry, source in PUBLISHED.items())
+        raise CommandExecutionError(
+            f"lxd_mine.send publishes the formula's own mine entries only ({own}), "
+            f"not {name!r} from {function!r}"
+        )
+    return True
 
 
 def store(name, value, allow_tgt=None, allow_tgt_type="glob"):

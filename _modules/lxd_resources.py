@@ -390,13 +390,15 @@ def _await_every_member(step):
 def _listing(kind, project=None):
     """The objects of a kind by name (in ``project``, if given)."""
     scope = {"project": project} if project else {}
-    found = __salt__["lxd.query"](KINDS[kind]["path"], recursion=1, **scope) or []
+    # as LXD has them, to compare: what a report shows is masked by _report
+    found = __salt__["lxd.query"](KINDS[kind]["path"], recursion=1, unmasked=True,
+                                  **scope) or []
     return {item["name"]: item for item in found}
 
 
 def _metadata(obj, **params):
     path = f"{KINDS[obj['kind']]['path']}/{obj['name']}"
-    return __salt__["lxd.query"](path, **_scoped(obj, **params)) or {}
+    return __salt__["lxd.query"](path, unmasked=True, **_scoped(obj, **params)) or {}
 
 
 def _scoped(obj, **params):

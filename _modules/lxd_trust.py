@@ -37,6 +37,15 @@ PEM_RE = re.compile(
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8,64}$")
 # What the formula sets on a trusted certificate, compared on every run.
 TRUST_FIELDS = ("name", "type", "restricted", "projects")
+# How long a trust token lasts unless told otherwise: time enough to hand
+# it to the client's operator, who uses it once.
+TRUST_TOKEN_EXPIRY = "1d"
+# Trust tokens expire after the server's core.remote_token_expiry (API
+# extension remote_token_expiry; LXD and Incus): unset, they never do.
+TOKEN_EXPIRY_KEY = "core.remote_token_expiry"
+TOKEN_EXPIRY_EXTENSION = "remote_token_expiry"
+# Where lxd_trust.token writes tokens, under the minion's cachedir
+TOKEN_DIR = "lxd-trust-tokens"
 
 
 def __virtual__():
@@ -114,24 +123,36 @@ def delete_certificate(fingerprint):
     return True
 
 
-def issue_trust_token(name, restricted=False, projects=None):
+def issue_trust_token(name, restricted=False, projects=None, expiry=TRUST_TOKEN_EXPIRY,
+                      unmasked=False):
     """
-    Create a trust token for a client ``name`` and return it, encoded as
-    ``lxc config trust add`` prints it. The return is a secret:
-    ``lxd_trust.token`` keeps it in a root-only file instead.
+    Create a trust token for a client ``name``, expiring within ``expiry``
+    (an LXD expiry such as ``1H`` or ``1d 12H``, default a day), and return
+    its ``name``, ``expires_at``, ``notes`` and ``token``, encoded as ``lxc
+    config trust add`` prints it. The token is a secret, masked in the
+    return unless ``unmasked``: ``lxd_trust.token`` keeps it in a
+    root-only file instead.
+
+    Trust tokens expire after the server's ``core.remote_token_expiry``:
+    when that is unset or longer than ``expiry``, it is set to ``expiry``
+    (said in ``notes``; it applies to every trust token issued after). A
+    daemon without the API extension ``remote_token_expiry`` cannot expire
+    them: ``expires_at`` is then None and ``notes`` says so.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-call lxd_trust.issue_trust_token laptop
+        salt-call lxd_trust.issue_trust_token laptop expiry=1H
     """
+    seconds = _expiry_seconds(expiry)
     __salt__["lxd.require_extension"]("certificate_token", "issue trust tokens")
+    notes = _bound_token_expiry(expiry, seconds)
     # the token's operation runs until a client uses it: do not wait
     created = __salt__["lxd.request"]("POST", "certificates", {
         "name": name, "type": "client", "token": True,
         "restricted": restricted, "projects": projects or [],
-    }, wait=False)
+    }, wait=False, unmasked=True)
     grant = created["metadata"]
     token = {
         "client_name": name,
@@ -140,7 +161,46 @@ def issue_trust_token(name, restricted=False, projects=None):
         "secret": grant["secret"],
         "expires_at": grant.get("expiresAt", "0001-01-01T00:00:00Z"),
     }
-    return base64.b64encode(json.dumps(token).encode()).decode()
+    issued = {
+        "name": name,
+        # LXD writes year 1 for a token that never expires
+        "expires_at": None if token["expires_at"].startswith("0001-") else token["expires_at"],
+        "notes": notes,
+        "token": base64.b64encode(json.dumps(token).encode()).decode(),
+    }
+    return issued if unmasked else __salt__["lxd.masked"](issued)
+
+
+def _expiry_seconds(expiry):
+    """The longest time LXD expiry ``expiry`` can mean, in seconds; an
+    error naming ``expiry`` when it is not one."""
+    try:
+        seconds = __salt__["lxd_cluster.expiry_seconds"](str(expiry))
+    except (KeyError, ValueError, IndexError):
+        seconds = 0
+    if seconds <= 0:
+        raise CommandExecutionError(
+            f"expiry: {expiry!r} is not an LXD expiry (e.g. 1H, 1d 12H)"
+        )
+    return seconds
+
+
+def _bound_token_expiry(expiry, seconds):
+    """Make the trust tokens this daemon issues from now on expire within
+    ``expiry`` (``seconds`` at most); return notes on what was changed or
+    could not be."""
+    if not __salt__["lxd.has_api_extension"](TOKEN_EXPIRY_EXTENSION):
+        return [
+            f"this {__salt__['lxd.server_kind']()} cannot make trust tokens expire (it "
+            f"lacks the API extension {TOKEN_EXPIRY_EXTENSION}): the token lasts until it "
+            "is used or revoked (lxc config trust revoke-token)"
+        ]
+    current = __salt__["lxd.config_get"](TOKEN_EXPIRY_KEY)
+    if current and __salt__["lxd_cluster.expiry_seconds"](current) <= seconds:
+        return []
+    __salt__["lxd.config_set"](TOKEN_EXPIRY_KEY, expiry)
+    return [f"{TOKEN_EXPIRY_KEY} set to {expiry} (was {current or 'unset: no expiry'}); "
+            "every trust token issued from now on expires within it"]
 
 
 # ---------------------------------------------------------------- certificates
@@ -322,20 +382,24 @@ def remove(fingerprint):
     return {"fingerprint": full, "name": cert["name"]}
 
 
-def token(name, projects=None):
+def token(name, projects=None, expiry=TRUST_TOKEN_EXPIRY):
     """
     Create a trust token for a client called ``name`` (``lxc remote add``
-    takes it), restricted to ``projects`` as :py:func:`add`. A token is a
+    takes it), restricted to ``projects`` as :py:func:`add`, expiring
+    within ``expiry`` (see :py:func:`issue_trust_token`). A token is a
     secret: it is written to a file only root can read on this minion
-    (``<cachedir>/lxd-trust-tokens/<name>``), never returned. Refused when
-    this server has no https listener (``lxd:listen:https``).
+    (``<cachedir>/lxd-trust-tokens/<name>``), never returned; the return
+    holds the file, ``expires_at`` and ``notes``. Refused when this server
+    has no https listener (``lxd:listen:https``), or when ``name`` is not a
+    plain file name.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt lxd1 lxd_trust.token laptop projects=dev
+        salt lxd1 lxd_trust.token laptop projects=dev expiry=2H
     """
+    path = _token_file(name)
     config = __salt__["lxd.config_get"]()
     addresses = [config.get(key) for key in ("core.https_address", "cluster.https_address")]
     if not any(addresses):
@@ -344,14 +408,34 @@ def token(name, projects=None):
             "trust token: turn on lxd:listen:https first"
         )
     restricted, projects = _projects(projects)
-    encoded = issue_trust_token(
-        name, restricted=restricted, projects=projects
-    )
-    path = os.path.join(__opts__["cachedir"], "lxd-trust-tokens", name)
+    issued = issue_trust_token(name, restricted=restricted, projects=projects,
+                               expiry=expiry, unmasked=True)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     with salt.utils.files.fpopen(path, "w", mode=0o600) as handle:
-        handle.write(encoded + "\n")
-    return {"name": name, "token_file": path}
+        handle.write(issued["token"] + "\n")
+    return {"name": name, "token_file": path, "expires_at": issued["expires_at"],
+            "notes": issued["notes"]}
+
+
+def _token_file(name):
+    """The file :py:func:`token` writes the token of client ``name`` to;
+    a name that would leave the token directory (or pass for an option) is
+    refused."""
+    name = str(name)
+    directory = os.path.join(__opts__["cachedir"], TOKEN_DIR)
+    problem = None
+    if name in ("", ".") or "/" in name or ".." in name:
+        problem = "names a path, not a file"
+    elif name.startswith("-"):
+        problem = "starts with '-'"
+    elif any(ord(char) < 32 or ord(char) == 127 for char in name):
+        problem = "holds control characters"
+    if problem:
+        raise CommandExecutionError(
+            f"name: {name!r} {problem}: a client's name is the token's file name "
+            f"under {directory}"
+        )
+    return os.path.join(directory, name)
 
 
 # ---------------------------------------------------------------- kept in pillar

@@ -49,7 +49,7 @@ def present(name, source=None, type="container", profiles=None, config=None, dev
     if _refused(ret, remote):
         return ret
     try:
-        current = __salt__["lxd_instances.get"](name)
+        current = __salt__["lxd_instances.get"](name, unmasked=True)
         if current is None:
             return _created(ret, name, source, type, profiles, config, devices, running,
                             ephemeral, target)

@@ -29,15 +29,17 @@ def published(name, function):
         The mine entry.
 
     function
-        The execution function whose return is published.
+        The execution function whose return is published: the entry's own
+        (``lxd_mine.check_published``), anything else is refused.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
+        __salt__["lxd_mine.check_published"](name, function)
         current = __salt__[function]()
         published = __salt__["lxd_mine.entry"](name)
     except (CommandExecutionError, OSError) as exc:
         ret["result"] = False
-        ret["comment"] = f"Reading {function} failed: {exc}"
+        ret["comment"] = f"Mine entry {name} was not published: {exc}"
         return ret
     if published == current:
         ret["comment"] = f"Mine entry {name} is up to date."

@@ -139,13 +139,53 @@ def test_trust_token_needs_the_https_listener_and_stays_secret(trust, lxd_daemon
     lxd_daemon.lxc("config", "set", "core.https_address", f"{lxd_daemon.address}:8443")
     loaders.context.clear()  # a new job: not what the first call's connection read
     result = trust.token("laptop", projects=["default"])
-    assert set(result) == {"name", "token_file"}
+    assert set(result) == {"name", "token_file", "expires_at", "notes"}
     path = result["token_file"]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     token = json.loads(base64.b64decode(Path(path).read_text()))
     assert token["client_name"] == "laptop"
     assert token["addresses"] == [f"{lxd_daemon.address}:8443"]
     assert "laptop" in lxd_daemon.lxc("config", "trust", "list-tokens")
+    assert result["expires_at"] == token["expires_at"]
+
+
+def token_operations(daemon):
+    """The pending trust tokens' operations, by client name."""
+    running = daemon.query("/1.0/operations?recursion=1").get("running", [])
+    return {op["metadata"]["request"]["name"]: op for op in running if op["class"] == "token"}
+
+
+def time_left(expires_at):
+    expires = datetime.datetime.fromisoformat(expires_at[:19]).replace(tzinfo=datetime.UTC)
+    return expires - datetime.datetime.now(datetime.UTC)
+
+
+def test_trust_tokens_expire_and_are_masked_in_returns_unless_asked(trust, lxd_daemon,
+                                                                     loaders):
+    lxd_daemon.lxc("config", "set", "core.https_address", f"{lxd_daemon.address}:8443")
+    assert "core.remote_token_expiry" not in lxd_daemon.query("/1.0")["config"]
+
+    issued = trust.issue_trust_token("laptop", expiry="2H")
+
+    secret = token_operations(lxd_daemon)["laptop"]["metadata"]["secret"]
+    assert issued["token"] == "********" and secret not in json.dumps(issued)
+    # the daemon's tokens never expired: now they do, within what was asked
+    assert datetime.timedelta(minutes=119) < time_left(issued["expires_at"]) <= (
+        datetime.timedelta(hours=2))
+    assert lxd_daemon.query("/1.0")["config"]["core.remote_token_expiry"] == "2H"
+    assert issued["notes"] == ["core.remote_token_expiry set to 2H (was unset: no expiry); "
+                               "every trust token issued from now on expires within it"]
+    assert secret not in json.dumps(loaders.modules.lxd.query("operations", recursion=1))
+
+    # a shorter expiry set by hand is kept
+    lxd_daemon.lxc("config", "set", "core.remote_token_expiry", "30M")
+    loaders.context.clear()  # a new job: not what the first call's connection read
+    unmasked = trust.issue_trust_token("tablet", expiry="2H", unmasked=True)
+    token = json.loads(base64.b64decode(unmasked["token"]))
+    assert token["secret"] == token_operations(lxd_daemon)["tablet"]["metadata"]["secret"]
+    assert unmasked["notes"] == [] and time_left(token["expires_at"]) <= (
+        datetime.timedelta(minutes=30))
+    assert lxd_daemon.query("/1.0")["config"]["core.remote_token_expiry"] == "30M"
 
 
 # ---------------------------------------------------------------- from pillar

@@ -37,7 +37,8 @@ def cluster_of_one(loaders, lxd_daemons):
 
 def offer(loaders, first, member):
     lxd = connect(loaders, first)
-    return loaders.modules.lxd_membership.issue_join_token(member), lxd.info()["environment"]["certificate"]
+    issued = loaders.modules.lxd_membership.issue_join_token(member, unmasked=True)
+    return issued["token"], lxd.info()["environment"]["certificate"]
 
 
 def test_a_join_skips_a_token_address_that_does_not_answer(loaders, cluster_of_one):
@@ -91,7 +92,9 @@ def test_a_token_outlasting_the_pillar_expiry_is_reissued_within_it(loaders, clu
     # what a member that never took the cluster's expiry issues: LXD's 3 hours
     assert lxd.config_get("cluster.join_token_expiry") is None
     loaders.opts["lxd"]["cluster"] = {"token_expiry": "10M"}
-    offer = loaders.modules.lxd_cluster.join_offer("joiner")
+    # private (it returns the token): run in the module's loader
+    public = loaders.modules.lxd_cluster.running
+    offer = public.loader.run(public.func.__globals__["_join_offer"], "joiner")
 
     expires_at = loaders.modules.lxd_membership.decode_join_token(offer["token"])["expires_at"]
     left = (datetime.datetime.fromisoformat(expires_at[:19]).replace(tzinfo=datetime.UTC)
@@ -186,3 +189,33 @@ def test_a_snap_joiner_newer_than_its_cluster_is_refused_not_downgraded(snap_joi
         snap_joiner.same_as_cluster(cluster_running("4.0.9", "4.0/stable", "20000"))
     assert "the cluster runs lxd 4.0.9" in str(refused.value)
     assert not [call for call in snap_standin.calls() if call[0] == "refresh"]
+
+
+def pending_secret(daemon, member):
+    """The secret of ``member``'s pending join token, as the daemon holds it."""
+    running = daemon.query("/1.0/operations?recursion=1")["running"]
+    return next(op["metadata"]["secret"] for op in running
+                if op["class"] == "token" and op["metadata"].get("serverName") == member)
+
+
+def test_join_tokens_are_masked_in_returns_unless_asked(loaders, cluster_of_one):
+    first, _ = cluster_of_one
+    lxd = connect(loaders, first)
+    membership = loaders.modules.lxd_membership
+
+    issued = membership.issue_join_token("joiner")
+    secret = pending_secret(first, "joiner")
+    assert issued["member"] == "joiner" and issued["expires_at"]
+    assert issued["token"] == "********" and secret not in json.dumps(issued)
+    # what reads LXD's operations and answers its requests masks it too
+    operations = lxd.query("operations", recursion=1)
+    assert secret not in json.dumps(operations)
+    assert secret in json.dumps(lxd.query("operations", recursion=1, unmasked=True))
+    created = lxd.request("POST", "cluster/members", {"server_name": "other"}, wait=False)
+    assert created["metadata"]["secret"] == "********"
+    assert pending_secret(first, "other") not in json.dumps(created)
+
+    unmasked = membership.issue_join_token("joiner", unmasked=True)
+    decoded = membership.decode_join_token(unmasked["token"])
+    assert decoded["secret"] == pending_secret(first, "joiner") != secret
+    assert decoded["expires_at"] == unmasked["expires_at"]

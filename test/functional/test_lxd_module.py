@@ -94,6 +94,17 @@ def test_listings_and_cluster(lxd, lxd_daemon, loaders):
     assert lxd.cluster()["enabled"] is False
 
 
+def test_listings_mask_what_profiles_hand_their_guests(lxd, lxd_daemon):
+    lxd_daemon.lxc("profile", "create", "password")  # a name is not a secret
+    for profile in ("default", "password"):
+        lxd_daemon.lxc("profile", "set", profile, "environment.DB_PASSWORD", "env-s3cret")
+        lxd_daemon.lxc("profile", "set", profile, "limits.cpu", "2")
+    for name, profile in lxd.profiles().items():
+        assert profile["config"] == {"environment.DB_PASSWORD": "********",
+                                     "limits.cpu": "2"}, name
+    assert set(lxd.profiles()) == {"default", "password"}
+
+
 def test_default_preseed_uses_zfs_on_given_devices(lxd_init, lxd):
     preseed = lxd_init.default_preseed(storage_devices=["/dev/vdb"], network=False)
     assert preseed["storage_pools"][0]["driver"] == "zfs"

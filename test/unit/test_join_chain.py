@@ -104,11 +104,12 @@ def test_an_offer_the_master_did_not_take_in_time_has_its_token_revoked():
     module, calls = chain([])
     real = load()  # with its own publish_join_offer
 
-    def send(*args, **kwargs):
+    def store(*args, **kwargs):
         raise SaltReqTimeoutError("Message timed out")
 
-    real.__salt__ = dict(module.__salt__, **{"lxd_mine.send": send})
+    real.__salt__ = dict(module.__salt__, **{"lxd_mine.store": store})
     real.__grains__ = module.__grains__
+    real._join_offer = lambda member, run: {"run": run, "token": "issued"}
     with pytest.raises(CommandExecutionError, match="the master did not take the join offer"):
         real.publish_join_offer("lxd2", "lxd2", "r1")
     assert ("revoke", "lxd2") in calls
