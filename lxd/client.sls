@@ -11,7 +11,7 @@ include:
 
 lxd-client-key:
   x509.private_key_managed:
-    - name: {{ lxd.client.key }}
+    - name: {{ lxd.client.key | json }}
     - algo: ec
     - keysize: 384
     - mode: "0600"
@@ -21,8 +21,8 @@ lxd-client-key:
 
 lxd-client-certificate:
   x509.certificate_managed:
-    - name: {{ lxd.client.cert }}
-    - signing_private_key: {{ lxd.client.key }}
+    - name: {{ lxd.client.cert | json }}
+    - signing_private_key: {{ lxd.client.key | json }}
     - CN: {{ grains.id }}
     - extendedKeyUsage: clientAuth
     - days_valid: 3650

@@ -7,7 +7,7 @@ include:
 
 lxd-initialised:
   lxd.initialised:
-    - mode: {{ lxd.mode }}
+    - mode: {{ lxd.mode | json }}
     - init: {{ lxd.init | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid

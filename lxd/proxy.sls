@@ -11,7 +11,7 @@ lxd-proxy:
     - http: {{ lxd.proxy.http | json }}
     - https: {{ lxd.proxy.https | json }}
     - no_proxy: {{ lxd.proxy.no_proxy | json }}
-    - mode: {{ lxd.mode }}
+    - mode: {{ lxd.mode | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid
       - sls: {{ tplroot }}.install

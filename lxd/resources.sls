@@ -16,7 +16,7 @@ lxd-resources:
   lxd_resources.managed:
     - resources: {{ dict(storage_pools=lxd.storage_pools, networks=lxd.networks,
                          profiles=lxd.profiles, projects=lxd.projects) | json }}
-    - mode: {{ lxd.mode }}
+    - mode: {{ lxd.mode | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid
       - sls: {{ tplroot }}.install

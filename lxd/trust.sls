@@ -12,9 +12,9 @@ lxd-trusted-clients:
   lxd_trust.clients_trusted:
     - clients: {{ lxd.trust.clients | json }}
     - client_minions: {{ lxd.trust.client_minions | json }}
-    - cluster: {{ lxd.cluster.name }}
+    - cluster: {{ lxd.cluster.name | json }}
     - metrics: {{ lxd.listen.metrics | json }}
-    - mode: {{ lxd.mode }}
+    - mode: {{ lxd.mode | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid
       - sls: {{ tplroot }}.install

@@ -12,7 +12,7 @@ include:
 
 lxd-cluster-bootstrapped:
   lxd_cluster.bootstrapped:
-    - name: {{ lxd.cluster.name }}
+    - name: {{ lxd.cluster.name | json }}
     - member: {{ grains.id }}
     - address: {{ lxd.addresses.cluster | json }}
     - init: {{ lxd.init | json }}

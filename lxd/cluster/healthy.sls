@@ -10,7 +10,7 @@ include:
 
 lxd-cluster-healthy:
   lxd_cluster.healthy:
-    - name: {{ lxd.cluster.name }}
+    - name: {{ lxd.cluster.name | json }}
     - due: {{ upgrade.get("due", []) | json }}
     - timeout: {{ upgrade.get("timeout", 0) }}
     - require:

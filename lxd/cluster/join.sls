@@ -16,7 +16,7 @@ include:
 
 lxd-cluster-joined:
   lxd_cluster.joined:
-    - name: {{ lxd.cluster.name }}
+    - name: {{ lxd.cluster.name | json }}
     - member: {{ grains.id }}
     - coordinator: {{ form.bootstrap }}
     - run: {{ form.run | json }}
@@ -32,7 +32,7 @@ lxd-cluster-joined:
 
 lxd-cluster-join-declined:
   lxd_cluster.join_declined:
-    - name: {{ lxd.cluster.name }}
+    - name: {{ lxd.cluster.name | json }}
     - coordinator: {{ form.bootstrap }}
     - run: {{ form.run | json }}
     - onfail:

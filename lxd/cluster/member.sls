@@ -10,7 +10,7 @@ include:
 
 lxd-cluster-token-expiry:
   lxd_cluster.token_expiry_kept:
-    - name: {{ lxd.cluster.name }}
+    - name: {{ lxd.cluster.name | json }}
     - token_expiry: {{ lxd.cluster.token_expiry | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid

@@ -12,13 +12,13 @@ include:
 
 lxd-cluster-stale-join-tokens-revoked:
   lxd_cluster.join_tokens_revoked:
-    - name: {{ lxd.cluster.name }}
+    - name: {{ lxd.cluster.name | json }}
     - require:
       - lxd_cluster: lxd-cluster-bootstrapped
 
 lxd-cluster-joins-offered:
   lxd_cluster.joins_offered:
-    - name: {{ lxd.cluster.name }}
+    - name: {{ lxd.cluster.name | json }}
     - joiners: {{ form.joiners | json }}
     - run: {{ form.run | json }}
     - require:
@@ -26,7 +26,7 @@ lxd-cluster-joins-offered:
 
 lxd-cluster-join-offers-refused:
   lxd_cluster.join_offers_refused:
-    - name: {{ lxd.cluster.name }}
+    - name: {{ lxd.cluster.name | json }}
     - joiners: {{ form.joiners | json }}
     - run: {{ form.run | json }}
     - onfail:

@@ -11,6 +11,6 @@ lxd-cluster-member-refreshed:
     - name: {{ grains.id }}
     - snap: {{ lxd.install.snap | json }}
     - channel: {{ lxd.install.channel | json }}
-    - cohort: {{ lxd.install.cohort }}
+    - cohort: {{ lxd.install.cohort | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid

@@ -29,7 +29,7 @@ lxd-snap:
     - name: {{ lxd.install.snap | json }}
     - channel: {{ lxd.install.channel | json }}
     - cohort: {{ lxd.mode == "cluster" and lxd.install.cohort }}
-    - hold: {{ lxd.install.hold }}
+    - hold: {{ lxd.install.hold | json }}
     {#- cluster members must not all refresh at once: a channel change is
         rolled out by the lxd.cluster.upgrade orchestrate, one at a time #}
     - refresh: {{ lxd.mode != "cluster" }}
@@ -45,7 +45,7 @@ lxd-deb-migrated:
     - onlyif:
       - fun: file.directory_exists
         path: {{ (lxd.files.deb_data ~ "/database") | json }}
-    - timeout: {{ lxd.timeouts.command }}
+    - timeout: {{ lxd.timeouts.command | json }}
     - require:
       - lxd_snap: lxd-snap
 
