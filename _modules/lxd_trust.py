@@ -175,7 +175,7 @@ def _expiry_seconds(expiry):
     """The longest time LXD expiry ``expiry`` can mean, in seconds; an
     error naming ``expiry`` when it is not one."""
     try:
-        seconds = __salt__["lxd_cluster.expiry_seconds"](str(expiry))
+        seconds = __salt__["lxd_pillar.expiry_seconds"](str(expiry))
     except (KeyError, ValueError, IndexError):
         seconds = 0
     if seconds <= 0:
@@ -196,7 +196,7 @@ def _bound_token_expiry(expiry, seconds):
             "is used or revoked (lxc config trust revoke-token)"
         ]
     current = __salt__["lxd.config_get"](TOKEN_EXPIRY_KEY)
-    if current and __salt__["lxd_cluster.expiry_seconds"](current) <= seconds:
+    if current and __salt__["lxd_pillar.expiry_seconds"](current) <= seconds:
         return []
     __salt__["lxd.config_set"](TOKEN_EXPIRY_KEY, expiry)
     return [f"{TOKEN_EXPIRY_KEY} set to {expiry} (was {current or 'unset: no expiry'}); "
