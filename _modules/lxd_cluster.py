@@ -672,8 +672,16 @@ def _instances_phrase(instances):
     return f"{len(instances)} instance(s): {', '.join(instances)}"
 
 
+# A database voter's roles, as NodeInfo.ToAPI writes them (LXD's
+# lxd/db/node.go, Incus' internal/server/db/node.go): the raft leader has
+# "database-leader"; the other voters "database" (LXD before 6.7, where the
+# leader has it too, and Incus), or "database-voter" (LXD from 6.7, commit
+# fc84a2b). "database-standby" (and Incus' "database-client") do not vote.
+VOTER_ROLES = frozenset(("database-leader", "database", "database-voter"))
+
+
 def _is_voter(info):
-    return "database" in info["roles"] or "database-leader" in info["roles"]
+    return not VOTER_ROLES.isdisjoint(info["roles"])
 
 
 def _quorum_notes(member, target, remaining):
