@@ -744,7 +744,8 @@ def _by_name(node):
 def cluster_members(refresh=False):
     """
     Return the cluster members, by name (GET /1.0/cluster/members): url,
-    status (Online, Offline, Evacuated), roles and database role. Empty when
+    status (Online, Offline, Evacuated, Blocked; Incus also Evacuating and
+    Restoring), roles and database role. Empty when
     clustering is not enabled. As this run last read them, unless
     ``refresh`` (a member may have joined through another member since).
 
