@@ -354,30 +354,58 @@ def _node(path):
 
 def _run(request, **kwargs):
     """Send a request and return the metadata of LXD's answer; when LXD
-    answers with an operation, wait for it, at most
-    ``lxd:timeouts:operation`` seconds, and return its final state."""
-    timeouts = _timeouts()
+    answers with an operation, wait for it (see :py:func:`_finished`)."""
     try:
         response = request(**kwargs).json()
         if response.get("type") != "async":
             return response.get("metadata")
-        operation = response["operation"].rsplit("/", 1)[-1]
+        return _finished(response["operation"].rsplit("/", 1)[-1])
+    except LXD_ERRORS as exc:
+        raise _api_error(exc) from exc
+
+
+def _finished(operation):
+    """Wait for ``operation``, at most ``lxd:timeouts:operation`` seconds,
+    and return its final state; fail with LXD's error when it failed, and
+    with the state it is in when it has not finished."""
+    timeouts = _timeouts()
+    node = _client().api.operations[operation]
+    started = time.monotonic()
+    try:
         # LXD answers the wait when the operation ends or its timeout is up
-        done = _client().api.operations[operation].wait.get(
+        done = node.wait.get(
             params={"timeout": timeouts["operation"]},
             timeout=timeouts["operation"] + timeouts["request"],
         ).json()["metadata"]
-        if done["status"] in ("Running", "Pending"):
-            raise CommandExecutionError(
-                f"LXD at {endpoint()} did not finish {done['description']!r} within "
-                f"{timeouts['operation']} s (lxd:timeouts:operation); it goes on in "
-                "the background"
-            )
-        if done["status"] != "Success":
-            raise CommandExecutionError(f"LXD refused the request: {done['err']}")
-        return done
-    except LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
+    except pylxd.exceptions.LXDAPIException as exc:
+        if exc.response.status_code != 200:
+            raise
+        # LXD from 5.21 and Incus answer 200 at once and later write the
+        # end of the wait: a failed operation's error, or "context deadline
+        # exceeded", as an error (lxd-6.9 lxd/operations.go operationWaitGet)
+        done = _operation_state(node) or {"status": "Failure", "err": str(exc)}
+    if done["status"] in ("Running", "Pending"):
+        waited = time.monotonic() - started
+        within = (f"within {timeouts['operation']} s" if waited >= timeouts["operation"]
+                  else f"(LXD ended the wait after {waited:.0f} s of {timeouts['operation']} s)")
+        raise CommandExecutionError(
+            f"LXD at {endpoint()} did not finish {done['description']!r} {within} "
+            f"(lxd:timeouts:operation): it is {done['status']} and goes on in the "
+            "background"
+        )
+    if done["status"] != "Success":
+        raise CommandExecutionError(
+            f"LXD refused the request: {done.get('err') or done['status']}")
+    return done
+
+
+def _operation_state(node):
+    """An operation as LXD holds it now; None once LXD dropped it (a few
+    seconds after it ended)."""
+    try:
+        return node.get().json()["metadata"]
+    except pylxd.exceptions.NotFound:
+        return None
 
 
 def reachable():
@@ -651,10 +679,7 @@ def config_update(config):
 
 
 def _patch_server_config(config):
-    try:
-        _client().api.patch(json={"config": config})
-    except LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
+    request("PATCH", "", {"config": config})
     return True
 
 
@@ -744,7 +769,8 @@ def _by_name(node):
 def cluster_members(refresh=False):
     """
     Return the cluster members, by name (GET /1.0/cluster/members): url,
-    status (Online, Offline, Evacuated), roles and database role. Empty when
+    status (Online, Offline, Evacuated, Blocked; Incus also Evacuating and
+    Restoring), roles and database role. Empty when
     clustering is not enabled. As this run last read them, unless
     ``refresh`` (a member may have joined through another member since).
 

@@ -600,6 +600,44 @@ def _join_with(offer, holder, member, address, preseed):
     )
 
 
+# ---------------------------------------------------------------- members
+
+# What GET /1.0/cluster/members says of a member, as NodeInfo.ToAPI writes
+# it (LXD's lxd/db/node.go, Incus' internal/server/db/node.go): the one
+# vocabulary this module reads a member's roles and status by.
+
+# A database voter's roles: the raft leader has "database-leader"; the
+# other voters "database" (LXD before 6.7, where the leader has it too, and
+# Incus), or "database-voter" (LXD from 6.7, commit fc84a2b).
+# "database-standby" (and Incus' "database-client") do not vote.
+VOTER_ROLES = frozenset(("database-leader", "database", "database-voter"))
+
+ONLINE = "Online"
+EVACUATED = "Evacuated"  # up, kept free of instances for maintenance
+# no heartbeat (a member in maintenance keeps its maintenance status): the
+# only status that tells a member is gone
+OFFLINE = "Offline"
+# Statuses of a healthy cluster
+HEALTHY_STATUSES = (ONLINE, EVACUATED)
+# Incus >= 6.22: a member whose evacuation or restore operation runs, what
+# runs and the status it ends in (a failed one goes back: Online, Evacuated)
+UNDER_WAY = {"Evacuating": ("its evacuation", EVACUATED),
+             "Restoring": ("its restore", ONLINE)}
+
+
+def _is_voter(info):
+    return not VOTER_ROLES.isdisjoint(info["roles"])
+
+
+def _under_way(member, status):
+    """What to wait for when ``member`` is being evacuated or restored
+    (Incus' Evacuating, Restoring), or None."""
+    if status not in UNDER_WAY:
+        return None
+    what, ends = UNDER_WAY[status]
+    return f"{member} is {status}: {what} is under way until it is {ends}"
+
+
 # ---------------------------------------------------------------- removal
 
 
@@ -635,7 +673,11 @@ def _refusal(member, target, remaining, plan, evacuate, force):
     if not remaining:
         return f"{member} is the last member of its cluster: there is nothing to remove it from"
     dropped = _instances_phrase(plan["instances"])
-    if force and target["status"] != "Offline":
+    under_way = _under_way(member, target["status"])
+    if under_way:
+        return (f"{under_way}: remove it then (force removes only a member LXD reports "
+                f"offline, and would drop {dropped})")
+    if force and target["status"] != OFFLINE:
         return (
             f"{member} is {target['status']}: force removes only a member LXD reports "
             "offline (a member that still answers would keep running its instances "
@@ -643,7 +685,7 @@ def _refusal(member, target, remaining, plan, evacuate, force):
             f"{dropped}); remove it without force, with evacuate=True if it holds instances, "
             "once it is Online or Evacuated"
         )
-    if target["status"] not in ("Online", "Evacuated") and not force:
+    if target["status"] not in HEALTHY_STATUSES and not force:
         return (
             f"{member} is {target['status']}: its instances cannot be evacuated and LXD "
             "cannot tell it to leave; if the host is gone for good, remove it with "
@@ -656,7 +698,7 @@ def _refusal(member, target, remaining, plan, evacuate, force):
             "(evacuate=True, or lxd:cluster:evacuate_on_remove: true); nothing was changed"
         )
     voters = [name for name, info in remaining.items() if _is_voter(info)]
-    online_voters = [name for name in voters if remaining[name]["status"] == "Online"]
+    online_voters = [name for name in voters if remaining[name]["status"] == ONLINE]
     if voters and len(online_voters) <= len(voters) // 2 and not force:
         return (
             f"removing {member} would leave {len(online_voters)} of {len(voters)} "
@@ -670,10 +712,6 @@ def _instances_phrase(instances):
     if not instances:
         return "no instance"
     return f"{len(instances)} instance(s): {', '.join(instances)}"
-
-
-def _is_voter(info):
-    return "database" in info["roles"] or "database-leader" in info["roles"]
 
 
 def _quorum_notes(member, target, remaining):
@@ -722,7 +760,7 @@ def _keeper(mode):
         return None, "set by the bootstrap member once the cluster is formed"
     online = sorted(
         name for name, member in __salt__["lxd.cluster_members"]().items()
-        if member["status"] == "Online"
+        if member["status"] == ONLINE
     )
     if online and online[0] != state["server_name"]:
         return online[0], f"kept by member {online[0]} for the cluster"
@@ -800,9 +838,6 @@ def await_members(pending, timeout=None):
 # ---------------------------------------------------------------- upgrades
 
 
-# Member statuses of a healthy cluster: an evacuated member is up, only
-# kept free of instances for maintenance.
-HEALTHY_STATUSES = ("Online", "Evacuated")
 
 # Member statuses change with LXD's heartbeats (every 10 s): there is no
 # operation or event to wait on, so a health wait asks again at this pace.
@@ -881,7 +916,9 @@ def health_problems(member, daemon, members, due=()):
       refreshed while others are still due;
     - every member must be Online or Evacuated; ``Blocked`` (LXD: "Needs
       updating to newer version") is expected only for a member still due:
-      it waits for exactly the refresh the roll brings it.
+      it waits for exactly the refresh the roll brings it; a member being
+      evacuated or restored (Incus' ``Evacuating``, ``Restoring``) is not
+      healthy until that ends.
 
     CLI Example:
 
@@ -903,7 +940,7 @@ def health_problems(member, daemon, members, due=()):
         if status in HEALTHY_STATUSES or (status == "Blocked" and name in due):
             continue
         message = f" ({info['message']})" if info.get("message") else ""
-        problems.append(f"{name} is {status}{message}")
+        problems.append((_under_way(name, status) or f"{name} is {status}") + message)
     return problems
 
 
@@ -949,13 +986,42 @@ def evacuation_plan(member):
     status = members[member]["status"]
     instances = sorted(__salt__["lxd.instances"](location=member))
     targets = sorted(name for name, info in members.items()
-                     if name != member and info["status"] == "Online")
+                     if name != member and info["status"] == ONLINE)
     refused = None
-    if status not in HEALTHY_STATUSES:
+    if status in UNDER_WAY:
+        refused = f"{_under_way(member, status)}: it is not evacuated yet, re-run then"
+    elif status not in HEALTHY_STATUSES:
         refused = f"{member} is {status}: LXD evacuates an online member only"
-    elif status == "Online" and instances and not targets:
+    elif status == ONLINE and instances and not targets:
         refused = (
             f"no other member is online to take its instances ({', '.join(instances)})"
         )
     return {"status": status, "instances": instances, "targets": targets,
             "refused": refused}
+
+
+def restore_plan(member):
+    """
+    Return what restoring ``member`` would do: its ``status``, whether it
+    is to be restored (``restore``: it is evacuated) and ``refused`` (the
+    reason, or None). An online member needs nothing; one being evacuated
+    or restored (Incus' ``Evacuating``, ``Restoring``) is refused until
+    that ends.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_cluster.restore_plan lxd3
+    """
+    members = __salt__["lxd.cluster_members"]()
+    if member not in members:
+        return {"status": None, "restore": False,
+                "refused": f"{member} is not a member of this cluster"}
+    status = members[member]["status"]
+    refused = None
+    if status in UNDER_WAY:
+        refused = f"{_under_way(member, status)}: it is not restored yet, re-run then"
+    elif status not in HEALTHY_STATUSES:
+        refused = f"{member} is {status}: only an evacuated member can be restored"
+    return {"status": status, "restore": status == EVACUATED, "refused": refused}

@@ -497,7 +497,8 @@ def member_evacuated(name):
     instances move to other members (or stop, per their
     ``cluster.evacuate``) and it takes no new ones until restored. Refused
     when the member is not online, or when it holds instances and no other
-    member is online to take them.
+    member is online to take them, or while it is being evacuated or
+    restored (Incus' ``Evacuating``, ``Restoring``: not evacuated yet).
 
     name
         The member's name.
@@ -533,24 +534,23 @@ def member_evacuated(name):
 def member_restored(name):
     """
     Ensure cluster member ``name`` is not evacuated: an evacuated member is
-    restored and the instances evacuated from it come back.
+    restored and the instances evacuated from it come back. Refused when
+    the member is neither online nor evacuated, or is being evacuated or
+    restored (Incus' ``Evacuating``, ``Restoring``: not restored yet).
 
     name
         The member's name.
     """
     ret = _ret(name)
     try:
-        members = __salt__["lxd.cluster_members"]()
-        if name not in members:
-            return _failed(ret, f"{name} is not a member of this cluster.")
-        status = members[name]["status"]
-        if status != "Evacuated":
-            if status != "Online":
-                return _failed(ret, f"{name} is {status}: only an evacuated member "
-                                    "can be restored; nothing was changed.")
+        plan = __salt__["lxd_cluster.restore_plan"](name)
+        if plan["refused"]:
+            return _failed(ret, f"Restoring {name} is refused: {plan['refused']}; "
+                                "nothing was changed.")
+        if not plan["restore"]:
             ret["comment"] = f"{name} is not evacuated."
             return ret
-        ret["changes"]["status"] = {"old": status, "new": "Online"}
+        ret["changes"]["status"] = {"old": plan["status"], "new": "Online"}
         if __opts__["test"]:
             ret["result"] = None
             ret["comment"] = f"{name} would be restored; the instances evacuated from it come back."

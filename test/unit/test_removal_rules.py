@@ -37,7 +37,7 @@ def cluster(status):
 INSTANCES = {"default/web": "c", "prod/db": "c", "default/other": "a"}
 
 
-@pytest.mark.parametrize("status", ["Online", "Evacuated", "Blocked", "Evacuating", "Restoring"])
+@pytest.mark.parametrize("status", ["Online", "Evacuated", "Blocked"])
 def test_force_removes_no_member_that_is_not_offline_and_names_what_it_would_drop(status):
     rules, _ = module(Path("_modules/lxd_cluster.py"), cluster(status), INSTANCES)
     refused = rules.removal_plan("c", force=True)["refused"]
@@ -61,3 +61,19 @@ def test_the_module_function_forces_out_only_an_offline_member(status):
     assert requests == []
     membership.remove_member("c", force=True, accept_data_loss=True)
     assert requests == [("DELETE", "cluster/members/c")]
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize(("status", "what", "ends"), [
+    ("Evacuating", "its evacuation", "Evacuated"), ("Restoring", "its restore", "Online")])
+def test_a_member_being_evacuated_or_restored_is_removed_once_that_ends(status, what, ends,
+                                                                        force):
+    """Incus v6.22.0 .. v7.0.0, internal/server/db/node.go: a member whose
+    evacuation or restore operation runs is Evacuating or Restoring (state
+    3, 4), neither dead nor done (cmd/incusd/api_cluster_evacuation.go sets
+    Evacuated, or Online / Evacuated back when it fails)."""
+    rules, _ = module(Path("_modules/lxd_cluster.py"), cluster(status), INSTANCES)
+    refused = rules.removal_plan("c", evacuate=True, force=force)["refused"]
+    assert refused.startswith(f"c is {status}: {what} is under way until it is {ends}: "
+                              "remove it then (force removes only a member LXD reports "
+                              "offline, and would drop 2 instance(s): default/web, prod/db)")
