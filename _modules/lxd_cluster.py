@@ -838,7 +838,6 @@ def await_members(pending, timeout=None):
 # ---------------------------------------------------------------- upgrades
 
 
-
 # Member statuses change with LXD's heartbeats (every 10 s): there is no
 # operation or event to wait on, so a health wait asks again at this pace.
 HEALTH_POLL_SECONDS = 2
