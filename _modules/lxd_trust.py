@@ -446,7 +446,9 @@ def plan(clients=None, cluster=None, metrics=False, client_minions=None):
     Return what keeping the trust store as wanted would change, without
     changing anything: :py:func:`plan_for` what :py:func:`wanted` says.
     Returns ``{"changes": {LXD name: {"old", "new"}}, "steps": [...],
-    "notes": [...]}``; ``steps`` is what :py:func:`apply` runs.
+    "notes": [...]}``; ``steps`` is what :py:func:`apply` runs. A
+    certificate whose ``type`` changes is removed and added again (current
+    daemons refuse to change it in place); its change says so (``how``).
 
     CLI Example:
 
@@ -502,6 +504,8 @@ def plan_for(wanted):
         have = current.get(entry["fingerprint"])
         if have is None:
             steps.append(("add", name, None, entry))
+        elif have["type"] != entry["type"]:
+            steps.append(("re-add", name, _fields(have), entry))
         elif _fields(have) != _fields(entry, name):
             steps.append(("update", name, _fields(have), entry))
     kept = {entry["fingerprint"] for entry in certs.values()}
@@ -528,16 +532,34 @@ def apply(steps):
 
         salt lxd1 lxd_trust.apply "$(salt-call --out=json lxd_trust.plan ... | jq .steps)"
     """
-    for action, name, _old, entry in steps:
+    for action, name, old, entry in steps:
         if action == "remove":
             delete_certificate(entry["fingerprint"])
-            continue
-        fields = {key: entry[key] for key in ("type", "restricted", "projects")}
-        if action == "add":
-            add_certificate(name, entry["pem"], **fields)
+        elif action == "add":
+            add_certificate(name, entry["pem"], **_written(entry))
+        elif action == "re-add":
+            _readd(name, old, entry)
         else:
-            update_certificate(entry["fingerprint"], name, **fields)
+            update_certificate(entry["fingerprint"], name, **_written(entry))
     return len(steps)
+
+
+def _written(fields):
+    """What LXD takes besides the name and the certificate."""
+    return {key: fields[key] for key in ("type", "restricted", "projects")}
+
+
+def _readd(name, old, entry):
+    """Trust ``entry``'s certificate again with another type: LXD >= 6.8
+    (and 5.0.9, 5.21.5) and Incus >= 6.23 refuse to change a trusted
+    certificate's type. When adding it back fails, it is trusted again as
+    it was (``old``), and the error raised."""
+    delete_certificate(entry["fingerprint"])
+    try:
+        add_certificate(name, entry["pem"], **_written(entry))
+    except CommandExecutionError:
+        add_certificate(old["name"], entry["pem"], **_written(old))
+        raise
 
 
 def _wanted(clients, minion_requests):
@@ -596,10 +618,13 @@ def _change(old, entry, name, action):
         return {"fingerprint": fingerprint[:12], "type": fields["type"], "projects": access}
 
     fingerprint = entry["fingerprint"]
-    return {
+    change = {
         "old": shown(old, fingerprint) if old else None,
         "new": None if action == "remove" else shown(_fields(entry, name), fingerprint),
     }
+    if action == "re-add":
+        change["how"] = f"type {old['type']} -> {entry['type']}: removed and re-added"
+    return change
 
 
 # ---------------------------------------------------------------- https relation
