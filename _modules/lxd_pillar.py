@@ -837,6 +837,10 @@ def _check_trust(path, value, settings, defaults):
     fields = ("cert", "cert_url", "projects", "type", "present")
     for name, entry in clients.items():
         where = f"{path}:clients:{name}"
+        problem = __salt__["lxd_trust.pillar_client_problem"](name)
+        if problem:
+            errors.append(f"{where}: {problem}")
+            continue
         if not isinstance(entry, dict):
             errors.append(f"{where}: must be a mapping, not {_kind(entry)}")
             continue

@@ -71,6 +71,56 @@ def certificates():
     return {cert["fingerprint"]: cert for cert in listed}
 
 
+def name_problem(name):
+    """
+    Return why LXD would refuse ``name`` for a trusted certificate, or
+    None. LXD 5.21.7 and 6.2 and later refuse a name that starts with
+    ``-`` or holds ``/`` (``lxd/certificates.go``, certificatesPost);
+    Incus takes them, but a name the formula writes must work on every
+    daemon it supports.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_trust.name_problem salt:ci/runner
+    """
+    if not isinstance(name, str):
+        return f"is {type(name).__name__}, not a string"
+    if name.startswith("-"):
+        return "starts with '-'"
+    if "/" in name:
+        return "holds '/'"
+    return None
+
+
+def pillar_client_problem(key):
+    """
+    Return why the entry ``key`` of ``lxd:trust:clients`` cannot name a
+    certificate (trusted as ``salt:<key>``), or None.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_trust.pillar_client_problem ci/runner
+    """
+    if not isinstance(key, str):
+        return f"a client's name must be a string, not {type(key).__name__} ({key!r})"
+    problem = name_problem(PILLAR_PREFIX + key)
+    if problem:
+        return (f"it would be trusted as {PILLAR_PREFIX + key!r}, which {problem}: "
+                "LXD refuses such certificate names")
+    return None
+
+
+def _check_name(name):
+    problem = name_problem(name)
+    if problem:
+        raise CommandExecutionError(
+            f"name: {name!r} {problem}: LXD refuses such certificate names")
+
+
 def add_certificate(name, pem, type="client", restricted=False, projects=None):
     """
     Trust the PEM certificate ``pem`` as ``name``; ``restricted`` limits it
@@ -82,6 +132,7 @@ def add_certificate(name, pem, type="client", restricted=False, projects=None):
 
         salt lxd1 lxd_trust.add_certificate ci "$(cat ci.crt)" restricted=true projects='[ci]'
     """
+    _check_name(name)
     body = "".join(
         line for line in pem.strip().splitlines() if not line.startswith("-----")
     )
@@ -145,6 +196,7 @@ def issue_trust_token(name, restricted=False, projects=None, expiry=TRUST_TOKEN_
 
         salt-call lxd_trust.issue_trust_token laptop expiry=1H
     """
+    _check_name(name)
     seconds = _expiry_seconds(expiry)
     __salt__["lxd.require_extension"]("certificate_token", "issue trust tokens")
     notes = _bound_token_expiry(expiry, seconds)

@@ -168,3 +168,32 @@ def test_a_failed_new_trust_restores_the_old_one(pem):
     with pytest.raises(CommandExecutionError, match="not reachable"):
         keep(trust, {"ci": {"cert": pem, "type": "metrics"}})
     assert store.held == before
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("ci/runner", "holds '/'"), ("-ci", "starts with '-'"), ("salt:a/b", "holds '/'")])
+def test_a_name_lxd_refuses_is_refused_before_any_request(pem, name, problem):
+    store = TrustStore("lxd")
+    trust = trust_module(store)
+    # as LXD >= 6.2 answers it
+    with pytest.raises(CommandExecutionError, match="name must not start with a hyphen or "
+                       "contain forward slashes"):
+        store.request("POST", "certificates", {
+            "name": name, "type": "client", "certificate": pem, "restricted": False,
+            "projects": []})
+    store.requests.clear()
+    for refused in (lambda: trust.add_certificate(name, pem),
+                    lambda: trust.issue_trust_token(name)):
+        with pytest.raises(CommandExecutionError,
+                           match=f"name: '{name}' {problem}: LXD refuses such"):
+            refused()
+    assert store.requests == []
+
+
+def test_the_names_the_formula_gives_pass_the_rule():
+    trust = trust_module(TrustStore("lxd"))
+    # a pillar key is prefixed: one starting with '-' makes a name LXD takes
+    for key in ("ci-runner", "-ci", "ci.runner:2"):
+        assert trust.pillar_client_problem(key) is None
+    assert trust.name_problem(trust.MINION_PREFIX + "ci1.example.net") is None
+    assert "holds '/'" in trust.pillar_client_problem("ci/runner")
