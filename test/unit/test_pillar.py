@@ -61,6 +61,8 @@ def test_parameters_given_by_the_master_are_used_instead_of_the_file(lxd_pillar)
         ({"snap_config": "daemon.debug=true"}, "lxd:snap_config: must be a mapping"),
         ({"sysctl": {"not a key": 1}}, "lxd:sysctl:not a key: not a sysctl key name"),
         ({"init": {"preseed": "config: [unclosed"}}, "lxd:init:preseed: not parsable as YAML"),
+        ({"init": {"preseed": {"networks": [{"name": "br", "project": ["ci"]}]}}},
+         "lxd:init:preseed:networks:0:project: not a name LXD takes"),
         ({"listen": {"https": "yes"}}, "lxd:listen:https: must be a boolean"),
         ({"listen": {"ftp": True}}, "lxd:listen:ftp: unknown key"),
         ({"addresses": {"metrics": "10.0.0.300"}},
