@@ -84,15 +84,16 @@ READY_POLL_SECONDS = 1
 # (cluster.join_token_expiry).
 SECRET_WORDS = ("password", "secret", "token")
 # ... by how they end: keys proving an identity (network.ovn.client_key,
-# Incus 7's storage.linstor.client_key, a *.private_key)
-SECRET_ENDINGS = ("private_key", "client_key")
+# Incus 7's storage.linstor.client_key and its TrueNAS pools'
+# truenas.api_key, a *.private_key)
+SECRET_ENDINGS = ("private_key", "client_key", "api_key")
 # ... by what they start with: Loki's credentials, and what an instance or
 # profile hands its guest (cloud-init data, environment variables), where
 # passwords and keys are commonly put
 SECRET_PREFIXES = ("loki.auth.", "cloud-init.", "environment.")
-# ... and by their whole name: the same for older names, and credentials
-# of a DNS provider
-SECRET_KEYS = ("maas.api.key", "acme.provider.environment",
+# ... and by their whole name: the same for older names, credentials of a
+# DNS provider, and Incus 7's TPM platform CA private key
+SECRET_KEYS = ("maas.api.key", "acme.provider.environment", "instances.tpm.platform_key",
                "user.user-data", "user.vendor-data", "user.network-config")
 MASK = "********"
 # A `key: value` line of YAML as the lxc client prints it (lxc info,

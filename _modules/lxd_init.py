@@ -20,8 +20,16 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd_init"
 
-# Sections of an `lxd init` preseed, in the order LXD applies them.
-PRESEED_SECTIONS = ("config", "networks", "storage_pools", "profiles", "projects")
+# Sections of an `lxd init` preseed.
+PRESEED_SECTIONS = ("config", "storage_pools", "networks", "projects", "profiles")
+# The order LXD applies them in (lxd/init.go initDataNodeApply at lxd-5.0.2
+# and lxd-6.9; Incus client/incus_server.go ApplyServerPreseed at v6.0.4 and
+# v7.0.1): the default project's networks before the projects, the other
+# projects' networks after them (so that their projects exist); storage
+# volumes, which the formula does not take, would come before profiles.
+APPLY_ORDER = ("config", "storage_pools", "networks", "projects", "project networks",
+               "profiles")
+DEFAULT_PROJECT = "default"
 # Where each section's objects live in the REST API.
 API_PATHS = {"networks": "networks", "storage_pools": "storage-pools",
              "profiles": "profiles", "projects": "projects"}
@@ -161,18 +169,55 @@ def _plan(preseed):
         }
         if changed:
             steps.append(("config", None, "set", changed, current_config))
+    listings = {}
+
+    def existing(section, project=None):
+        if (section, project) not in listings:
+            listings[section, project] = __salt__["lxd_resources.listing_of"](section, project)
+        return listings[section, project]
+
     for section in PRESEED_SECTIONS[1:]:
-        entries = preseed.get(section) or []
-        if not entries:
-            continue
-        existing = __salt__[f"lxd.{section}"]()
-        for entry in entries:
-            current = existing.get(entry["name"])
+        for index, entry in enumerate(preseed.get(section) or []):
+            if _project(section, entry) == DEFAULT_PROJECT:
+                current = existing(section).get(entry["name"])
+            else:
+                current = _in_project(f"{section}:{index}", section, entry, preseed, existing)
             if current is None:
                 steps.append((section, entry["name"], "create", entry, None))
             elif _merged(current, entry) != _writable(current):
                 steps.append((section, entry["name"], "update", entry, current))
-    return steps
+    # stable: within a rank, in the preseed's order
+    return sorted(steps, key=_rank)
+
+
+def _project(section, entry):
+    """The project an entry of ``section`` lives in (only networks name one)."""
+    return (entry.get("project") if section == "networks" else None) or DEFAULT_PROJECT
+
+
+def _rank(step):
+    """Where LXD applies a step (see ``APPLY_ORDER``)."""
+    section, _name, _action, entry, _current = step
+    if _project(section, entry) != DEFAULT_PROJECT:
+        section = f"project {section}"
+    return APPLY_ORDER.index(section)
+
+
+def _in_project(where, section, entry, preseed, existing):
+    """The object ``entry`` names in its project as LXD holds it, or None.
+    Refused: an object whose project is neither on the daemon nor in the
+    preseed, or would not hold it (LXD puts the networks of a project
+    without ``features.networks`` in the default project)."""
+    project = entry["project"]
+    live = existing("projects").get(project)
+    declared = {declared["name"]: declared for declared in preseed.get("projects") or []}
+    problem = __salt__["lxd_resources.project_problem"](
+        section, project, entry, declared, live, declared_at="lxd:init:preseed:projects")
+    if problem:
+        raise CommandExecutionError(f"lxd:init:preseed:{where}:project: {problem}")
+    if (live or {}).get("config", {}).get(f"features.{section}") != "true":
+        return None  # the project is created, or given the feature, by this preseed
+    return existing(section, project).get(entry["name"])
 
 
 def _writable(current):
@@ -208,15 +253,18 @@ def _apply_step(step):
         previous = {key: current.get(key, "") for key in payload}
         return lambda: __salt__["lxd.config_update"](previous)
     collection = API_PATHS[section]
+    project = _project(section, payload)
+    scope = {} if project == DEFAULT_PROJECT else {"project": project}
     if action == "create":
-        body = {key: value for key, value in payload.items() if value is not None}
+        body = {key: value for key, value in payload.items()
+                if value is not None and key != "project"}
         for field in ("config", "devices"):
             if field in body:
                 body[field] = _stringify(field, body[field])
-        request("POST", collection, body)
-        return lambda: request("DELETE", f"{collection}/{name}")
-    request("PUT", f"{collection}/{name}", _merged(current, payload))
-    return lambda: request("PUT", f"{collection}/{name}", _writable(current))
+        request("POST", collection, body, **scope)
+        return lambda: request("DELETE", f"{collection}/{name}", **scope)
+    request("PUT", f"{collection}/{name}", _merged(current, payload), **scope)
+    return lambda: request("PUT", f"{collection}/{name}", _writable(current), **scope)
 
 
 def _report(plan):
@@ -228,7 +276,9 @@ def _report(plan):
                 for key, value in payload.items()
             }
         else:
-            changes.setdefault(section, {})[name] = (
+            project = _project(section, payload)
+            shown = name if project == DEFAULT_PROJECT else f"{name} in project {project}"
+            changes.setdefault(section, {})[shown] = (
                 "created" if action == "create" else "updated"
             )
     return changes

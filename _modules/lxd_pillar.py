@@ -639,6 +639,7 @@ def _check_preseed_entries(path, entries, fields):
         errors.extend(_unknown_keys(where, entry, fields))
         if not isinstance(entry.get("name"), str) or not entry.get("name"):
             errors.append(f"{where}:name: every entry needs a name")
+        errors.extend(_check_object_name(f"{where}:project", entry.get("project")))
         errors.extend(_scalar_mapping(f"{where}:config", entry.get("config")))
         devices = entry.get("devices")
         if devices is None:
@@ -837,6 +838,10 @@ def _check_trust(path, value, settings, defaults):
     fields = ("cert", "cert_url", "projects", "type", "present")
     for name, entry in clients.items():
         where = f"{path}:clients:{name}"
+        problem = __salt__["lxd_trust.pillar_client_problem"](name)
+        if problem:
+            errors.append(f"{where}: {problem}")
+            continue
         if not isinstance(entry, dict):
             errors.append(f"{where}: must be a mapping, not {_kind(entry)}")
             continue
@@ -955,15 +960,19 @@ def _check_resources(path, value, settings, defaults):
     return errors
 
 
+def _check_object_name(path, name):
+    if name is None or (isinstance(name, str) and CLUSTER_NAME_RE.fullmatch(name)):
+        return []
+    return [f"{path}: not a name LXD takes (letters, digits, ._-)"]
+
+
 def _check_resource(where, kind, entry):
     errors = _expect(f"{where}:present", entry.get("present"), bool, "a boolean")
     errors += _expect(f"{where}:description", entry.get("description"), str, "a string")
     for field in ("driver", "type"):
         errors += _expect(f"{where}:{field}", entry.get(field), str, "a string")
     for field in ("project", "name"):
-        given = entry.get(field)
-        if given is not None and not (isinstance(given, str) and CLUSTER_NAME_RE.fullmatch(given)):
-            errors.append(f"{where}:{field}: not a name LXD takes (letters, digits, ._-)")
+        errors += _check_object_name(f"{where}:{field}", entry.get(field))
     for field in ("config", "member_config"):
         errors += _scalar_mapping(f"{where}:{field}", entry.get(field))
         if RESOURCE_MARKER in (entry.get(field) or {}):

@@ -128,7 +128,7 @@ def _plan(resources, member, keeper):
 
     def listing(kind, project=None):
         if (kind, project) not in listings:
-            listings[kind, project] = _listing(kind, project)
+            listings[kind, project] = listing_of(kind, project)
         return listings[kind, project]
 
     drivers = __salt__["lxd.info"]()["environment"].get("storage_supported_drivers")
@@ -141,7 +141,7 @@ def _plan(resources, member, keeper):
             current = None
             if obj["project"]:
                 live = listing("projects").get(obj["project"])
-                problem = _project_problem(kind, obj["project"], entry,
+                problem = project_problem(kind, obj["project"], entry,
                                            resources.get("projects") or {}, live)
                 if problem:
                     errors.append(f"{key}:project: {problem}")
@@ -166,21 +166,32 @@ def _plan(resources, member, keeper):
     return others + deletions[::-1], errors
 
 
-def _project_problem(kind, project, entry, declared, live):
-    """Why an object of ``kind`` cannot be kept in ``project`` (as LXD
-    holds it, ``live``, and as ``lxd:projects`` declares it), or None."""
+def project_problem(kind, project, entry, declared, live, declared_at="lxd:projects"):
+    """
+    Return why an object of ``kind`` (pillar ``entry``) cannot be kept in
+    ``project``, as LXD holds it (``live``, None when absent) and as
+    ``declared`` (projects by name, from pillar key ``declared_at``)
+    declares it; None when it can. ``lxd_init`` asks the same of a
+    preseed's networks.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_resources.project_problem networks ci '{}' '{ci: {}}' null
+    """
     if not entry.get("present", True):
         return None  # nothing to keep: a deletion finds it or not
     wanted = declared.get(project)
     if wanted is not None and wanted.get("present", True) is False:
-        return f"project {project} is to be deleted (lxd:projects:{project})"
+        return f"project {project} is to be deleted ({declared_at}:{project})"
     if wanted is None and live is None:
-        return f"there is no project {project}, and lxd:projects does not declare it"
+        return f"there is no project {project}, and {declared_at} does not declare it"
     feature, default = PROJECT_FEATURES[kind]
     held = ((live or {}).get("config") or {}).get(feature, "false") if live else default
     if _strings((wanted or {}).get("config") or {}).get(feature, held) != "true":
         return (f"project {project} does not have {feature}: its {kind} are the default "
-                f"project's (set {feature}: true in lxd:projects:{project}:config)")
+                f"project's (set {feature}: true in {declared_at}:{project}:config)")
     return None
 
 
@@ -387,8 +398,18 @@ def _await_every_member(step):
 # ---------------------------------------------------------------- reading
 
 
-def _listing(kind, project=None):
-    """The objects of a kind by name (in ``project``, if given)."""
+def listing_of(kind, project=None):
+    """
+    Return the objects of ``kind`` (``storage_pools``, ``networks``,
+    ``profiles``, ``projects``) by name, in ``project`` if given, as LXD
+    holds them: unmasked, for comparing and writing back.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_resources.listing_of networks project=ci
+    """
     scope = {"project": project} if project else {}
     # as LXD has them, to compare: what a report shows is masked by _report
     found = __salt__["lxd.query"](KINDS[kind]["path"], recursion=1, unmasked=True,

@@ -71,6 +71,56 @@ def certificates():
     return {cert["fingerprint"]: cert for cert in listed}
 
 
+def name_problem(name):
+    """
+    Return why LXD would refuse ``name`` for a trusted certificate, or
+    None. LXD 5.21.7 and 6.2 and later refuse a name that starts with
+    ``-`` or holds ``/`` (``lxd/certificates.go``, certificatesPost);
+    Incus takes them, but a name the formula writes must work on every
+    daemon it supports.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_trust.name_problem salt:ci/runner
+    """
+    if not isinstance(name, str):
+        return f"is {type(name).__name__}, not a string"
+    if name.startswith("-"):
+        return "starts with '-'"
+    if "/" in name:
+        return "holds '/'"
+    return None
+
+
+def pillar_client_problem(key):
+    """
+    Return why the entry ``key`` of ``lxd:trust:clients`` cannot name a
+    certificate (trusted as ``salt:<key>``), or None.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lxd_trust.pillar_client_problem ci/runner
+    """
+    if not isinstance(key, str):
+        return f"a client's name must be a string, not {type(key).__name__} ({key!r})"
+    problem = name_problem(PILLAR_PREFIX + key)
+    if problem:
+        return (f"it would be trusted as {PILLAR_PREFIX + key!r}, which {problem}: "
+                "LXD refuses such certificate names")
+    return None
+
+
+def _check_name(name):
+    problem = name_problem(name)
+    if problem:
+        raise CommandExecutionError(
+            f"name: {name!r} {problem}: LXD refuses such certificate names")
+
+
 def add_certificate(name, pem, type="client", restricted=False, projects=None):
     """
     Trust the PEM certificate ``pem`` as ``name``; ``restricted`` limits it
@@ -82,6 +132,7 @@ def add_certificate(name, pem, type="client", restricted=False, projects=None):
 
         salt lxd1 lxd_trust.add_certificate ci "$(cat ci.crt)" restricted=true projects='[ci]'
     """
+    _check_name(name)
     body = "".join(
         line for line in pem.strip().splitlines() if not line.startswith("-----")
     )
@@ -145,6 +196,7 @@ def issue_trust_token(name, restricted=False, projects=None, expiry=TRUST_TOKEN_
 
         salt-call lxd_trust.issue_trust_token laptop expiry=1H
     """
+    _check_name(name)
     seconds = _expiry_seconds(expiry)
     __salt__["lxd.require_extension"]("certificate_token", "issue trust tokens")
     notes = _bound_token_expiry(expiry, seconds)
@@ -446,7 +498,9 @@ def plan(clients=None, cluster=None, metrics=False, client_minions=None):
     Return what keeping the trust store as wanted would change, without
     changing anything: :py:func:`plan_for` what :py:func:`wanted` says.
     Returns ``{"changes": {LXD name: {"old", "new"}}, "steps": [...],
-    "notes": [...]}``; ``steps`` is what :py:func:`apply` runs.
+    "notes": [...]}``; ``steps`` is what :py:func:`apply` runs. A
+    certificate whose ``type`` changes is removed and added again (current
+    daemons refuse to change it in place); its change says so (``how``).
 
     CLI Example:
 
@@ -502,6 +556,8 @@ def plan_for(wanted):
         have = current.get(entry["fingerprint"])
         if have is None:
             steps.append(("add", name, None, entry))
+        elif have["type"] != entry["type"]:
+            steps.append(("re-add", name, _fields(have), entry))
         elif _fields(have) != _fields(entry, name):
             steps.append(("update", name, _fields(have), entry))
     kept = {entry["fingerprint"] for entry in certs.values()}
@@ -528,16 +584,34 @@ def apply(steps):
 
         salt lxd1 lxd_trust.apply "$(salt-call --out=json lxd_trust.plan ... | jq .steps)"
     """
-    for action, name, _old, entry in steps:
+    for action, name, old, entry in steps:
         if action == "remove":
             delete_certificate(entry["fingerprint"])
-            continue
-        fields = {key: entry[key] for key in ("type", "restricted", "projects")}
-        if action == "add":
-            add_certificate(name, entry["pem"], **fields)
+        elif action == "add":
+            add_certificate(name, entry["pem"], **_written(entry))
+        elif action == "re-add":
+            _readd(name, old, entry)
         else:
-            update_certificate(entry["fingerprint"], name, **fields)
+            update_certificate(entry["fingerprint"], name, **_written(entry))
     return len(steps)
+
+
+def _written(fields):
+    """What LXD takes besides the name and the certificate."""
+    return {key: fields[key] for key in ("type", "restricted", "projects")}
+
+
+def _readd(name, old, entry):
+    """Trust ``entry``'s certificate again with another type: LXD >= 6.8
+    (and 5.0.9, 5.21.5) and Incus >= 6.23 refuse to change a trusted
+    certificate's type. When adding it back fails, it is trusted again as
+    it was (``old``), and the error raised."""
+    delete_certificate(entry["fingerprint"])
+    try:
+        add_certificate(name, entry["pem"], **_written(entry))
+    except CommandExecutionError:
+        add_certificate(old["name"], entry["pem"], **_written(old))
+        raise
 
 
 def _wanted(clients, minion_requests):
@@ -596,10 +670,13 @@ def _change(old, entry, name, action):
         return {"fingerprint": fingerprint[:12], "type": fields["type"], "projects": access}
 
     fingerprint = entry["fingerprint"]
-    return {
+    change = {
         "old": shown(old, fingerprint) if old else None,
         "new": None if action == "remove" else shown(_fields(entry, name), fingerprint),
     }
+    if action == "re-add":
+        change["how"] = f"type {old['type']} -> {entry['type']}: removed and re-added"
+    return change
 
 
 # ---------------------------------------------------------------- https relation

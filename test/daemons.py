@@ -1,6 +1,7 @@
 """A real daemon standing in for a host: LXD or Incus, started by the tests
 (shared by every tier: the hosts tier runs its outer LXD with it)."""
 
+import functools
 import json
 import os
 import shutil
@@ -17,12 +18,10 @@ class Daemon:
 
     KINDS = {
         "lxd": {"daemon": ["lxd"], "admin": ["lxd"], "client": "lxc",
-                "dir_variable": "LXD_DIR", "bridge": "lxdbr0", "log_name": "lxd.log",
-                "secret_key": "core.trust_password"},
-        # Incus (and LXD >= 6.1) have no trust password
+                "dir_variable": "LXD_DIR", "bridge": "lxdbr0", "log_name": "lxd.log"},
         "incus": {"daemon": ["/usr/libexec/incus/incusd"], "admin": ["incus", "admin"],
                   "client": "incus", "dir_variable": "INCUS_DIR", "bridge": "incusbr0",
-                  "log_name": "incus.log", "secret_key": "loki.auth.password"},
+                  "log_name": "incus.log"},
     }
 
     def __init__(self, address, backend="lxd"):
@@ -32,7 +31,6 @@ class Daemon:
         self.root = Path(tempfile.mkdtemp(prefix=f"{backend}-", dir="/tmp"))
         self.address = address
         self.bridge = self.kind["bridge"]
-        self.secret_key = self.kind["secret_key"]
         self.env = dict(os.environ, **{self.kind["dir_variable"]: str(self.root)})
         self.process = None
 
@@ -50,6 +48,15 @@ class Daemon:
             )
         self.admin("waitready", "--timeout", "60")
         return self
+
+    @functools.cached_property
+    def secret_key(self):
+        """A server key whose value is secret, to prove it is masked: Loki's
+        password where the daemon has the API extension ``loki`` (Incus,
+        LXD >= 5.21), else the trust password (LXD 5.0; LXD 6.1 dropped
+        it)."""
+        extensions = self.query("/1.0")["api_extensions"]
+        return "loki.auth.password" if "loki" in extensions else "core.trust_password"
 
     def admin(self, *args, check=True):
         """``lxd <args>`` or ``incus admin <args>``."""

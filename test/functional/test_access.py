@@ -258,6 +258,36 @@ def test_metrics_certificate_trusted_while_the_listener_is_on(
     assert trusted_names(lxd_daemon) == {}
 
 
+def test_a_type_change_removes_and_re_adds_the_certificate(loaders, lxd_daemon, client):
+    # LXD >= 6.8 and Incus >= 6.23 refuse a type change in place
+    # (test/unit/test_trust_rules.py); done the same way on every daemon
+    state = loaders.states.lxd_trust.clients_trusted
+    shown = {"fingerprint": client["fingerprint"][:12], "projects": ["default"]}
+    as_client = {"ci-runner": {"cert": client["pem"], "projects": ["default"]}}
+    as_metrics = {"ci-runner": dict(as_client["ci-runner"], type="metrics")}
+    assert state("trust", clients=as_client, metrics=True).result is True
+    before = trusted_names(lxd_daemon)
+
+    dry = state("trust", clients=as_metrics, metrics=True, test=True)
+    assert dry.result is None
+    assert dry.changes == {"salt:ci-runner": {
+        "old": dict(shown, type="client"), "new": dict(shown, type="metrics"),
+        "how": "type client -> metrics: removed and re-added"}}
+    assert trusted_names(lxd_daemon) == before
+
+    done = state("trust", clients=as_metrics, metrics=True)
+    assert done.result is True and done.changes == dry.changes
+    assert trusted_names(lxd_daemon) == {
+        client["fingerprint"]: ("salt:ci-runner", "metrics", True, ["default"])}
+    again = state("trust", clients=as_metrics, metrics=True)
+    assert again.result is True and again.changes == {}
+
+    back = state("trust", clients=as_client, metrics=True)
+    assert back.changes["salt:ci-runner"]["how"] == (
+        "type metrics -> client: removed and re-added")
+    assert trusted_names(lxd_daemon) == before
+
+
 def test_bad_certificate_changes_nothing(loaders, lxd_daemon, client, cert_server):
     state = loaders.states.lxd_trust.clients_trusted
     clients = {"good": {"cert": client["pem"]},

@@ -147,6 +147,41 @@ def test_failed_preseed_is_reverted(lxd_init, lxd, lxd_daemon):
     assert lxd_daemon.snapshot() == before
 
 
+def test_a_preseed_network_is_created_in_its_project(lxd_init, lxd_daemon):
+    # only OVN networks live in other projects (test/unit/test_preseed_order.py):
+    # a bridge asked for in project ci reaches LXD there, which refuses it,
+    # and the whole preseed is reverted (it used to land in the default project)
+    before = lxd_daemon.snapshot()
+    preseed = {
+        "projects": [{"name": "ci", "config": {"features.networks": "true"}}],
+        "networks": [{"name": "cibr0", "type": "bridge", "project": "ci",
+                      "config": NO_ADDRESSES}],
+    }
+    assert lxd_init.preseed_plan(preseed) == {
+        "projects": {"ci": "created"}, "networks": {"cibr0 in project ci": "created"}}
+    with pytest.raises(CommandExecutionError,
+                       match="reverted: .*does not support non-default projects"):
+        lxd_init.apply_preseed(preseed)
+    assert lxd_daemon.snapshot() == before
+    assert [project["name"] for project in lxd_daemon.query("/1.0/projects?recursion=1")] == [
+        "default"]
+
+
+def test_a_preseed_network_lxd_would_put_in_the_default_project_is_refused(
+        loaders, lxd_daemon):
+    before = lxd_daemon.snapshot()
+    init = {"preseed": {"projects": [{"name": "ci"}], "networks": [
+        {"name": "cibr0", "type": "bridge", "project": "ci", "config": NO_ADDRESSES}]}}
+    for test in (True, False):
+        result = loaders.states.lxd.initialised("lxd", init=init, test=test)
+        assert result.result is False and result.changes == {}
+        assert result.comment == (
+            "LXD initialisation failed: lxd:init:preseed:networks:0:project: project ci "
+            "does not have features.networks: its networks are the default project's "
+            "(set features.networks: true in lxd:init:preseed:projects:ci:config)")
+    assert lxd_daemon.snapshot() == before
+
+
 def test_init_record_and_drift(lxd_init, lxd, lxd_daemon):
     preseed = {"storage_pools": [{"name": "local", "driver": "dir"}]}
     assert lxd_init.init_record() is None

@@ -82,10 +82,14 @@ def test_every_kind_of_secret_key_is_masked(loaders):
         "acme.provider.environment": "s", "cloud-init.user-data": "s",
         "cloud-init.network-config": "s", "user.user-data": "s", "user.vendor-data": "s",
         "user.network-config": "s", "environment.FOO": "s", "maas.api.key": "s",
+        # Incus 7.0 (v7.0.1 internal/server/cluster/config/config.go,
+        # internal/server/storage/drivers/driver_truenas.go)
+        "instances.tpm.platform_key": "s", "truenas.api_key": "s",
     }
     shown = {"cluster.join_token_expiry": "15M", "core.remote_token_expiry": "1H",
              "loki.api.url": "https://loki.lan", "user.comment": "web", "acme.domain": "x.lan",
-             "network.ovn.ca_cert": "pem", "limits.cpu": "2"}
+             "network.ovn.ca_cert": "pem", "limits.cpu": "2",
+             "instances.tpm.platform_cert": "pem", "truenas.host": "nas.lan"}
     masked = loaders.modules.lxd.masked({"config": dict(config, **shown),
                                          "expanded_config": dict(config)})
     assert masked["config"] == dict(dict.fromkeys(config, "********"), **shown)

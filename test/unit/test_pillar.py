@@ -61,6 +61,8 @@ def test_parameters_given_by_the_master_are_used_instead_of_the_file(lxd_pillar)
         ({"snap_config": "daemon.debug=true"}, "lxd:snap_config: must be a mapping"),
         ({"sysctl": {"not a key": 1}}, "lxd:sysctl:not a key: not a sysctl key name"),
         ({"init": {"preseed": "config: [unclosed"}}, "lxd:init:preseed: not parsable as YAML"),
+        ({"init": {"preseed": {"networks": [{"name": "br", "project": ["ci"]}]}}},
+         "lxd:init:preseed:networks:0:project: not a name LXD takes"),
         ({"listen": {"https": "yes"}}, "lxd:listen:https: must be a boolean"),
         ({"listen": {"ftp": True}}, "lxd:listen:ftp: unknown key"),
         ({"addresses": {"metrics": "10.0.0.300"}},
@@ -80,6 +82,12 @@ def test_parameters_given_by_the_master_are_used_instead_of_the_file(lxd_pillar)
          "lxd:trust:clients:ci:type: unknown type 'admin'"),
         ({"trust": {"clients": {"ci": {"cert_url": "salt://c.crt", "owner": "me"}}}},
          "lxd:trust:clients:ci:owner: unknown key"),
+        # LXD >= 6.2 refuses such certificate names (test/unit/test_trust_rules.py)
+        ({"trust": {"clients": {"ci/runner": {"cert_url": "salt://c.crt"}}}},
+         "lxd:trust:clients:ci/runner: it would be trusted as 'salt:ci/runner', which "
+         "holds '/': LXD refuses such certificate names"),
+        ({"trust": {"clients": {7: {"cert_url": "salt://c.crt"}}}},
+         "lxd:trust:clients:7: a client's name must be a string, not int (7)"),
         ({"client": {"cert": "client.crt"}}, "lxd:client:cert: must be an absolute path"),
         ({"client": {"cluster": "a b"}}, "lxd:client:cluster: 'a b' is not a cluster name"),
         ({"init": {"preseed": "- a\n- b"}},
