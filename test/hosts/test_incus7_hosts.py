@@ -37,11 +37,6 @@ def pillar(number, **resources):
     }
 
 
-def via(hosts):
-    """The first member still in the story, to ask the cluster through."""
-    return next(name for name in HOSTS if name in hosts.hosts)
-
-
 @pytest.fixture(scope="module")
 def host_suite():
     return TRIXIE
@@ -104,3 +99,91 @@ def test_a_bare_host_grows_the_cluster(cluster):
     assert members(cluster, "trixie-1")[name] == ("Online", f"https://{TEST_NET}.{number}:8443")
     config = cluster.query(name, "/1.0")["config"]
     assert config["cluster.https_address"] == f"{TEST_NET}.{number}:8443", config
+
+
+def resources(name):
+    """A dir pool at a path of each member's own, a profile rooted on it and
+    a project: declared in every member's pillar, the pool's source per
+    member."""
+    return {
+        "storage_pools": {"pool7": {"driver": "dir",
+                                    "member_config": {"source": f"/srv/pool7-{name}"}}},
+        "profiles": {"web7": {"config": {"limits.memory": "256MiB"},
+                              "devices": {"root": {"type": "disk", "path": "/",
+                                                   "pool": "pool7"}}}},
+        "projects": {"ci7": {"config": {"features.images": False}}},
+    }
+
+
+def test_declared_resources_take_each_members_own_config(cluster):
+    everyone = {**HOSTS, GROWN[0]: GROWN[1]}
+    for name, number in everyone.items():
+        # Incus's dir driver takes an existing directory: the host's own disk
+        cluster.hosts[name].run("mkdir", "-p", f"/srv/pool7-{name}")
+        cluster.set_pillar(name, **pillar(number, **resources(name)))
+    applied = cluster.salt.run("state.apply", "lxd", minion_tgt="trixie-[1234]")
+    assert {minion: failed(steps) for minion, steps in applied.data.items()} == {
+        name: {} for name in everyone}
+    assert applied.returncode == 0, applied
+    for name in everyone:
+        pool = cluster.query("trixie-1", f"/1.0/storage-pools/pool7?target={name}")
+        assert pool["status"] == "Created", pool
+        assert pool["config"]["source"] == f"/srv/pool7-{name}", pool
+    profile = cluster.query("trixie-1", "/1.0/profiles/web7")
+    assert profile["devices"]["root"]["pool"] == "pool7", profile
+    assert cluster.query("trixie-1", "/1.0/projects/ci7")["config"]["features.images"] == "false"
+    again = cluster.salt.run("state.apply", "lxd", minion_tgt="trixie-[1234]")
+    assert changed(again) == {name: {} for name in everyone}
+
+
+def test_an_instance_is_placed_on_a_member(cluster, tmp_path):
+    image = busybox_image(tmp_path)
+    cluster.outer.lxc("file", "push", str(image), "trixie-1/root/busybox.tar.gz")
+    cluster.lxc("trixie-1", "image", "import", "/root/busybox.tar.gz", "--alias", "busybox")
+    placed = cluster.salt.run(
+        "state.single", "lxd_instance.present", "name=c7", "source=busybox",
+        "target=trixie-3", 'profiles=["default", "web7"]', "running=True",
+        minion_tgt="trixie-1")
+    (step,) = placed.data.values()
+    assert step["result"] is True, step
+    instance = cluster.query("trixie-1", "/1.0/instances/c7")
+    assert instance["location"] == "trixie-3", instance
+    assert cluster.query("trixie-1", "/1.0/instances/c7/state")["status"] == "Running"
+    # its root is on trixie-3's own source of the pool
+    cluster.hosts["trixie-3"].run("test", "-d", "/srv/pool7-trixie-3/containers/c7")
+
+
+def test_a_member_is_evacuated_and_restored(cluster):
+    evacuated = cluster.run.run("lxd_cluster.evacuate", "trixie-3").data
+    assert evacuated["result"] is True, evacuated
+    assert evacuated["changes"]["status"] == {"old": "Online", "new": "Evacuated"}
+    assert members(cluster, "trixie-1")["trixie-3"][0] == "Evacuated"
+    assert cluster.query("trixie-1", "/1.0/instances/c7")["location"] != "trixie-3"
+
+    restored = cluster.run.run("lxd_cluster.restore", "trixie-3").data
+    assert restored["result"] is True, restored
+    assert restored["changes"]["status"] == {"old": "Evacuated", "new": "Online"}
+    assert members(cluster, "trixie-1")["trixie-3"][0] == "Online"
+    assert cluster.query("trixie-1", "/1.0/instances/c7")["location"] == "trixie-3"
+    assert cluster.query("trixie-1", "/1.0/instances/c7/state")["status"] == "Running"
+
+
+def test_a_member_is_removed(cluster):
+    name = GROWN[0]
+    removed = cluster.run.run("lxd_cluster.remove", name)
+    assert removed.returncode == 0 and removed.data["result"] is True, removed.data
+    assert removed.data["changes"] == {name: {"old": "member", "new": "removed"}}
+    assert set(members(cluster, "trixie-1")) == set(HOSTS)
+
+
+def test_a_rebooted_host_comes_back_online_and_nothing_changes(cluster):
+    name = "trixie-2"
+    cluster.restart(name)
+    deadline = time.monotonic() + 120
+    while members(cluster, "trixie-1")[name][0] != "Online" and time.monotonic() < deadline:
+        time.sleep(2)  # the leader sees it again at its next heartbeat
+    assert members(cluster, "trixie-1")[name][0] == "Online"
+    assert cluster.query("trixie-1", "/1.0/instances/c7/state")["status"] == "Running"
+    applied = cluster.apply(name).data
+    assert {key: step["changes"] for key, step in applied.items() if step["changes"]} == {}
+
