@@ -187,3 +187,19 @@ def test_a_rebooted_host_comes_back_online_and_nothing_changes(cluster):
     applied = cluster.apply(name).data
     assert {key: step["changes"] for key, step in applied.items() if step["changes"]} == {}
 
+
+def test_a_removed_member_joins_again_at_a_new_address(cluster):
+    """A removed member keeps its cluster.https_address, and Incus >= 6.20
+    refuses a join whose server_address it does not cover (lxc/incus
+    v7.0.1 cmd/incusd/api_cluster.go, clusterPutJoin: "Server address ...
+    is not covered by ... from cluster.https_address")."""
+    name, moved = GROWN[0], 44
+    host = cluster.hosts[name]
+    host.run("ip", "addr", "add", f"{TEST_NET}.{moved}/24", "dev", "eth0")
+    # its pool's old source holds what the cluster left there: a new disk
+    host.run("sh", "-c", f"rm -rf /srv/pool7-{name} && mkdir /srv/pool7-{name}")
+    cluster.set_pillar(name, **pillar(moved, **resources(name)))
+    result, steps = orchestrate(cluster)
+    assert failed(steps) == {}, steps
+    assert result.returncode == 0, result
+    assert members(cluster, "trixie-1")[name] == ("Online", f"https://{TEST_NET}.{moved}:8443")
