@@ -211,16 +211,16 @@ class Outer(Daemon):
                  "pool=default")
         self.lxc("network", "create", self.host_bridge, f"ipv4.address={self.gateway}/24",
                  "ipv4.nat=true", "ipv4.dhcp=false", "ipv6.address=none", "dns.mode=none")
-        self.images = set()
         return self
 
     def image(self, suite):
-        """The alias of the host image of ``suite``, imported on first use."""
+        """The alias of the host image of ``suite``, imported on first use
+        (the daemon is asked: the sandbox reattaches to a running one)."""
         alias = f"host-{suite}"
-        if alias not in self.images:
+        if f"/1.0/images/aliases/{alias}" not in json.loads(
+                self.lxc("query", "/1.0/images/aliases")):
             metadata, rootfs = host_image(suite)
             self.lxc("image", "import", str(metadata), str(rootfs), "--alias", alias)
-            self.images.add(alias)
         return alias
 
 
