@@ -84,6 +84,7 @@ def join_cluster(member, address, token, certificate, member_config):
         raise CommandExecutionError(
             "the cluster certificate does not match the fingerprint in the join token"
         )
+    _replace_stale_cluster_address(address)
     body = _join_request(
         member, address, token, certificate, member_config,
         cluster_address=_answering_address(decoded["addresses"], decoded["fingerprint"]),
@@ -91,6 +92,19 @@ def join_cluster(member, address, token, certificate, member_config):
     )
     __salt__["lxd.request"]("PUT", "cluster", body, reconnect=True)
     return True
+
+
+def _replace_stale_cluster_address(address):
+    """A daemon removed from a cluster keeps its ``cluster.https_address``,
+    and Incus >= 6.20 refuses a join whose ``server_address`` that key does
+    not cover ("Server address ... is not covered by ... from
+    cluster.https_address"; lxc/incus v7.0.1 cmd/incusd/api_cluster.go,
+    clusterPutJoin). Not clustered, the key may change: it is set to the
+    address this join is at. A fresh daemon has none, and keeps none: the
+    join sets it."""
+    stale = __salt__["lxd.config_get"]("cluster.https_address", refresh=True)
+    if stale and stale != address:
+        __salt__["lxd.config_update"]({"cluster.https_address": address})
 
 
 def _join_request(member, address, token, certificate, member_config, cluster_address,

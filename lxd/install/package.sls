@@ -16,10 +16,13 @@ include:
 {%- if backports %}
 {%- set mirror = backports if backports is string else "http://deb.debian.org/debian" %}
 {%- set suite = grains.oscodename ~ "-backports" %}
+{#- signed by Debian's archive keyring, named: Debian 13 has no apt-key, and
+    Salt refuses a source with neither signed-by nor trusted there #}
+{%- set keyring = "/usr/share/keyrings/debian-archive-keyring.gpg" %}
 
 lxd-backports:
   pkgrepo.managed:
-    - name: {{ ("deb " ~ mirror ~ " " ~ suite ~ " main") | json }}
+    - name: {{ ("deb [signed-by=" ~ keyring ~ "] " ~ mirror ~ " " ~ suite ~ " main") | json }}
     - file: /etc/apt/sources.list.d/{{ suite }}.list
     - require:
       - lxd_pillar: lxd-pillar-valid

@@ -56,6 +56,28 @@ def test_a_join_skips_a_token_address_that_does_not_answer(loaders, cluster_of_o
         "first": "Online", "joiner": "Online"}
 
 
+def test_a_joiner_with_a_stale_cluster_address_joins_at_the_address_it_is_given(
+        loaders, cluster_of_one):
+    """A removed member keeps its cluster.https_address; Incus >= 6.20
+    refuses a join whose server_address it does not cover (lxc/incus v7.0.1
+    cmd/incusd/api_cluster.go, clusterPutJoin), so the join replaces a
+    stale one first. LXD 5.0 and Incus 6.0 join at server_address either
+    way: this pins that the replacement keeps them doing so. The refusal
+    itself is Incus 7.0's, met in the hosts tier
+    (test_incus7_hosts.py, a removed member joining again)."""
+    first, joiner = cluster_of_one
+    token, certificate = offer(loaders, first, "joiner")
+    joiner.lxc("config", "set", "cluster.https_address", f"{joiner.address}:9443")
+
+    connect(loaders, joiner)
+    assert loaders.modules.lxd_membership.join_cluster(
+            "joiner", f"{joiner.address}:8443", token, certificate, [])
+
+    members = first.query("/1.0/cluster/members?recursion=1")
+    assert {member["server_name"]: (member["status"], member["url"]) for member in members}[
+        "joiner"] == ("Online", f"https://{joiner.address}:8443")
+
+
 def test_a_member_presenting_another_certificate_is_refused(loaders, cluster_of_one,
                                                              lxd_daemons):
     first, joiner = cluster_of_one

@@ -5,7 +5,7 @@ module adds."""
 import os
 
 import pytest
-from hostlab import Hosts, Outer
+from hostlab import SUITE, Hosts, Outer
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,13 @@ def outer():
 
 
 @pytest.fixture(scope="module")
-def hosts(salt_factories, tmp_path_factory, formula_roots, outer):
+def host_suite():
+    """The Debian suite of a module's hosts (a module overrides it)."""
+    return SUITE
+
+
+@pytest.fixture(scope="module")
+def hosts(salt_factories, tmp_path_factory, formula_roots, outer, host_suite):
     """A salt-master on the outer bridge serving the formula, and the hosts
     a test module adds (deleted at its end)."""
     pillar_dir = tmp_path_factory.mktemp("hosts-pillar")
@@ -33,7 +39,7 @@ def hosts(salt_factories, tmp_path_factory, formula_roots, outer):
     }
     master = salt_factories.salt_master_daemon("lxd-hosts-master", overrides=config)
     with master.started():
-        env = Hosts(master, outer, pillar_dir, salt_factories.event_listener)
+        env = Hosts(master, outer, pillar_dir, salt_factories.event_listener, host_suite)
         synced = env.run.run("saltutil.sync_runners")
         assert synced.returncode == 0, synced
         try:

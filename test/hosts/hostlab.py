@@ -40,6 +40,14 @@ OUTER_BRIDGE = os.environ.get("LXD_TEST_HOSTS_BRIDGE", "lxdtesthosts0")
 CACHE = Path(os.environ.get("HOSTS_CACHE", Path.home() / ".cache" / "lxd-formula"))
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
+# Debian 13 (Incus 7.0 from its backports): its systemd 257 refuses a cgroup
+# v1 machine unless PID 1 is told otherwise, and in a container systemd
+# reads its own argv, not the kernel's command line
+TRIXIE = "trixie"
+SUITE_CONFIG = {
+    TRIXIE: {"raw.lxc": "lxc.init.cmd = /sbin/init SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1 "
+                        "systemd.unified_cgroup_hierarchy=0"},
+}
 VENV = Path(sys.prefix)
 PYTHON_HOME = Path(sys.base_prefix)
 # a Debian python3 venv needs the distribution's python3.11; a venv over
@@ -50,6 +58,8 @@ IMAGE_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "iproute2", "ifupdown", "iputils-ping",
     "ca-certificates", "netbase", "procps", "kmod", "apt-utils",
 ] + (["python3"] if DEBIAN_PYTHON else [])
+# what the mounted Python (ctypes) needs that a suite's minbase lacks
+SUITE_PACKAGES = {TRIXIE: ["libffi8"]}
 
 # What a host container needs beyond Debian's packages, written into the
 # image (mmdebstrap --customize-hook, "$1" is the root).
@@ -111,6 +121,15 @@ Restart=on-failure
 WantedBy=multi-user.target
 """
 
+def customize(suite):
+    """The image's customize hooks for Debian ``suite``."""
+    return CUSTOMIZE + [
+        # nothing of the machine's apt proxy or sources: the host's own
+        'printf "deb %s %s main\\ndeb %s %s-updates main\\n" '
+        f'{MIRROR} {suite} {MIRROR} {suite} > "$1/etc/apt/sources.list"',
+    ]
+
+
 CUSTOMIZE = [
     # nested unprivileged containers: the host has 200000 ids (see HOST_CONFIG)
     'echo root:100000:65536 > "$1/etc/subuid"',
@@ -124,9 +143,6 @@ CUSTOMIZE = [
     'ln -s /etc/systemd/system/salt-minion.service '
     '"$1/etc/systemd/system/multi-user.target.wants/salt-minion.service"',
     'mkdir -p "$1/etc/salt/pki/minion"',
-    # nothing of the machine's apt proxy or sources: the host's own
-    'printf "deb %s %s main\\ndeb %s %s-updates main\\n" '
-    f'{MIRROR} {SUITE} {MIRROR} {SUITE} > "$1/etc/apt/sources.list"',
 ]
 
 # The outer container of a host: nesting for the LXD inside, an isolated
@@ -139,11 +155,14 @@ HOST_CONFIG = {
 }
 
 
-def host_image():
-    """The host image (split: metadata and rootfs tarballs), built once per
-    recipe: the cache key is a hash of everything that goes into it."""
-    recipe = json.dumps({"suite": SUITE, "mirror": MIRROR, "packages": IMAGE_PACKAGES,
-                         "customize": CUSTOMIZE}, sort_keys=True)
+def host_image(suite=SUITE):
+    """The host image of Debian ``suite`` (split: metadata and rootfs
+    tarballs), built once per recipe: the cache key is a hash of everything
+    that goes into it."""
+    hooks = customize(suite)
+    packages = IMAGE_PACKAGES + SUITE_PACKAGES.get(suite, [])
+    recipe = json.dumps({"suite": suite, "mirror": MIRROR, "packages": packages,
+                         "customize": hooks}, sort_keys=True)
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     directory = CACHE / f"host-image-{key}"
     rootfs, metadata = directory / "rootfs.tar", directory / "metadata.tar"
@@ -152,16 +171,16 @@ def host_image():
     CACHE.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix="building-", dir=CACHE))
     try:
-        hooks = [f"--customize-hook={hook}" for hook in CUSTOMIZE]
         subprocess.run(
-            ["mmdebstrap", "--quiet", "--variant=minbase", "--include=" + ",".join(IMAGE_PACKAGES),
-             *hooks, SUITE, str(building / "rootfs.tar"), MIRROR],
+            ["mmdebstrap", "--quiet", "--variant=minbase", "--include=" + ",".join(packages),
+             *[f"--customize-hook={hook}" for hook in hooks], suite,
+             str(building / "rootfs.tar"), MIRROR],
             check=True,
         )
         meta = yaml.safe_dump({
             "architecture": os.uname().machine,
             "creation_date": int(time.time()),
-            "properties": {"os": "debian", "release": SUITE,
+            "properties": {"os": "debian", "release": suite,
                            "description": f"lxd-formula test host {key}"},
         }).encode()
         with tarfile.open(building / "metadata.tar", "w") as tar:
@@ -192,26 +211,36 @@ class Outer(Daemon):
                  "pool=default")
         self.lxc("network", "create", self.host_bridge, f"ipv4.address={self.gateway}/24",
                  "ipv4.nat=true", "ipv4.dhcp=false", "ipv6.address=none", "dns.mode=none")
-        metadata, rootfs = host_image()
-        self.lxc("image", "import", str(metadata), str(rootfs), "--alias", "host")
         return self
+
+    def image(self, suite):
+        """The alias of the host image of ``suite``, imported on first use
+        (the daemon is asked: the sandbox reattaches to a running one)."""
+        alias = f"host-{suite}"
+        if f"/1.0/images/aliases/{alias}" not in json.loads(
+                self.lxc("query", "/1.0/images/aliases")):
+            metadata, rootfs = host_image(suite)
+            self.lxc("image", "import", str(metadata), str(rootfs), "--alias", alias)
+        return alias
 
 
 class TestHost:
     """One host: an outer container running systemd, salt-minion and,
     once the formula installed it, LXD."""
 
-    def __init__(self, outer, name, address):
+    def __init__(self, outer, name, address, suite=SUITE):
         self.outer = outer
         self.name = name
         self.address = address
+        self.suite = suite
 
     def create(self, master):
         """Create and start the host, its minion a client of ``master`` (its
         ``config``: ret_port, publish_port, pki_dir, where its key is
         accepted)."""
-        config = [arg for key, value in HOST_CONFIG.items() for arg in ("-c", f"{key}={value}")]
-        self.outer.lxc("init", "host", self.name, *config)
+        settings = {**HOST_CONFIG, **SUITE_CONFIG.get(self.suite, {})}
+        config = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+        self.outer.lxc("init", self.outer.image(self.suite), self.name, *config)
         self.outer.lxc("config", "device", "add", self.name, "eth0", "nic",
                        f"network={self.outer.host_bridge}", "name=eth0")
         # snapd mounts snaps with squashfuse inside a container
@@ -273,7 +302,8 @@ class Hosts:
     """The operator's view of the hosts tier: a salt-master on the outer
     bridge, hosts added on demand, pillar per host, salt and salt-run."""
 
-    def __init__(self, master, outer, pillar_dir, events):
+    def __init__(self, master, outer, pillar_dir, events, suite=SUITE):
+        self.suite = suite
         self.master = master
         self.events = events
         self.outer = outer
@@ -286,7 +316,7 @@ class Hosts:
     def add(self, name, number, **lxd):
         """Start host ``name`` at <net>.<number> with pillar ``lxd``; wait
         until its minion answers and has the formula's modules."""
-        host = TestHost(self.outer, name, f"{self.outer.net}.{number}")
+        host = TestHost(self.outer, name, f"{self.outer.net}.{number}", self.suite)
         self.hosts[name] = host
         self.set_pillar(name, **lxd)
         since = time.time()
@@ -354,8 +384,10 @@ class Hosts:
         return result
 
     def lxc(self, name, *args, check=True):
-        """The daemon's own client inside host ``name``."""
-        return self.hosts[name].run("lxc", *args, check=check)
+        """The daemon's own client inside host ``name`` (its pillar's
+        backend: ``lxc`` or ``incus``)."""
+        client = "incus" if self.pillars[name].get("backend") == "incus" else "lxc"
+        return self.hosts[name].run(client, *args, check=check)
 
     def query(self, name, path):
         return json.loads(self.lxc(name, "query", path).stdout)
@@ -365,3 +397,29 @@ class Hosts:
             return  # for a look after a failure (see README: the hosts tier)
         for host in self.hosts.values():
             host.stop()
+
+
+def orchestrate(hosts, *args):
+    """salt-run state.orchestrate lxd.cluster: the run and its steps."""
+    result = hosts.run.run("state.orchestrate", "lxd.cluster", *args)
+    assert isinstance(result.data, dict), result
+    return result, list(result.data["data"].values())[0]
+
+
+def failed(steps):
+    return {key: step["comment"] for key, step in steps.items() if step["result"] is False}
+
+
+def by_id(states):
+    return {state["__id__"]: state for state in states.values()}
+
+
+def changed(applied):
+    """Per minion, the states of a state.apply that changed something."""
+    return {minion: {key: step for key, step in states.items() if step["changes"]}
+            for minion, states in applied.data.items()}
+
+
+def members(hosts, via="node-1"):
+    return {member["server_name"]: (member["status"], member["url"])
+            for member in hosts.query(via, "/1.0/cluster/members?recursion=1")}

@@ -10,7 +10,7 @@ each member's own external interface. One story, in order."""
 import json
 
 import pytest
-from hostlab import TEST_NET, busybox_image
+from hostlab import TEST_NET, busybox_image, by_id, changed, failed, members, orchestrate
 
 pytestmark = pytest.mark.hosts
 
@@ -30,31 +30,6 @@ def pillar(number, **install):
         "init": {"network": {"ipv4.address": f"{BRIDGE_NET}.1/24", "ipv4.nat": "true",
                              "ipv6.address": "none"}},
     }
-
-
-def orchestrate(hosts, *args):
-    result = hosts.run.run("state.orchestrate", "lxd.cluster", *args)
-    assert isinstance(result.data, dict), result
-    return result, list(result.data["data"].values())[0]
-
-
-def failed(steps):
-    return {key: step["comment"] for key, step in steps.items() if step["result"] is False}
-
-
-def by_id(states):
-    return {state["__id__"]: state for state in states.values()}
-
-
-def changed(applied):
-    """Per minion, the states of a state.apply that changed something."""
-    return {minion: {key: step for key, step in states.items() if step["changes"]}
-            for minion, states in applied.data.items()}
-
-
-def members(hosts, via="node-1"):
-    return {member["server_name"]: (member["status"], member["url"])
-            for member in hosts.query(via, "/1.0/cluster/members?recursion=1")}
 
 
 @pytest.fixture(scope="module")
