@@ -101,8 +101,9 @@ def _replace_stale_cluster_address(address):
     cluster.https_address"; lxc/incus v7.0.1 cmd/incusd/api_cluster.go,
     clusterPutJoin). Not clustered, the key may change: it is set to the
     address this join is at. A fresh daemon has none, and keeps none: the
-    join sets it."""
-    stale = __salt__["lxd.config_get"]("cluster.https_address", refresh=True)
+    join sets it. Read as this run last read the daemon (no request more
+    per joiner): only a join or an operator changes the key."""
+    stale = __salt__["lxd.config_get"]("cluster.https_address")
     if stale and stale != address:
         __salt__["lxd.config_update"]({"cluster.https_address": address})
 
