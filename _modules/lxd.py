@@ -43,6 +43,11 @@ import urllib.parse
 import salt.utils.args
 from salt.exceptions import CommandExecutionError
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils.lxd_backends import BACKENDS
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    from lxd_backends import BACKENDS
+
 try:
     import pylxd
     import pylxd.client
@@ -58,21 +63,6 @@ except ImportError:
 log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd"
-
-# Per backend: the variable naming the daemon's directory, the local
-# sockets to look for in order, and the one to expect when none exists yet.
-BACKENDS = {
-    "lxd": {
-        "dir_variable": "LXD_DIR",
-        "sockets": ("/var/snap/lxd/common/lxd/unix.socket", "/var/lib/lxd/unix.socket"),
-        "default_socket": "/var/lib/lxd/unix.socket",
-    },
-    "incus": {
-        "dir_variable": "INCUS_DIR",
-        "sockets": ("/var/lib/incus/unix.socket", "/run/incus/unix.socket"),
-        "default_socket": "/var/lib/incus/unix.socket",
-    },
-}
 
 # A daemon coming back from a reload is asked again at this pace.
 READY_POLL_SECONDS = 1

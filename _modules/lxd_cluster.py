@@ -26,13 +26,12 @@ import time
 from salt.exceptions import CommandExecutionError, SaltReqTimeoutError
 from salt.utils.versions import LooseVersion
 
-__virtualname__ = "lxd_cluster"
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils.lxd_names import MINE_JOIN_OFFER, MINE_JOIN_REPORT
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    from lxd_names import MINE_JOIN_OFFER, MINE_JOIN_REPORT
 
-# Mine entries of the join chain: a join offer per joiner on the bootstrap
-# member (readable by that joiner only), a join report on each joiner
-# (readable by the bootstrap member only). Both name the run they belong to.
-MINE_OFFER = "lxd_join_offer_{minion}"
-MINE_REPORT = "lxd_join_report"
+__virtualname__ = "lxd_cluster"
 
 CLUSTER_PORT = 8443
 
@@ -294,7 +293,7 @@ def publish_join_offer(member, minion, run=None):
     sent = False
     try:
         sent = __salt__["lxd_mine.store"](
-            MINE_OFFER.format(minion=minion),
+            MINE_JOIN_OFFER.format(minion=minion),
             _join_offer(member, run),
             # the joiner, and this minion (which issued it) to withdraw it
             allow_tgt=f"{minion},{__grains__['id']}",
@@ -325,7 +324,7 @@ def refuse_join(minion, run, reason):
 
         salt lxd1 lxd_cluster.refuse_join lxd4 r1 'the bootstrap failed'
     """
-    return __salt__["lxd_mine.store"](MINE_OFFER.format(minion=minion),
+    return __salt__["lxd_mine.store"](MINE_JOIN_OFFER.format(minion=minion),
                                       {"run": run, "refused": reason},
                                       allow_tgt=f"{minion},{__grains__['id']}",
                                       allow_tgt_type="list")
@@ -395,7 +394,7 @@ def _offer_join(minion, member, run):
     if report is None:
         refuse_join(minion, run, f"{__grains__['id']} stopped waiting for its join")
     else:
-        __salt__["lxd_mine.delete"](MINE_OFFER.format(minion=minion))
+        __salt__["lxd_mine.delete"](MINE_JOIN_OFFER.format(minion=minion))
     return _join_outcome(member, report, join_bound)
 
 
@@ -403,7 +402,7 @@ def _await_report(minion, run, states, bound):
     """``minion``'s join report of ``run`` once it is in one of ``states``,
     or None after ``bound`` seconds."""
     return __salt__["lxd_mine.wait_for"](
-        minion, MINE_REPORT,
+        minion, MINE_JOIN_REPORT,
         lambda report: report.get("run") == run and report.get("state") in states, bound)
 
 
@@ -432,7 +431,7 @@ def report_join(coordinator, run, state, reason=None):
 
         salt lxd4 lxd_cluster.report_join lxd1 r1 failed reason='preparation failed'
     """
-    stored = __salt__["lxd_mine.store"](MINE_REPORT,
+    stored = __salt__["lxd_mine.store"](MINE_JOIN_REPORT,
                                         {"run": run, "state": state, "reason": reason},
                                         allow_tgt=coordinator, allow_tgt_type="list")
     if not stored:
@@ -455,7 +454,7 @@ def reported(run):
 
         salt lxd4 lxd_cluster.reported r1
     """
-    report = __salt__["lxd_mine.entry"](MINE_REPORT) or {}
+    report = __salt__["lxd_mine.entry"](MINE_JOIN_REPORT) or {}
     return report.get("run") == run and report.get("state") in ("joined", "failed")
 
 
@@ -469,7 +468,7 @@ def offer_published(minion):
 
         salt lxd1 lxd_cluster.offer_published lxd4
     """
-    return _own_mine_entry(MINE_OFFER.format(minion=minion)) is not None
+    return _own_mine_entry(MINE_JOIN_OFFER.format(minion=minion)) is not None
 
 
 def offer_expired(expires_at, now=None):
@@ -557,7 +556,7 @@ def join(coordinator, run, member, address, preseed, position=0):
         report_join(coordinator, run, "ready")
         try:
             offer = __salt__["lxd_mine.wait_for"](
-                coordinator, MINE_OFFER.format(minion=__grains__["id"]),
+                coordinator, MINE_JOIN_OFFER.format(minion=__grains__["id"]),
                 lambda offer: offer.get("run") == run, timeout)
             if offer is None:
                 raise CommandExecutionError(

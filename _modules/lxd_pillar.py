@@ -6,15 +6,22 @@ Every error names the pillar key and the reason, e.g.
 ``lxd:install:channel: 'latest/stabel' is not a snap channel ...``.
 """
 
-import copy
 import os
 import re
 import unicodedata
 import urllib.parse
 
-import salt.utils.files
 import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
+
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_settings
+    from saltext.lxd.utils.lxd_backends import BACKENDS
+    from saltext.lxd.utils.lxd_names import MANAGED_MARKER, SNAP_RISKS
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_settings
+    from lxd_backends import BACKENDS
+    from lxd_names import MANAGED_MARKER, SNAP_RISKS
 
 try:  # Salt 3008 masks pillar containers in their repr: show what was given
     from salt.utils.secret import expose
@@ -24,7 +31,6 @@ except ImportError:
 
 __virtualname__ = "lxd_pillar"
 
-BACKENDS = ("lxd", "incus")
 MODES = ("standalone", "cluster")
 INSTALL_METHODS = ("snap", "package", "none")
 # The LXD snap tracks that ship lxd.migrate (dropped from 5.21 and latest).
@@ -39,7 +45,6 @@ SNAP_NAME_RE = re.compile(r"(?=.{2,40}\Z)(?=.*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*")
 # A systemd unit name (the characters unit_name_is_valid takes), which
 # systemctl cannot take for an option: no leading "-".
 UNIT_NAME_RE = re.compile(r"[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]{0,254}")
-SNAP_RISKS = ("stable", "candidate", "beta", "edge")
 SNAP_NAME_PART = r"[a-z0-9][a-z0-9.+_-]*"
 CHANNEL_RE = re.compile(
     rf"(?:(?P<track>{SNAP_NAME_PART})/)?(?P<risk>{'|'.join(SNAP_RISKS)})"
@@ -67,10 +72,6 @@ PRESEED_FIELDS = {
     "profiles": ("name", "config", "devices", "description"),
     "projects": ("name", "config", "description"),
 }
-# LXD's expiry units (shared.GetExpiry), in seconds at most: a month and a
-# year as their longest, so that a bound is never too tight.
-EXPIRY_UNITS = {"S": 1, "M": 60, "H": 3600, "d": 86400, "w": 7 * 86400,
-                "m": 31 * 86400, "y": 366 * 86400}
 # LXD's expiry syntax: one or more <number><unit>, e.g. "15M", "1d 12H".
 EXPIRY_RE = re.compile(r"\d+[SMHdwmy](?: \d+[SMHdwmy])*")
 # The longest lxd:cluster:token_expiry: a join token is a credential (who
@@ -85,12 +86,6 @@ TRUST_TYPES = ("client", "metrics")
 # How lxd:trust:client_minions rules target minions: by minion id only, as
 # the master matches it (grains are what a minion says of itself).
 CLIENT_TARGET_TYPES = ("glob", "list", "pcre")
-DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
-# The same file as the saltext-lxd package carries it (beside its modules/
-# directory): the defaults of the code that reads them, wherever the SLS
-# files come from, and no request to the master
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGED_DEFAULTS = os.path.join(PACKAGE_DIR, "parameters", "defaults.yaml")
 # Where a run keeps the parameters it fetched or was given
 PARAMETERS_KEY = "lxd_pillar.defaults"
 # Keys that only mean something for the LXD snap: refused with Incus.
@@ -120,36 +115,17 @@ def use_parameters(parameters):
     return True
 
 
-def _defaults(backend="lxd"):
-    """parameters/defaults.yaml for ``backend`` (its ``lxd`` section, with
-    the backend's own section merged over it), fetched once per run (every
-    SLS file of a state run renders map.jinja): the saltext-lxd package's
-    own copy when the modules come from it, else the master's."""
+def _parameters():
+    """parameters/defaults.yaml, read once per run (every SLS file of a state
+    run renders map.jinja): the saltext-lxd package's own copy when the
+    modules come from it, else the master's."""
     if PARAMETERS_KEY not in __context__:
-        text = _packaged_defaults() or __salt__["cp.get_file_str"](DEFAULTS_URL)
-        __context__[PARAMETERS_KEY] = salt.utils.yaml.safe_load(text) if text else {}
-    parameters = __context__[PARAMETERS_KEY]
-    defaults = copy.deepcopy(parameters.get("lxd", {}))
-    if backend != "lxd" and backend in parameters:
-        defaults = merge(defaults, copy.deepcopy(parameters[backend]))
-    return defaults
-
-
-def _packaged_defaults():
-    if not os.path.isfile(os.path.join(PACKAGE_DIR, "__init__.py")):
-        return None  # synced from file_roots: no package around the module
-    try:
-        with salt.utils.files.fopen(PACKAGED_DEFAULTS) as packaged:
-            return packaged.read()
-    except OSError:
-        return None
-
-
-def _backend(pillar):
-    """The backend a pillar asks for; an unknown one counts as the default
-    until :py:func:`validate` reports it."""
-    backend = pillar.get("backend") if isinstance(pillar, dict) else None
-    return backend if backend in BACKENDS else "lxd"
+        parameters = lxd_settings.packaged_parameters()
+        if parameters is None:
+            parameters = lxd_settings.parse(
+                __salt__["cp.get_file_str"](lxd_settings.PARAMETERS_URL))
+        __context__[PARAMETERS_KEY] = parameters
+    return __context__[PARAMETERS_KEY]
 
 
 def merge(defaults=None, pillar=None):
@@ -169,15 +145,8 @@ def merge(defaults=None, pillar=None):
     if pillar is None:
         pillar = __salt__["config.get"]("lxd", {})
     if defaults is None:
-        defaults = _defaults(_backend(pillar))
-    if not isinstance(pillar, dict):
-        return dict(defaults)
-    merged = dict(defaults)
-    for key, value in pillar.items():
-        if isinstance(defaults.get(key), dict):
-            value = merge(defaults[key], value) if isinstance(value, dict) else defaults[key]
-        merged[key] = value
-    return merged
+        defaults = lxd_settings.defaults(_parameters(), lxd_settings.backend_of(pillar))
+    return lxd_settings.merge(defaults, pillar)
 
 
 def preseed(init):
@@ -215,7 +184,7 @@ def expiry_seconds(expiry):
 
         salt '*' lxd_pillar.expiry_seconds '1d 12H'
     """
-    return sum(int(part[:-1]) * EXPIRY_UNITS[part[-1]] for part in expiry.split())
+    return lxd_settings.expiry_seconds(expiry)
 
 
 def validate(pillar=None, defaults=None, check_daemon=True):
@@ -236,7 +205,7 @@ def validate(pillar=None, defaults=None, check_daemon=True):
     if not isinstance(pillar, dict):
         return [f"lxd: must be a mapping, not {_kind(pillar)}"]
     if defaults is None:
-        defaults = _defaults(_backend(pillar))
+        defaults = lxd_settings.defaults(_parameters(), lxd_settings.backend_of(pillar))
     errors = _unknown_keys("lxd", pillar, defaults)
     settings = merge(defaults, pillar)
     for key, check in VALIDATORS.items():
@@ -681,7 +650,7 @@ def _check_token_expiry(path, expiry):
         return []
     if not (isinstance(expiry, str) and EXPIRY_RE.fullmatch(expiry)):
         return [f"{path}: {_shown(expiry)} is not an LXD expiry (<number><unit>, unit one "
-                f"of {' '.join(EXPIRY_UNITS)}; e.g. 15M, 1d 12H)"]
+                f"of {' '.join(lxd_settings.EXPIRY_UNITS)}; e.g. 15M, 1d 12H)"]
     if expiry_seconds(expiry) > expiry_seconds(TOKEN_EXPIRY_MAX):
         return [f"{path}: {_shown(expiry)} is longer than {TOKEN_EXPIRY_MAX}: a join token "
                 f"lets whoever holds it join the cluster, so it lasts {TOKEN_EXPIRY_MAX} "
@@ -927,7 +896,6 @@ RESOURCE_FIELDS = {
     "projects": ("description", "config", "present"),
 }
 # The config key that marks what the formula created (lxd_resources).
-RESOURCE_MARKER = "user.salt.managed"
 
 
 def _check_resources(path, value, settings, defaults):
@@ -975,8 +943,8 @@ def _check_resource(where, kind, entry):
         errors += _check_object_name(f"{where}:{field}", entry.get(field))
     for field in ("config", "member_config"):
         errors += _scalar_mapping(f"{where}:{field}", entry.get(field))
-        if RESOURCE_MARKER in (entry.get(field) or {}):
-            errors.append(f"{where}:{field}:{RESOURCE_MARKER}: the formula's own mark, "
+        if MANAGED_MARKER in (entry.get(field) or {}):
+            errors.append(f"{where}:{field}:{MANAGED_MARKER}: the formula's own mark, "
                           "not to be set")
     if kind == "storage_pools" and entry.get("present", True) and not entry.get("driver"):
         errors.append(f"{where}:driver: missing (dir, zfs, btrfs, lvm, ceph, ...)")

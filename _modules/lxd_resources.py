@@ -26,9 +26,13 @@ import copy
 
 from salt.exceptions import CommandExecutionError
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils.lxd_names import MANAGED_MARKER
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    from lxd_names import MANAGED_MARKER
+
 __virtualname__ = "lxd_resources"
 
-MARKER = "user.salt.managed"
 # Per kind: its place in the REST API, the fields a PUT takes, the fields
 # fixed at creation, and whether members have their own part.
 KINDS = {
@@ -209,11 +213,11 @@ def _steps(obj, entry, current, member, keeper):
     spec = KINDS[kind]
     present = entry.get("present", True)
     pending = current is not None and current.get("status") == "Pending"
-    if current is not None and not pending and MARKER not in (current.get("config") or {}):
+    if current is not None and not pending and MANAGED_MARKER not in (current.get("config") or {}):
         if not present:
             return []  # made by hand: never the formula's to delete
         raise ValueError(f"LXD has a {_described(obj)} that this formula did not "
-                         f"create: it is left alone (set {MARKER} on it to hand it over)")
+                         f"create: it is left alone (set {MANAGED_MARKER} on it to hand it over)")
     if not present:
         # a pending object may be an operator's, half made: not the formula's
         deletable = current is not None and keeper and not pending
@@ -263,7 +267,7 @@ def _wanted(kind, entry):
     spec = KINDS[kind]
     config = _strings(entry.get("config") or {})
     wanted = {"description": entry.get("description") or "",
-              "config": dict(config, **{MARKER: ",".join(sorted(config)) or "true"})}
+              "config": dict(config, **{MANAGED_MARKER: ",".join(sorted(config)) or "true"})}
     if kind == "profiles":
         wanted["devices"] = {device: _strings(settings)
                              for device, settings in (entry.get("devices") or {}).items()}
@@ -279,7 +283,7 @@ def _updated(current, wanted, writable, member_config):
     (and the member-specific ones) kept, the keys the formula set before
     but the pillar no longer gives unset, the wanted ones set."""
     config = dict(current.get("config") or {})
-    previous = (config.get(MARKER) or "").split(",")
+    previous = (config.get(MANAGED_MARKER) or "").split(",")
     for key in previous:
         if key not in wanted["config"] and key not in member_config:
             config.pop(key, None)

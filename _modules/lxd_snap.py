@@ -19,6 +19,11 @@ import salt.utils.path
 from salt.exceptions import CommandExecutionError
 from salt.utils.versions import LooseVersion
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils.lxd_names import SNAP_RISKS
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    from lxd_names import SNAP_RISKS
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd_snap"
@@ -173,10 +178,9 @@ def normalise_channel(channel):
         salt '*' lxd_snap.normalise_channel stable
     """
     parts = channel.split("/")
-    risks = ("stable", "candidate", "beta", "edge")
     if len(parts) == 1:
-        return f"latest/{parts[0]}" if parts[0] in risks else f"{parts[0]}/stable"
-    if parts[0] in risks:
+        return f"latest/{parts[0]}" if parts[0] in SNAP_RISKS else f"{parts[0]}/stable"
+    if parts[0] in SNAP_RISKS:
         return "/".join(["latest"] + parts)
     return channel
 

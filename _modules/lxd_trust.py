@@ -25,12 +25,15 @@ import re
 import salt.utils.files
 from salt.exceptions import CommandExecutionError, MinionError
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils.lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    from lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
+
 __virtualname__ = "lxd_trust"
 
 PILLAR_PREFIX = "salt:"
 MINION_PREFIX = "salt-minion:"
-MINE_REQUEST = "lxd_client"
-MINE_SERVER = "lxd_server"
 PEM_RE = re.compile(
     r"-----BEGIN CERTIFICATE-----(?P<body>.*?)-----END CERTIFICATE-----", re.DOTALL
 )
@@ -719,7 +722,7 @@ def requests(cluster, client_minions=None):
     """
     allowed = {}
     for rule_name, rule in sorted((client_minions or {}).items()):
-        published = __salt__["mine.get"](rule["target"], MINE_REQUEST,
+        published = __salt__["mine.get"](rule["target"], MINE_CLIENT_REQUEST,
                                          tgt_type=rule.get("tgt_type") or "glob")
         for minion, entry in sorted(published.items()):
             if minion in allowed or not isinstance(entry, dict):

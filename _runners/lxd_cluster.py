@@ -40,17 +40,23 @@ import salt.utils.minions
 import salt.utils.yaml
 import salt.version
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_settings
+    from saltext.lxd.utils.lxd_backends import BACKENDS
+    from saltext.lxd.utils.lxd_names import (
+        MINE_JOIN_OFFER,
+        MINE_JOIN_OFFER_PREFIX,
+        MINE_JOIN_REPORT,
+    )
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_settings
+    from lxd_backends import BACKENDS
+    from lxd_names import MINE_JOIN_OFFER, MINE_JOIN_OFFER_PREFIX, MINE_JOIN_REPORT
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd_cluster"
 
-DEFAULTS_URL = "salt://lxd/parameters/defaults.yaml"
-# The saltext-lxd package's copy, beside its runners/ directory
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGED_DEFAULTS = os.path.join(PACKAGE_DIR, "parameters", "defaults.yaml")
-MINE_OFFER = "lxd_join_offer_{minion}"  # as lxd_cluster.publish_join_offer names it
-MINE_REPORT = "lxd_join_report"  # as lxd_cluster.report_join names it
-OFFER_PREFIX = MINE_OFFER.split("{", 1)[0]
 # The lxd.cluster orchestrate's lock per cluster, in the master's cache: it
 # outlives a killed run until it expires.
 LOCK_BANK = "lxd_cluster/locks"
@@ -70,7 +76,6 @@ MEMBER_SPECIFIC = {
     "storage-pool": ("size", "source", "source.wipe", "volatile.initial_source",
                      "zfs.pool_name", "lvm.thinpool_name", "lvm.vg_name", "lvm.vg.force_reuse"),
 }
-DEFAULT_BRIDGE = {"lxd": "lxdbr0", "incus": "incusbr0"}
 
 
 def __virtual__():
@@ -377,13 +382,13 @@ def withdraw_offers(holders, joiners, cluster=None, owner=None):
 
         salt-run lxd_cluster.withdraw_offers '[lxd1, lxd2, lxd3]' '[lxd2, lxd3]'
     """
-    entries = [MINE_OFFER.format(minion=minion) for minion in joiners]
+    entries = [MINE_JOIN_OFFER.format(minion=minion) for minion in joiners]
     for entry in entries:
         __salt__["cache.clear_mine_func"](tgt=holders, tgt_type="list",
                                           clear_mine_func_flag=entry)
     if joiners:
         __salt__["cache.clear_mine_func"](tgt=list(joiners), tgt_type="list",
-                                          clear_mine_func_flag=MINE_REPORT)
+                                          clear_mine_func_flag=MINE_JOIN_REPORT)
     if cluster:
         unlock(cluster, owner)
     return {"withdrawn": entries}
@@ -416,9 +421,9 @@ def lock(cluster, owner, holders=(), seconds=LOCK_SECONDS):
         cache.store(LOCK_BANK, cluster, {"owner": owner, "since": now, "expires": now + seconds})
     leftovers = sorted({entry for holder in holders
                         for entry in (cache.fetch(*_mine_key(holder)) or {})
-                        if entry.startswith(OFFER_PREFIX)})
+                        if entry.startswith(MINE_JOIN_OFFER_PREFIX)})
     if leftovers:
-        withdraw_offers(list(holders), [entry[len(OFFER_PREFIX):] for entry in leftovers])
+        withdraw_offers(list(holders), [entry[len(MINE_JOIN_OFFER_PREFIX):] for entry in leftovers])
     result = _result(cluster, True, f"cluster {cluster} locked for run {owner} until "
                                     f"{_stamp(now + seconds)}")
     if leftovers:
@@ -482,27 +487,16 @@ def _parameters():
     """The formula's parameters/defaults.yaml: the saltext-lxd package's
     own copy when this runner comes from it, else as the master serves it."""
     if "lxd_cluster.parameters" not in __context__:
-        path = PACKAGED_DEFAULTS if _packaged() else None
-        if path is None:
+        parameters = lxd_settings.packaged_parameters()
+        if parameters is None:
             with salt.fileclient.FSClient(__opts__) as files:
-                path = files.cache_file(DEFAULTS_URL)
-        parameters = {}
-        if path:
-            with salt.utils.files.fopen(path) as handle:
-                parameters = salt.utils.yaml.safe_load(handle) or {}
+                path = files.cache_file(lxd_settings.PARAMETERS_URL)
+            parameters = {}
+            if path:
+                with salt.utils.files.fopen(path) as handle:
+                    parameters = lxd_settings.parse(handle.read())
         __context__["lxd_cluster.parameters"] = parameters
     return __context__["lxd_cluster.parameters"]
-
-
-def _packaged():
-    """Whether this module comes from the saltext-lxd package (not synced)."""
-    return os.path.isfile(os.path.join(PACKAGE_DIR, "__init__.py")) and os.path.isfile(
-        PACKAGED_DEFAULTS)
-
-
-def _defaults():
-    """The formula's defaults (the ``lxd`` section of its parameters)."""
-    return copy.deepcopy(_parameters().get("lxd", {}))
 
 
 def identity(minion):
@@ -528,7 +522,7 @@ def identity(minion):
         compiled = salt.pillar.Pillar(__opts__, grains, minion, "base").compile_pillar()
         errors = list(compiled.get("_errors") or [])
         pillar = compiled.get("lxd") if isinstance(compiled.get("lxd"), dict) else {}
-        settings = salt.utils.dictupdate.update(_defaults(), copy.deepcopy(pillar))
+        settings = lxd_settings.settings(_parameters(), copy.deepcopy(pillar))
         cluster = settings.get("cluster") or {}
         cache[minion] = {
             "host": bool(set(pillar) - {"client"}),
@@ -568,7 +562,7 @@ def _shared_init(settings):
             if isinstance(listed, list):
                 entries += [(entity, entry) for entry in listed]
     elif isinstance(init.get("network"), dict):
-        bridge = DEFAULT_BRIDGE.get(settings.get("backend"), "lxdbr0")
+        bridge = BACKENDS[lxd_settings.backend_of(settings)]["bridge"]
         entries = [("network", {"name": bridge, "config": init["network"]})]
     shared = {}
     for entity, entry in entries:
@@ -736,7 +730,7 @@ def _key_delete_grace(facts):
     grace = facts.get("key_delete_grace")
     if isinstance(grace, int) and not isinstance(grace, bool) and 0 <= grace <= MAX_KEY_DELETE_GRACE:
         return grace
-    return _defaults()["cluster"]["key_delete_grace"]
+    return lxd_settings.defaults(_parameters())["cluster"]["key_delete_grace"]
 
 
 def _accepted_within(minion, seconds):

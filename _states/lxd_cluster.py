@@ -22,6 +22,11 @@ and ``member_restored`` take a member out for maintenance and back.
 
 from salt.exceptions import CommandExecutionError
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils.lxd_names import MINE_JOIN_REPORT
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    from lxd_names import MINE_JOIN_REPORT
+
 __virtualname__ = "lxd_cluster"
 
 
@@ -166,7 +171,7 @@ def join_offers_refused(name, joiners, run):
         return ret
     minions = [joiner["minion"] for joiner in joiners]
     try:
-        reports = __salt__["mine.get"](minions, "lxd_join_report", tgt_type="list")
+        reports = __salt__["mine.get"](minions, MINE_JOIN_REPORT, tgt_type="list")
         # a joiner that has not reported the end of its join still waits
         waiting = [minion for minion in minions
                    if (reports.get(minion) or {}).get("run") != run

@@ -27,7 +27,7 @@ from images import busybox_image
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
-FORMULA_PARTS = ("lxd", "_modules", "_states", "_runners", "reactor")
+FORMULA_PARTS = ("lxd", "_modules", "_states", "_runners", "_utils", "reactor")
 # unix socket paths are limited to 108 bytes
 MAX_SOCKET_PATH = 107
 

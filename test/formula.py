@@ -27,9 +27,9 @@ def installed_extension():
 EXTENSION = installed_extension()
 # The package's directories and the checkout's they are built from
 PACKAGED = {".": "src/saltext/lxd", "modules": "_modules", "states": "_states",
-            "runners": "_runners", "parameters": "lxd/parameters"}
+            "runners": "_runners", "utils": "_utils", "parameters": "lxd/parameters"}
 FORMULA_PARTS = ("lxd", "reactor") if EXTENSION else (
-    "lxd", "_modules", "_states", "_runners", "reactor")
+    "lxd", "_modules", "_states", "_runners", "_utils", "reactor")
 
 
 def stale_extension_files():

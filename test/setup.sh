@@ -59,7 +59,7 @@ if [[ ! -x .venv-3007/bin/python ]] || ! cmp -s requirements-3007.txt .venv-3007
     cp requirements-3007.txt .venv-3007/.requirements
 fi
 package_digest=$(sha256sum pyproject.toml setup.py MANIFEST.in FORMULA src/saltext/lxd/*.py \
-    _modules/*.py _states/*.py _runners/*.py lxd/parameters/defaults.yaml | sha256sum)
+    _modules/*.py _states/*.py _runners/*.py _utils/*.py lxd/parameters/defaults.yaml | sha256sum)
 if [[ $(cat .venv-3007/.package 2>/dev/null) != "$package_digest" ]]; then
     echo "== venv: building saltext-lxd from this checkout and installing it into .venv-3007"
     rm -rf build ./*.egg-info dist  # setuptools would carry deleted modules over from build/

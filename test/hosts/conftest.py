@@ -40,7 +40,7 @@ def hosts(salt_factories, tmp_path_factory, formula_roots, outer, host_suite):
     master = salt_factories.salt_master_daemon("lxd-hosts-master", overrides=config)
     with master.started():
         env = Hosts(master, outer, pillar_dir, salt_factories.event_listener, host_suite)
-        synced = env.run.run("saltutil.sync_runners")
+        synced = env.run.run("saltutil.sync_all")
         assert synced.returncode == 0, synced
         try:
             yield env

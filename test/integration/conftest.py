@@ -101,7 +101,7 @@ def cluster_environment(salt_factories, tmp_path_factory, lxd_daemons, formula_r
         with master.started():
             env = cluster_class(master, pillar_dir, tmp_path_factory.mktemp(f"{name}-files"),
                                 lxd_daemons)
-            synced = env.run.run("saltutil.sync_runners")
+            synced = env.run.run("saltutil.sync_all")
             assert synced.returncode == 0, synced
             try:
                 yield env

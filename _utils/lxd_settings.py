@@ -1,0 +1,91 @@
+"""
+The formula's settings, one copy for the minion's modules and the master's
+runners: its parameters (``lxd/parameters/defaults.yaml``), the defaults
+they give a backend, and a pillar merged over them.
+
+Pure functions: the caller fetches the parameters where the package has no
+copy of them (``cp.get_file_str`` on a minion, the fileserver on the
+master), because only it has a channel to the master.
+"""
+
+import copy
+import os
+
+import salt.utils.files
+import salt.utils.yaml
+
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils.lxd_backends import BACKENDS
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    from lxd_backends import BACKENDS
+
+PARAMETERS_URL = "salt://lxd/parameters/defaults.yaml"
+# The saltext-lxd package carries the same file beside its utils/ directory:
+# the defaults of the code that reads them, and no request to the master.
+# Synced from file_roots, there is no package around this file.
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGED_PARAMETERS = os.path.join(PACKAGE_DIR, "parameters", "defaults.yaml")
+DEFAULT_BACKEND = "lxd"
+# LXD's expiry units (shared.GetExpiry), in seconds at most: a month and a
+# year as their longest, so that a bound is never too tight.
+EXPIRY_UNITS = {"S": 1, "M": 60, "H": 3600, "d": 86400, "w": 7 * 86400,
+                "m": 31 * 86400, "y": 366 * 86400}
+
+
+def packaged_parameters():
+    """The parameters the saltext-lxd package carries, or None when this
+    code was synced from file_roots (then the master serves them)."""
+    if not os.path.isfile(os.path.join(PACKAGE_DIR, "__init__.py")):
+        return None
+    try:
+        with salt.utils.files.fopen(PACKAGED_PARAMETERS) as packaged:
+            return parse(packaged.read())
+    except OSError:
+        return None
+
+
+def parse(text):
+    """The parameters in ``text`` (YAML), or {} for none."""
+    return (salt.utils.yaml.safe_load(text) or {}) if text else {}
+
+
+def backend_of(pillar):
+    """The backend a pillar asks for; an unknown one counts as the default
+    until validation reports it."""
+    backend = pillar.get("backend") if isinstance(pillar, dict) else None
+    return backend if backend in BACKENDS else DEFAULT_BACKEND
+
+
+def defaults(parameters, backend=DEFAULT_BACKEND):
+    """The defaults for ``backend``: the parameters' ``lxd`` section with the
+    backend's own section merged over it."""
+    merged = copy.deepcopy(parameters.get("lxd", {}))
+    if backend != DEFAULT_BACKEND and backend in parameters:
+        merged = merge(merged, copy.deepcopy(parameters[backend]))
+    return merged
+
+
+def merge(defaults_, pillar):
+    """``pillar`` merged over ``defaults_``. Where the pillar gives a value of
+    the wrong type for a mapping, the default is kept, so that templates
+    always render; validation reports the bad value."""
+    if not isinstance(pillar, dict):
+        return dict(defaults_)
+    merged = dict(defaults_)
+    for key, value in pillar.items():
+        if isinstance(defaults_.get(key), dict):
+            value = merge(defaults_[key], value) if isinstance(value, dict) else defaults_[key]
+        merged[key] = value
+    return merged
+
+
+def settings(parameters, pillar):
+    """The formula's settings for a minion: its ``lxd`` pillar merged over
+    the defaults of the backend that pillar asks for."""
+    return merge(defaults(parameters, backend_of(pillar)), pillar)
+
+
+def expiry_seconds(expiry):
+    """The longest time, in seconds, that an LXD expiry such as ``15M`` or
+    ``1d 12H`` can mean."""
+    return sum(int(part[:-1]) * EXPIRY_UNITS[part[-1]] for part in expiry.split())
