@@ -9,6 +9,7 @@ layer, with why it is a table and not jsonschema); the rules joining keys
 are ``lxd_pillar_rules``; what the host and the daemon say is here.
 """
 
+import copy
 import os
 
 import salt.utils.yaml
@@ -142,6 +143,11 @@ def validate(pillar=None, defaults=None, check_daemon=True):
         pillar = __salt__["config.get"]("lxd", {})
     if not isinstance(pillar, dict):
         return [f"lxd: must be a mapping, not {lxd_schema.kind(pillar)}"]
+    # The checks index nested mappings (pillar["files"]). Salt 3008's opts
+    # are copy-on-write: config.get gives a view of them, and such a read
+    # copies lxd into the run's opts, hiding later settings from the
+    # loaders made from them. A deep copy reads without writing.
+    pillar = copy.deepcopy(pillar)
     if defaults is None:
         defaults = lxd_settings.defaults(_parameters(), lxd_settings.backend_of(pillar))
     settings = merge(defaults, pillar)

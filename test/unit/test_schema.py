@@ -10,6 +10,7 @@ import lxd_schema
 import lxd_settings
 import pytest
 import yaml
+from formula import use_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMETERS = yaml.safe_load((REPO / "lxd/parameters/defaults.yaml").read_text())
@@ -57,3 +58,19 @@ def test_the_rules_the_table_names_exist():
 def test_an_entry_refuses_a_bad_value_naming_the_key(key, bad):
     found = lxd_schema.problem(f"lxd:{key}", bad, lxd_schema.SCHEMA[key])
     assert found and found.startswith(f"lxd:{key}: "), found
+
+
+def test_validation_reads_the_settings_without_copying_them_into_the_opts(loaders):
+    """In a state run config.get returns a view of the run's opts, which in
+    Salt 3008 are copy-on-write (salt/utils/optsdict.py, v3008.3: indexing a
+    nested mapping through a DictProxy copies the key into the opts that
+    made it). Validation must not do that: the copy hides every later change
+    of the settings from those opts and the loaders made from them."""
+    optsdict = pytest.importorskip("salt.utils.optsdict")
+    run_opts = optsdict.safe_opts_copy(loaders.opts)
+    use_settings(loaders, {"install": {"method": "snap"}, "files": {"deb_data": "/var/lib/lxd"}})
+    given = run_opts["lxd"]
+    assert type(given).__name__ == "DictProxy"
+    assert loaders.modules.lxd_pillar.validate(given, check_daemon=False) == []
+    use_settings(loaders, {"install": {"method": "package"}})
+    assert run_opts["lxd"] == {"install": {"method": "package"}}
