@@ -496,7 +496,7 @@ def version():
     ``5.0.2``). Salt 3007's own ``lxd`` module had this function (it ran
     ``lxd --version``); this module takes that module's name, and keeps it
     so that what tests for it (``"lxd.version" in __salt__``) still finds
-    it. See README, "Installing".
+    it. See docs/install.rst, "Installing".
 
     CLI Example:
 
