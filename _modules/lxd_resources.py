@@ -27,8 +27,11 @@ import copy
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_secrets, lxd_values
     from saltext.lxd.utils.lxd_names import MANAGED_MARKER
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_secrets
+    import lxd_values
     from lxd_names import MANAGED_MARKER
 
 __virtualname__ = "lxd_resources"
@@ -442,7 +445,7 @@ def _report(steps):
             entry[step["key"]] = f"defined for member {step['member']}"
         else:
             entry[step["key"]] = f"{step['action']}d"
-    return __salt__["lxd.masked"](changes)
+    return lxd_secrets.masked(changes)
 
 
 def _differences(current, updated):
@@ -461,7 +464,7 @@ def _differences(current, updated):
 
 
 def _strings(mapping):
-    return __salt__["lxd.stringified"](mapping)
+    return lxd_values.stringified(mapping)
 
 
 def _described(obj):
