@@ -127,11 +127,11 @@ def update(name, profiles=None, config=None, devices=None):
     return True
 
 
-def set_state(name, action, force=False):
+def set_state(name, action, force=False, timeout=None):
     """
     ``start``, ``stop`` or ``restart`` instance ``name`` (``force``: stop
-    without waiting for a clean shutdown), waiting at most
-    ``lxd:timeouts:operation`` seconds.
+    without waiting for a clean shutdown), waiting at most ``timeout``
+    seconds (default ``lxd:timeouts:operation``).
 
     CLI Example:
 
@@ -139,7 +139,8 @@ def set_state(name, action, force=False):
 
         salt lxd1 lxd_instances.set_state web1 stop
     """
-    timeout = __salt__["lxd_pillar.merge"]()["timeouts"]["operation"]
+    if timeout is None:
+        timeout = __salt__["lxd_pillar.merge"]()["timeouts"]["operation"]
     __salt__["lxd.request"]("PUT", f"instances/{name}/state",
                             {"action": action, "timeout": timeout, "force": force})
     return True
