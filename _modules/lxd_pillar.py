@@ -15,10 +15,11 @@ import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_settings
+    from saltext.lxd.utils import lxd_preseed, lxd_settings
     from saltext.lxd.utils.lxd_backends import BACKENDS
     from saltext.lxd.utils.lxd_names import MANAGED_MARKER, SNAP_RISKS
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_preseed
     import lxd_settings
     from lxd_backends import BACKENDS
     from lxd_names import MANAGED_MARKER, SNAP_RISKS
@@ -149,11 +150,12 @@ def merge(defaults=None, pillar=None):
     return lxd_settings.merge(defaults, pillar)
 
 
-def preseed(init):
+def preseed(init, backend=None):
     """
     Return the effective ``lxd init`` preseed for an ``init`` settings
     mapping: ``init:preseed`` (a mapping, or YAML text) when given, else the
-    formula's default (see ``lxd_init.default_preseed``).
+    formula's default for ``backend`` (default: the pillar's ``lxd:backend``;
+    see ``lxd_init.default_preseed``).
 
     CLI Example:
 
@@ -166,7 +168,10 @@ def preseed(init):
         given = salt.utils.yaml.safe_load(given) if given.strip() else {}
     if given:
         return given
-    return __salt__["lxd_init.default_preseed"](
+    if backend is None:
+        backend = lxd_settings.backend_of(__salt__["config.get"]("lxd", {}))
+    return lxd_preseed.default_preseed(
+        backend,
         storage=init.get("storage", True),
         storage_devices=init.get("storage_devices") or [],
         network=init.get("network", True),
@@ -176,7 +181,9 @@ def preseed(init):
 def expiry_seconds(expiry):
     """
     Return the longest time, in seconds, that an LXD expiry such as ``15M``
-    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean.
+    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean (see
+    ``lxd_settings.expiry_seconds``). Kept for lxd_cluster until the lead
+    merges.
 
     CLI Example:
 
