@@ -6,9 +6,12 @@ salt-minion; one real salt-master serves the formula. Nothing outside the
 sandbox directory is written: the pillar keeps the host's kernel settings
 and network interfaces alone.
 
-    python sandbox/sandbox.py up [--size 3] [--backend incus]   start everything, then the main job
-    python sandbox/sandbox.py up --hosts                        the same on systemd hosts (hosts.py)
-    python sandbox/sandbox.py down                              stop everything, remove the directory
+    python -m sandbox.sandbox up [--size 3] [--backend incus]   start everything, then the main job
+    python -m sandbox.sandbox up --hosts                        the same on systemd hosts (hosts.py)
+    python -m sandbox.sandbox down                              stop everything, remove the directory
+
+(from the repository root, as sandbox.sh runs it: the hosts and images are
+the test suite's, from test.support).
 
 The benchmark (sandbox/benchmark.py) builds its sandboxes with this module.
 """
@@ -23,7 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from images import busybox_image
+from test.support.daemons import Daemon
+from test.support.images import busybox_image
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
@@ -77,13 +81,9 @@ def unmount_under(path):
             subprocess.run(["umount", "-l", point], check=False)
 
 
-# How each backend's daemon is run and driven: the daemon, its admin
-# commands (waitready), its client, the variable naming its directory.
-BACKENDS = {
-    "lxd": {"daemon": ["lxd"], "admin": ["lxd"], "client": "lxc", "dir_variable": "LXD_DIR"},
-    "incus": {"daemon": ["/usr/libexec/incus/incusd"], "admin": ["incus", "admin"],
-              "client": "incus", "dir_variable": "INCUS_DIR"},
-}
+# How each backend's daemon is run and driven (the daemon, its admin
+# commands, its client, the variable naming its directory): as the tests run it.
+BACKENDS = Daemon.KINDS
 
 
 class LXDHost:
@@ -389,7 +389,7 @@ def main():
                              "installed from nothing (slower, truer; LXD only)")
     args = parser.parse_args()
     if args.hosts or (Path(args.root) / "outer").exists():
-        from hosts import HostsSandbox  # imports the test suite's host machinery
+        from sandbox.hosts import HostsSandbox  # imports the test suite's host machinery
         sandbox = HostsSandbox(args.root, size=args.size)
     else:
         sandbox = Sandbox(args.root, size=args.size, backend=args.backend)

@@ -10,9 +10,10 @@ import os
 import pytest
 import salt._logging.impl
 import salt.config
-from daemons import Daemon
-from formula import EXTENSION, FORMULA_PARTS, REPO, stale_extension_files, use_settings
 from saltfactories.utils.functional import Loaders
+
+from test.support.daemons import Daemon
+from test.support.formula import EXTENSION, FORMULA_PARTS, REPO, stale_extension_files, use_settings
 
 
 def pytest_sessionfinish():

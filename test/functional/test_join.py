@@ -8,8 +8,9 @@ import datetime
 import json
 
 import pytest
-from formula import use_settings
 from salt.exceptions import CommandExecutionError
+
+from test.support.formula import use_settings
 
 
 def connect(loaders, daemon):

@@ -11,7 +11,9 @@ Marked ``incus7`` besides ``hosts``: ``-m incus7`` runs it alone."""
 import time
 
 import pytest
-from hostlab import TEST_NET, TRIXIE, busybox_image, by_id, changed, failed, members, orchestrate
+
+from test.support.hostlab import TEST_NET, TRIXIE, by_id, changed, failed, members, orchestrate
+from test.support.images import busybox_image
 
 pytestmark = [pytest.mark.hosts, pytest.mark.incus7]
 
