@@ -8,8 +8,10 @@ import datetime
 import json
 
 import pytest
-from formula import use_settings
 from salt.exceptions import CommandExecutionError
+
+from test.support.formula import use_settings
+from test.support.modules import load_plain
 
 
 def connect(loaders, daemon):
@@ -114,9 +116,11 @@ def test_a_token_outlasting_the_pillar_expiry_is_reissued_within_it(loaders, clu
     # what a member that never took the cluster's expiry issues: LXD's 3 hours
     assert lxd.config_get("cluster.join_token_expiry") is None
     loaders.opts["lxd"]["cluster"] = {"token_expiry": "10M"}
-    # private (it returns the token): run in the module's loader
-    public = loaders.modules.lxd_cluster.running
-    offer = public.loader.run(public.func.__globals__["_join_offer"], "joiner")
+    # private (it returns the token): the module imported as a plain
+    # module, over the loader's execution modules
+    module = load_plain("_modules/lxd_cluster.py", salt=loaders.modules, opts=loaders.opts,
+                        grains={"id": "lxd-test"}, context={})
+    offer = module._join_offer("joiner")
 
     expires_at = loaders.modules.lxd_membership.decode_join_token(offer["token"])["expires_at"]
     left = (datetime.datetime.fromisoformat(expires_at[:19]).replace(tzinfo=datetime.UTC)
