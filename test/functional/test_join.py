@@ -115,7 +115,7 @@ def test_a_token_outlasting_the_pillar_expiry_is_reissued_within_it(loaders, clu
     assert lxd.config_get("cluster.join_token_expiry") is None
     loaders.opts["lxd"]["cluster"] = {"token_expiry": "10M"}
     # private (it returns the token): run in the module's loader
-    public = loaders.modules.lxd_cluster.running
+    public = loaders.modules.lxd_join.running
     offer = public.loader.run(public.func.__globals__["_join_offer"], "joiner")
 
     expires_at = loaders.modules.lxd_membership.decode_join_token(offer["token"])["expires_at"]
