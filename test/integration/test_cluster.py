@@ -158,10 +158,10 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
                                minion_tgt="lxd-c1")
     jid = re.search(r"[0-9]{20}", started.stdout).group(0)
     # lxd-c4 says it is prepared, as its own join state would: the token is issued
-    ready = cluster.salt.run("lxd_cluster.report_join", "lxd-c1", "expiring", "ready",
+    ready = cluster.salt.run("lxd_join.report_join", "lxd-c1", "expiring", "ready",
                              minion_tgt="lxd-c4")
     assert ready.data is True, ready
-    wait_until(lambda: cluster.salt.run("lxd_cluster.offer_published", "lxd-c4",
+    wait_until(lambda: cluster.salt.run("lxd_join.offer_published", "lxd-c4",
                                         minion_tgt="lxd-c1").data is True,
                60, "lxd-c1 to publish its offer to lxd-c4")
 
@@ -186,7 +186,7 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
     offered = by_id(looked.data["lxd-c1"])["lxd-cluster-joins-offered"]
     assert offered["result"] is False and "expired at" in offered["comment"], offered
     assert cluster.daemons["lxd-c1"].lxc("cluster", "list-tokens", "-f", "csv") == ""
-    published = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4", minion_tgt="lxd-c1")
+    published = cluster.salt.run("lxd_join.offer_published", "lxd-c4", minion_tgt="lxd-c1")
     assert published.data is False, published
 
     for name in cluster.minions:
@@ -199,7 +199,7 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
     steps = cluster.orchestrate()
     assert failures(steps) == {}
     assert cluster.members("lxd-c1")["lxd-c4"] == "Online"
-    forged = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4", minion_tgt="lxd-c3")
+    forged = cluster.salt.run("lxd_join.offer_published", "lxd-c4", minion_tgt="lxd-c3")
     assert forged.data is False, forged  # withdrawn with the run's lock
     assert cluster.daemons["lxd-c1"].lxc("cluster", "list-tokens", "-f", "csv") == ""
 
@@ -349,7 +349,7 @@ def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cl
     # a run killed after its first offer: its lock, offer and token are left
     locked = cluster.run.run("lxd_cluster.lock", "ci", "killed-run", '["lxd-c2", "lxd-c5"]')
     assert locked.returncode == 0, locked
-    offered = cluster.salt.run("lxd_cluster.publish_join_offer", "lxd-c9", "lxd-c9",
+    offered = cluster.salt.run("lxd_join.publish_join_offer", "lxd-c9", "lxd-c9",
                                "killed-run", minion_tgt="lxd-c2")
     assert offered.returncode == 0, offered
 
@@ -365,7 +365,7 @@ def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cl
     assert list(failures(steps).values()) == ["lxd-c1: did not answer; left out of this run"]
     # what the killed run left is gone: its token and its offer
     assert cluster.daemons["lxd-c2"].lxc("cluster", "list-tokens", "-f", "csv") == ""
-    left = cluster.salt.run("lxd_cluster.offer_published", "lxd-c9", minion_tgt="lxd-c2")
+    left = cluster.salt.run("lxd_join.offer_published", "lxd-c9", minion_tgt="lxd-c2")
     assert left.data is False, left
     assert any("-formed_|-" in key for key in steps), steps
     assert cluster.members("lxd-c2") == {
