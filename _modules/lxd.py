@@ -799,17 +799,3 @@ def instances(location=None):
         for item in found
         if location is None or item["location"] == location
     }
-
-
-def masked(data):
-    """
-    Return ``data`` with its secrets masked (see ``lxd_secrets.masked``).
-    Kept for lxd_cluster until the lead merges.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.masked '{config: {core.trust_password: x}}'
-    """
-    return _masked(data)

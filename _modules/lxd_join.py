@@ -25,9 +25,11 @@ from salt.utils.versions import LooseVersion
 try:  # installed as the saltext-lxd package
     from saltext.lxd.utils import lxd_cluster_rules as rules
     from saltext.lxd.utils.lxd_names import MINE_JOIN_OFFER, MINE_JOIN_REPORT
+    from saltext.lxd.utils.lxd_settings import expiry_seconds
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_cluster_rules as rules
     from lxd_names import MINE_JOIN_OFFER, MINE_JOIN_REPORT
+    from lxd_settings import expiry_seconds
 
 __virtualname__ = "lxd_join"
 
@@ -151,7 +153,7 @@ def _bounded_join_token(member):
     again; a token that still lasts longer is revoked and refused."""
     expiry = _settings()["cluster"]["token_expiry"]
     lasts = datetime.timedelta(
-        seconds=__salt__["lxd_pillar.expiry_seconds"](expiry) + EXPIRY_SLACK)
+        seconds=expiry_seconds(expiry) + EXPIRY_SLACK)
     for attempt in range(2):
         token = __salt__["lxd_membership.issue_join_token"](member, unmasked=True)["token"]
         expires_at = __salt__["lxd_membership.decode_join_token"](token)["expires_at"]

@@ -15,8 +15,10 @@ from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
     from saltext.lxd.utils import lxd_cluster_rules as rules
+    from saltext.lxd.utils.lxd_secrets import masked
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_cluster_rules as rules
+    from lxd_secrets import masked
 
 __virtualname__ = "lxd_membership"
 
@@ -236,7 +238,7 @@ def issue_join_token(member, unmasked=False):
         "expires_at": token["expires_at"],
         "token": base64.b64encode(json.dumps(token).encode()).decode(),
     }
-    return issued if unmasked else __salt__["lxd.masked"](issued)
+    return issued if unmasked else masked(issued)
 
 
 def revoke_join_token(member):

@@ -178,22 +178,6 @@ def preseed(init, backend=None):
     )
 
 
-def expiry_seconds(expiry):
-    """
-    Return the longest time, in seconds, that an LXD expiry such as ``15M``
-    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean (see
-    ``lxd_settings.expiry_seconds``). Kept for lxd_cluster until the lead
-    merges.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_pillar.expiry_seconds '1d 12H'
-    """
-    return lxd_settings.expiry_seconds(expiry)
-
-
 def validate(pillar=None, defaults=None, check_daemon=True):
     """
     Validate the formula's pillar (default: the ``lxd`` key from
@@ -658,7 +642,7 @@ def _check_token_expiry(path, expiry):
     if not (isinstance(expiry, str) and EXPIRY_RE.fullmatch(expiry)):
         return [f"{path}: {_shown(expiry)} is not an LXD expiry (<number><unit>, unit one "
                 f"of {' '.join(lxd_settings.EXPIRY_UNITS)}; e.g. 15M, 1d 12H)"]
-    if expiry_seconds(expiry) > expiry_seconds(TOKEN_EXPIRY_MAX):
+    if lxd_settings.expiry_seconds(expiry) > lxd_settings.expiry_seconds(TOKEN_EXPIRY_MAX):
         return [f"{path}: {_shown(expiry)} is longer than {TOKEN_EXPIRY_MAX}: a join token "
                 f"lets whoever holds it join the cluster, so it lasts {TOKEN_EXPIRY_MAX} "
                 "at most"]

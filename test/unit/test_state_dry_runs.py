@@ -38,7 +38,6 @@ def salt_lxd(**overrides):
         "lxd_server.listener_config": lambda listeners, addresses: {
             "core.https_address": "10.0.0.1:8443"},
         "lxd.config_get": lambda unmasked=False, refresh=False: {"core.https_address": ""},
-        "lxd.masked": lambda changes: changes,
         **overrides,
     })
 
@@ -308,19 +307,43 @@ def test_lxd_trust_clients_trusted_refuses_a_bad_certificate_naming_the_client()
 
 # -- lxd_cluster ----------------------------------------------------------
 
-def salt_lxd_cluster(**overrides):
+def salt_lxd_cluster(plan):
+    return Salt({"lxd_membership.removal_plan": lambda name, evacuate, force: plan})
+
+
+def test_lxd_cluster_member_absent_dry_run_names_the_steps():
+    plan = {"refused": None, "member": True, "evacuate": True,
+            "notes": ["2 instances move", "3 voters stay"]}
+    ret = state("lxd_cluster", salt_lxd_cluster(plan)).member_absent("m3", evacuate=True)
+    assert ret == {"name": "m3", "result": None,
+                   "changes": {"m3": {"old": "member", "new": "evacuated and removed"}},
+                   "comment": "m3 would be evacuated and removed: "
+                              "2 instances move; 3 voters stay."}
+
+
+def test_lxd_cluster_member_absent_refuses_a_quorum_loss_before_any_change():
+    plan = {"refused": "it would leave 1 of 3 voters", "member": True, "evacuate": False,
+            "notes": []}
+    ret = state("lxd_cluster", salt_lxd_cluster(plan), test=False).member_absent("m3")
+    assert ret["result"] is False and ret["changes"] == {}
+    assert ret["comment"] == "Removing m3 is refused: it would leave 1 of 3 voters."
+
+
+# -- lxd_join -------------------------------------------------------------
+
+def salt_lxd_join(**overrides):
     return Salt({"lxd_membership.join_tokens": lambda: {"m3": {}, "m2": {}}, **overrides})
 
 
-def test_lxd_cluster_join_tokens_revoked_dry_run_names_the_tokens():
-    ret = state("lxd_cluster", salt_lxd_cluster()).join_tokens_revoked("ci")
+def test_lxd_join_join_tokens_revoked_dry_run_names_the_tokens():
+    ret = state("lxd_join", salt_lxd_join()).join_tokens_revoked("ci")
     assert ret["result"] is None
     assert ret["changes"] == {"join tokens": {"old": ["m2", "m3"], "new": []}}
 
 
-def test_lxd_cluster_join_tokens_revoked_fails_when_unreadable():
-    salt = salt_lxd_cluster(**{"lxd_membership.join_tokens": fails("LXD is not reachable")})
-    ret = state("lxd_cluster", salt, test=False).join_tokens_revoked("ci")
+def test_lxd_join_join_tokens_revoked_fails_when_unreadable():
+    salt = salt_lxd_join(**{"lxd_membership.join_tokens": fails("LXD is not reachable")})
+    ret = state("lxd_join", salt, test=False).join_tokens_revoked("ci")
     assert ret["result"] is False and ret["changes"] == {}
 
 
