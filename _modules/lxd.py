@@ -35,7 +35,6 @@ import copy
 import hashlib
 import logging
 import os
-import re
 import ssl
 import time
 import urllib.parse
@@ -45,8 +44,10 @@ from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
     from saltext.lxd.utils.lxd_backends import BACKENDS
+    from saltext.lxd.utils.lxd_secrets import masked as _masked
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     from lxd_backends import BACKENDS
+    from lxd_secrets import masked as _masked
 
 try:
     import pylxd
@@ -67,28 +68,6 @@ __virtualname__ = "lxd"
 # A daemon coming back from a reload is asked again at this pace.
 READY_POLL_SECONDS = 1
 
-# What is secret, the one definition every report, return and debug bundle
-# masks by. Keys whose values are secrets, by their last word
-# (core.trust_password, oidc.client.secret, bgp.peers.<peer>.password, a
-# token operation's secret). Not a key that merely mentions one
-# (cluster.join_token_expiry).
-SECRET_WORDS = ("password", "secret", "token")
-# ... by how they end: keys proving an identity (network.ovn.client_key,
-# Incus 7's storage.linstor.client_key and its TrueNAS pools'
-# truenas.api_key, a *.private_key)
-SECRET_ENDINGS = ("private_key", "client_key", "api_key")
-# ... by what they start with: Loki's credentials, and what an instance or
-# profile hands its guest (cloud-init data, environment variables), where
-# passwords and keys are commonly put
-SECRET_PREFIXES = ("loki.auth.", "cloud-init.", "environment.")
-# ... and by their whole name: the same for older names, credentials of a
-# DNS provider, and Incus 7's TPM platform CA private key
-SECRET_KEYS = ("maas.api.key", "acme.provider.environment", "instances.tpm.platform_key",
-               "user.user-data", "user.vendor-data", "user.network-config")
-MASK = "********"
-# A `key: value` line of YAML as the lxc client prints it (lxc info,
-# lxc config show), a list item's first key included
-YAML_KEY_LINE = re.compile(r"^(?P<lead>\s*(?:- )?)(?P<key>[^\s:#'\"][^:\s]*):(?:\s(?P<value>.*))?$")
 
 
 def __virtual__():
@@ -106,7 +85,9 @@ def __virtual__():
 
 
 def _timeouts():
-    """``lxd:timeouts``: seconds for a request, an operation, a command."""
+    """``lxd:timeouts``: seconds for a request, an operation, a command. The
+    one place this module resolves the formula's settings: its connection
+    and waits serve almost every function, so they are not passed down."""
     return __salt__["lxd_pillar.merge"]()["timeouts"]
 
 
@@ -135,13 +116,13 @@ def backend():
     return __salt__["config.get"]("lxd:backend", "lxd") or "lxd"
 
 
-def installed():
+def installed(install=None):
     """
-    Return whether the daemon is installed the way ``lxd:install:method``
-    installs it: its package (``package``) or its snap (``snap``);
-    ``none`` means it was installed by other means, so always True. A host
-    where this is False is prepared (``state.apply lxd``) before anything
-    asks its daemon.
+    Return whether the daemon is installed the way ``install`` (the
+    ``lxd:install`` settings, default: the pillar's) installs it: its
+    package (``method: package``) or its snap (``snap``); ``none`` means it
+    was installed by other means, so always True. A host where this is
+    False is prepared (``state.apply lxd``) before anything asks its daemon.
 
     CLI Example:
 
@@ -149,7 +130,8 @@ def installed():
 
         salt '*' lxd.installed
     """
-    install = __salt__["lxd_pillar.merge"]()["install"]
+    if install is None:
+        install = __salt__["lxd_pillar.merge"]()["install"]
     if install["method"] == "package":
         return bool(__salt__["pkg.version"](install["package"]))
     if install["method"] == "snap":
@@ -278,7 +260,7 @@ def query(path, unmasked=False, **params):
     Return the metadata of ``GET /1.0/<path>`` (read only), for what has no
     function of its own, e.g. ``resources`` or ``warnings``. Secrets (a
     token operation's secret, an instance's cloud-init data) are masked
-    (see :py:func:`masked`) unless ``unmasked`` (for what compares or
+    (see ``lxd_secrets.masked``) unless ``unmasked`` (for what compares or
     writes back what it read).
 
     CLI Example:
@@ -289,7 +271,7 @@ def query(path, unmasked=False, **params):
         salt '*' lxd.query operations recursion=1
     """
     found = _metadata(_node(path), **salt.utils.args.clean_kwargs(**params))
-    return found if unmasked else masked(found)
+    return found if unmasked else _masked(found)
 
 
 def request(method, path, body=None, wait=True, reconnect=False, upload=None,
@@ -305,7 +287,7 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None,
     is ``(data, headers)`` for a body that is not JSON (an image's
     tarball). The formula's other modules send their writes through this
     function. Secrets in the answer (the secret of a token's operation)
-    are masked (see :py:func:`masked`) unless ``unmasked``.
+    are masked (see ``lxd_secrets.masked``) unless ``unmasked``.
 
     CLI Example:
 
@@ -324,7 +306,7 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None,
     finally:
         if reconnect:
             _disconnect()
-    return answer if unmasked else masked(answer)
+    return answer if unmasked else _masked(answer)
 
 
 def _sent(send, params, payload):
@@ -479,7 +461,7 @@ def info(refresh=False):
     Return the server information (GET /1.0): api_extensions, config,
     environment (server version, certificate, kernel, storage drivers), as
     this run last read it (``refresh=True``: read it now). Secrets are
-    masked (see :py:func:`masked`).
+    masked (see ``lxd_secrets.masked``).
 
     CLI Example:
 
@@ -487,7 +469,7 @@ def info(refresh=False):
 
         salt '*' lxd.info
     """
-    return masked(_server(refresh))
+    return _masked(_server(refresh))
 
 
 def version():
@@ -496,7 +478,7 @@ def version():
     ``5.0.2``). Salt 3007's own ``lxd`` module had this function (it ran
     ``lxd --version``); this module takes that module's name, and keeps it
     so that what tests for it (``"lxd.version" in __salt__``) still finds
-    it. See README, "Installing".
+    it. See docs/install.rst, "Installing".
 
     CLI Example:
 
@@ -611,7 +593,7 @@ def config_get(key=None, unmasked=False, refresh=False):
     """
     Return the server configuration, or the value of one ``key`` (None when
     unset), as this run last read it (``refresh=True``: read it now).
-    Secrets are masked (see :py:func:`masked`) unless ``unmasked`` (for
+    Secrets are masked (see ``lxd_secrets.masked``) unless ``unmasked`` (for
     states that compare them).
 
     CLI Example:
@@ -623,7 +605,7 @@ def config_get(key=None, unmasked=False, refresh=False):
     """
     config = _server(refresh).get("config", {})
     if not unmasked:
-        config = masked(config)
+        config = _masked(config)
     return config if key is None else config.get(key)
 
 
@@ -709,7 +691,7 @@ def networks(managed=None):
 
 def profiles():
     """
-    Return the profiles, by name, secrets masked (see :py:func:`masked`).
+    Return the profiles, by name, secrets masked (see ``lxd_secrets.masked``).
 
     CLI Example:
 
@@ -751,7 +733,7 @@ def cluster():
 def _by_name(node):
     """A listing by name, secrets masked (a profile's cloud-init data, a
     network's BGP passwords): these are read, never written back."""
-    return {item["name"]: masked(item) for item in _listing(node)}
+    return {item["name"]: _masked(item) for item in _listing(node)}
 
 
 # ---------------------------------------------------------------- cluster
@@ -817,115 +799,3 @@ def instances(location=None):
         for item in found
         if location is None or item["location"] == location
     }
-
-
-def stringified(mapping):
-    """
-    Return a config (or device) mapping with its values as LXD keeps them:
-    strings, booleans as ``true``/``false``.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.stringified '{boot.autostart: true, limits.cpu: 2}'
-    """
-    return {str(key): (str(value).lower() if isinstance(value, bool) else str(value))
-            for key, value in mapping.items()}
-
-
-# ---------------------------------------------------------------- secrets
-
-
-def masked(data, key=""):
-    """
-    Return ``data`` with the value of every secret key masked, and the
-    password of every URL with credentials (a proxy's), at any depth: what
-    state output, ``info``, ``config_get``, ``query``, ``request`` and
-    debug bundles show. Secret keys are those whose last word names a
-    secret (``password``, ``secret``, ``token``), keys ending in
-    ``private_key`` or ``client_key``, ``loki.auth.*``, an instance's or
-    profile's ``cloud-init.*``, ``environment.*``, ``user.user-data``,
-    ``user.vendor-data`` and ``user.network-config``, and
-    ``acme.provider.environment``. Keys that only mention a secret
-    (``cluster.join_token_expiry``) are shown.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.masked '{config: {core.trust_password: x}}'
-    """
-    if isinstance(data, dict):
-        # below a secret's key (a change {old, new} of one), all is secret
-        return {name: masked(value, key if _secret(key) else name)
-                for name, value in data.items()}
-    if isinstance(data, list):
-        return [masked(value, key) for value in data]
-    return _mask(key, data)
-
-
-def masked_text(text):
-    """
-    Return ``text`` (YAML as the ``lxc`` client prints it, e.g. in the
-    snap's ``lxd.buginfo``) with the value of every ``key: value`` line
-    whose key is a secret (as :py:func:`masked` decides) masked, with
-    every line below it that is indented deeper (a block scalar such as
-    ``cloud-init.user-data: |``, a wrapped value) left out, and the
-    password of the URL a value holds masked.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd.masked_text "$(lxc profile show default)"
-    """
-    shown, hiding_below = [], None
-    for line in text.splitlines(keepends=True):
-        indent = len(line) - len(line.lstrip())
-        if hiding_below is not None and (not line.strip() or indent > hiding_below):
-            continue
-        hiding_below = None
-        content = line.rstrip("\n")
-        found = YAML_KEY_LINE.match(content)
-        if found:
-            if _secret(found["key"]):
-                hiding_below = len(found["lead"])
-            if found["value"]:
-                masked_value = _mask(found["key"], found["value"])
-                line = f"{found['lead']}{found['key']}: {masked_value}{line[len(content):]}"
-        shown.append(line)
-    return "".join(shown)
-
-
-def _secret(key):
-    key = str(key)
-    return (key in SECRET_KEYS or key.endswith(SECRET_ENDINGS)
-            or key.startswith(SECRET_PREFIXES)
-            or re.split(r"[._-]", key)[-1].lower() in SECRET_WORDS)
-
-
-def _mask(key, value):
-    if value and _secret(key):
-        return MASK
-    if isinstance(value, str) and "@" in value:
-        return _masked_url(value)
-    return value
-
-
-def _masked_url(value):
-    """``value`` with the password of a URL (``scheme://user:pass@host``,
-    the scheme optional) masked, and all of a ``scheme://userinfo@host``
-    without one (a token as user name); anything else unchanged. The
-    userinfo is what comes before the host, i.e. before the last ``@``:
-    a password typed unquoted may hold ``/``, ``?``, ``#``, ``@`` or
-    ``:``, so no parser that stops at them finds where it ends."""
-    scheme, separator, rest = value.partition("://")
-    if not separator:
-        scheme, rest = "", value
-    credentials, at, host = rest.rpartition("@")
-    if not at or (":" not in credentials and not separator):
-        return value
-    user, colon, _password = credentials.partition(":")
-    shown = f"{user}:{MASK}" if colon else MASK
-    return f"{scheme}{separator}{shown}@{host}"

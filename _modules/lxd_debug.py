@@ -8,11 +8,11 @@ info, cluster, instances, networks, storage, profiles, projects,
 certificates, warnings, operations), its log and the host (kernel, OS,
 memory, disk, snap, dmesg, the formula's sysctl keys). The daemon is the one
 the ``lxd`` module connects to (``lxd:connection``, ``$LXD_DIR``, the snap or
-package socket). Secret values are masked, by the ``lxd`` module's one
-definition of what is secret (``lxd.masked``: passwords, secrets, tokens,
+package socket). Secret values are masked, by the formula's one
+definition of what is secret (``lxd_secrets.masked``: passwords, secrets, tokens,
 private and client keys, proxy and Loki credentials, cloud-init data and
 environment variables of instances and profiles), in everything taken from
-the API and in the ``lxd.buginfo`` text (``lxd.masked_text``).
+the API and in the ``lxd.buginfo`` text (``lxd_secrets.masked_text``).
 
 With ``lxd:backend: incus`` the daemon's own tools are Incus's: ``incusd``
 and ``incus`` for the versions, its log names; Incus ships no buginfo tool
@@ -31,6 +31,11 @@ import time
 import salt.utils.files
 import salt.utils.path
 from salt.exceptions import CommandExecutionError, SaltException
+
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_secrets
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_secrets
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +188,7 @@ def _encoded(content):
         return content
     if isinstance(content, str):
         return content.encode()
-    masked = __salt__["lxd.masked"](content)
+    masked = lxd_secrets.masked(content)
     return (json.dumps(masked, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -250,7 +255,7 @@ def _buginfo(programs):
     for program in programs:
         if salt.utils.path.which(program):
             # it prints the daemon's and the default profile's config as YAML
-            return __salt__["lxd.masked_text"](_command(program))
+            return lxd_secrets.masked_text(_command(program))
     raise CommandExecutionError(
         f"no lxd.buginfo on PATH or at {SNAP_BUGINFO} (the LXD snap ships it)"
     )

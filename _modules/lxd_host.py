@@ -11,12 +11,16 @@ systemd-tmpfiles ``z`` rule file, which re-applies them at every boot.
 import ipaddress
 import logging
 import os
-import re
 import stat
 
 import salt.utils.atomicfile
 import salt.utils.files
 from salt.exceptions import CommandExecutionError
+
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_addresses
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_addresses
 
 log = logging.getLogger(__name__)
 
@@ -226,16 +230,11 @@ def hardening_apply(paths, conf, harden=True):
 
 # ---------------------------------------------------------------- addresses
 
-# An interface name as the kernel allows it (IFNAMSIZ - 1 characters).
-INTERFACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$")
-
-
 def parse_address(spec):
     """
-    Return what an ``lxd:addresses`` value names, as ``(kind, value, port)``:
-    ``("ip", ip, port)`` for ``IP``, ``IP:port``, ``[v6]`` or ``[v6]:port``;
-    ``("network", network, None)`` for a CIDR; ``("interface", name, None)``
-    for an interface name. Raises ValueError naming what is wrong.
+    Return what an ``lxd:addresses`` value names (see
+    ``lxd_addresses.parse_address``). Kept for lxd_pillar's validation
+    until the lead merges.
 
     CLI Example:
 
@@ -243,28 +242,7 @@ def parse_address(spec):
 
         salt '*' lxd_host.parse_address '[fd00::1]:8443'
     """
-    text = str(spec).strip()
-    if "/" in text:
-        return ("network", ipaddress.ip_network(text, strict=False), None)
-    host, port = text, None
-    bracketed = re.match(r"^\[([^\]]+)\](?::(\d+))?$", text)
-    if bracketed:
-        host, port = bracketed.groups()
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        if bracketed or port is not None or re.match(r"^[0-9.]+$", host):
-            raise ValueError(f"{spec!r} is not an IP address") from None
-        if not INTERFACE_RE.match(host):
-            raise ValueError(
-                f"{spec!r} is not an IP, IP:port, [IPv6]:port, CIDR or interface name"
-            ) from None
-        return ("interface", host, None)
-    if port is not None and not 0 < int(port) < 65536:
-        raise ValueError(f"{spec!r}: port {port} is out of range")
-    return ("ip", ip, int(port) if port else None)
+    return lxd_addresses.parse_address(spec)
 
 
 def address(spec=None, port=8443):
@@ -282,7 +260,7 @@ def address(spec=None, port=8443):
     """
     if spec in (None, ""):
         return _join(_main_address(), port)
-    kind, value, given_port = parse_address(spec)
+    kind, value, given_port = lxd_addresses.parse_address(spec)
     if kind == "ip":
         return _join(value, given_port or port)
     if kind == "network":

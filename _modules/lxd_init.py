@@ -16,6 +16,12 @@ import os
 import salt.utils.files
 from salt.exceptions import CommandExecutionError
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_preseed, lxd_secrets
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_preseed
+    import lxd_secrets
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd_init"
@@ -35,8 +41,6 @@ API_PATHS = {"networks": "networks", "storage_pools": "storage-pools",
              "profiles": "profiles", "projects": "projects"}
 # What a PUT of a network, pool, profile or project takes.
 WRITABLE_FIELDS = ("config", "description", "devices")
-# The bridge each backend's own `init` names.
-DEFAULT_BRIDGE = {"lxd": "lxdbr0", "incus": "incusbr0"}
 
 
 def __virtual__():
@@ -46,8 +50,8 @@ def __virtual__():
 
 
 def _masked(key, value):
-    """``value`` of server key ``key`` as reports show it (see ``lxd.masked``)."""
-    return __salt__["lxd.masked"]({key: value})[key]
+    """``value`` of server key ``key`` as reports show it (see ``lxd_secrets.masked``)."""
+    return lxd_secrets.masked({key: value})[key]
 
 
 # ---------------------------------------------------------------- preseed
@@ -67,26 +71,8 @@ def default_preseed(storage=True, storage_devices=None, network=True):
 
         salt '*' lxd_init.default_preseed storage_devices='[/dev/sdb]'
     """
-    preseed = {"config": {}, "profiles": []}
-    devices = {}
-    if storage:
-        if storage_devices:
-            pool = {"driver": "zfs", "config": {"source": ",".join(storage_devices)}}
-        else:
-            pool = {"driver": "dir", "config": {}}
-        preseed["storage_pools"] = [dict(pool, name="local", description="")]
-        devices["root"] = {"type": "disk", "path": "/", "pool": "local"}
-    if network:
-        config = {"ipv4.address": "auto", "ipv6.address": "auto"}
-        if isinstance(network, dict):
-            config = {key: str(value) for key, value in network.items()}
-        bridge = DEFAULT_BRIDGE.get(__salt__["lxd.backend"](), DEFAULT_BRIDGE["lxd"])
-        preseed["networks"] = [
-            {"name": bridge, "type": "bridge", "description": "", "config": config}
-        ]
-        devices["eth0"] = {"type": "nic", "name": "eth0", "network": bridge}
-    preseed["profiles"].append({"name": "default", "devices": devices})
-    return preseed
+    return lxd_preseed.default_preseed(__salt__["lxd.backend"](), storage=storage,
+                                       storage_devices=storage_devices, network=network)
 
 
 def initialised():

@@ -7,6 +7,12 @@ within ``lxd:timeouts``. The ``lxd_instance`` states keep them.
 
 from salt.exceptions import CommandExecutionError
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_secrets, lxd_values
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_secrets
+    import lxd_values
+
 __virtualname__ = "lxd_instances"
 
 # What the formula compares and sets on an existing instance.
@@ -28,7 +34,7 @@ def get(name, unmasked=False):
     Return instance ``name`` as LXD holds it (type, status, profiles, its
     own config and devices, location), or None when there is none. Secrets
     in its config (cloud-init data, environment variables) are masked (see
-    ``lxd.masked``) unless ``unmasked`` (for states that compare them).
+    ``lxd_secrets.masked``) unless ``unmasked`` (for states that compare them).
 
     CLI Example:
 
@@ -121,11 +127,11 @@ def update(name, profiles=None, config=None, devices=None):
     return True
 
 
-def set_state(name, action, force=False):
+def set_state(name, action, force=False, timeout=None):
     """
     ``start``, ``stop`` or ``restart`` instance ``name`` (``force``: stop
-    without waiting for a clean shutdown), waiting at most
-    ``lxd:timeouts:operation`` seconds.
+    without waiting for a clean shutdown), waiting at most ``timeout``
+    seconds (default ``lxd:timeouts:operation``).
 
     CLI Example:
 
@@ -133,7 +139,8 @@ def set_state(name, action, force=False):
 
         salt lxd1 lxd_instances.set_state web1 stop
     """
-    timeout = __salt__["lxd_pillar.merge"]()["timeouts"]["operation"]
+    if timeout is None:
+        timeout = __salt__["lxd_pillar.merge"]()["timeouts"]["operation"]
     __salt__["lxd.request"]("PUT", f"instances/{name}/state",
                             {"action": action, "timeout": timeout, "force": force})
     return True
@@ -177,7 +184,7 @@ def differences(name, profiles=None, config=None, devices=None, current=None):
                    for key, value in wanted.items() if held.get(key) != value}
         if changed:
             changes[field] = changed
-    return __salt__["lxd.masked"](changes)
+    return lxd_secrets.masked(changes)
 
 
 def _existing(name):
@@ -189,7 +196,7 @@ def _existing(name):
 
 
 def _strings(mapping):
-    return __salt__["lxd.stringified"](mapping)
+    return lxd_values.stringified(mapping)
 
 
 def _is_fingerprint(image):

@@ -3,7 +3,7 @@ Execution module: a daemon's membership of an LXD cluster, through the
 REST API (``lxd.request``): enabling clustering on the first member,
 joining with a token (the request LXD 5.0, later LXD and Incus each
 expect), issuing and revoking join tokens, evacuating and restoring a
-member, removing one. The ``lxd_cluster`` module forms clusters with these;
+member, removing one. The ``lxd_join`` module forms clusters with these;
 they are also the operator's day-2 tools.
 """
 
@@ -12,6 +12,13 @@ import json
 import ssl
 
 from salt.exceptions import CommandExecutionError
+
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_cluster_rules as rules
+    from saltext.lxd.utils.lxd_secrets import masked
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_cluster_rules as rules
+    from lxd_secrets import masked
 
 __virtualname__ = "lxd_membership"
 
@@ -206,7 +213,7 @@ def issue_join_token(member, unmasked=False):
 
     The token is a secret, masked in the return unless ``unmasked``: the
     ``lxd.cluster`` orchestrate hands it to the joiner through the mine
-    only (``lxd_cluster.publish_join_offer``).
+    only (``lxd_join.publish_join_offer``).
 
     CLI Example:
 
@@ -231,7 +238,7 @@ def issue_join_token(member, unmasked=False):
         "expires_at": token["expires_at"],
         "token": base64.b64encode(json.dumps(token).encode()).decode(),
     }
-    return issued if unmasked else __salt__["lxd.masked"](issued)
+    return issued if unmasked else masked(issued)
 
 
 def revoke_join_token(member):
@@ -317,3 +324,30 @@ def remove_member(member, force=False, accept_data_loss=False):
     params = {"force": 1} if force else {}
     __salt__["lxd.request"]("DELETE", f"cluster/members/{member}", **params)
     return True
+
+
+def removal_plan(member, evacuate=False, force=False):
+    """
+    Return what removing ``member`` from this member's cluster would do:
+    ``member`` (whether it is one), ``refused`` (the reason, or None),
+    ``instances`` still on it, ``evacuate`` (whether they would be moved
+    first) and ``notes`` on what the cluster becomes (members left,
+    database fault tolerance), by the rules of ``lxd_cluster_rules``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt lxd1 lxd_membership.removal_plan lxd3 evacuate=True
+    """
+    members = __salt__["lxd.cluster_members"]()
+    plan = {"member": member in members, "refused": None, "instances": [],
+            "evacuate": False, "notes": []}
+    if not plan["member"]:
+        return plan
+    # from the cluster's database: an offline member's too (what force drops)
+    plan["instances"] = sorted(__salt__["lxd.instances"](location=member))
+    plan["evacuate"] = bool(plan["instances"]) and evacuate
+    plan["refused"] = rules.removal_refusal(member, members, plan["instances"], evacuate, force)
+    plan["notes"] = rules.removal_notes(member, members)
+    return plan

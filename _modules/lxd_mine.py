@@ -23,9 +23,12 @@ import contextlib
 import threading
 import time
 
-import salt.channel.client
-import salt.utils.mine
 from salt.exceptions import CommandExecutionError
+
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_salt_compat
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_salt_compat
 
 __virtualname__ = "lxd_mine"
 
@@ -103,11 +106,8 @@ def store(name, value, allow_tgt=None, allow_tgt_type="glob"):
     """
     if _masterless():
         raise CommandExecutionError("lxd_mine.store needs a salt-master")
-    data = value
-    if allow_tgt:
-        data = salt.utils.mine.wrap_acl_structure(value, allow_tgt=allow_tgt,
-                                                  allow_tgt_type=allow_tgt_type)
-    stored = _request({"cmd": "_mine", "data": {name: data}, "clear": False}) is True
+    stored = _request(lxd_salt_compat.mine_store_load(name, value, allow_tgt,
+                                                      allow_tgt_type)) is True
     if stored:
         _known()[name] = value
     return stored
@@ -127,7 +127,7 @@ def delete(name):
     if _masterless():
         return __salt__["mine.delete"](name)
     _known().pop(name, None)
-    return _request({"cmd": "_mine_delete", "fun": name}) is True
+    return _request(lxd_salt_compat.mine_delete_load(name)) is True
 
 
 def entry(name):
@@ -157,7 +157,7 @@ def wait_for(holder, name, accept, timeout):
     ``timeout`` seconds. Returns the value, or None when the time is up.
     Not for the command line: ``accept`` is Python.
     """
-    load = {"cmd": "_mine_get", "tgt": [holder], "fun": name, "tgt_type": "list"}
+    load = lxd_salt_compat.mine_get_load(holder, name)
     deadline = time.monotonic() + timeout
     with session():
         while True:
@@ -179,7 +179,7 @@ def session():
     if _channel_key() in __context__:
         yield
         return
-    with salt.channel.client.ReqChannel.factory(__opts__) as channel:
+    with lxd_salt_compat.request_channel(__opts__) as channel:
         __context__[_channel_key()] = channel
         try:
             yield
@@ -205,5 +205,5 @@ def _request(load):
     load = dict(load, id=__opts__["id"])
     if _channel_key() in __context__:
         return __context__[_channel_key()].send(load)
-    with salt.channel.client.ReqChannel.factory(__opts__) as channel:
+    with lxd_salt_compat.request_channel(__opts__) as channel:
         return channel.send(load)

@@ -16,10 +16,12 @@ import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_pillar_rules, lxd_schema, lxd_settings
+    from saltext.lxd.utils import lxd_addresses, lxd_pillar_rules, lxd_preseed, lxd_schema, lxd_settings
     from saltext.lxd.utils.lxd_schema import MAX_KEY_DELETE_GRACE  # noqa: F401 (the runner's)
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_addresses
     import lxd_pillar_rules
+    import lxd_preseed
     import lxd_schema
     import lxd_settings
     from lxd_schema import MAX_KEY_DELETE_GRACE  # noqa: F401 (the runner's bound)
@@ -87,11 +89,12 @@ def merge(defaults=None, pillar=None):
     return lxd_settings.merge(defaults, pillar)
 
 
-def preseed(init):
+def preseed(init, backend=None):
     """
     Return the effective ``lxd init`` preseed for an ``init`` settings
     mapping: ``init:preseed`` (a mapping, or YAML text) when given, else the
-    formula's default (see ``lxd_init.default_preseed``).
+    formula's default for ``backend`` (default: the pillar's ``lxd:backend``;
+    see ``lxd_init.default_preseed``).
 
     CLI Example:
 
@@ -104,7 +107,10 @@ def preseed(init):
         given = salt.utils.yaml.safe_load(given) if given.strip() else {}
     if given:
         return given
-    return __salt__["lxd_init.default_preseed"](
+    if backend is None:
+        backend = lxd_settings.backend_of(__salt__["config.get"]("lxd", {}))
+    return lxd_preseed.default_preseed(
+        backend,
         storage=init.get("storage", True),
         storage_devices=init.get("storage_devices") or [],
         network=init.get("network", True),
@@ -114,7 +120,9 @@ def preseed(init):
 def expiry_seconds(expiry):
     """
     Return the longest time, in seconds, that an LXD expiry such as ``15M``
-    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean.
+    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean (see
+    ``lxd_settings.expiry_seconds``). Kept for lxd_cluster until the lead
+    merges.
 
     CLI Example:
 
@@ -196,7 +204,7 @@ def _deb_takeover(settings):
 
 def _address(where, spec, settings):
     try:
-        __salt__["lxd_host.parse_address"](spec)
+        lxd_addresses.parse_address(spec)
     except ValueError as exc:
         return [f"{where}: {exc}"]
     return []

@@ -27,8 +27,11 @@ import copy
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_secrets, lxd_values
     from saltext.lxd.utils.lxd_names import MANAGED_MARKER
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_secrets
+    import lxd_values
     from lxd_names import MANAGED_MARKER
 
 __virtualname__ = "lxd_resources"
@@ -75,11 +78,12 @@ def __virtual__():
     return __virtualname__
 
 
-def ensure(resources=None, mode=None, test=False):
+def ensure(resources=None, mode=None, test=False, settings=None):
     """
     Bring the daemon's storage pools, networks, profiles and projects to
     what ``resources`` declares (default: those four keys of the merged
-    pillar; ``mode`` default ``lxd:mode``). With ``test``, change nothing
+    pillar; ``mode`` default ``lxd:mode``; ``settings`` the merged pillar,
+    default ``lxd_pillar.merge``). With ``test``, change nothing
     and report what would change. Returns ``changes`` (per kind and name:
     created, deleted, defined for this member, or the fields and config
     keys updated, old and new), ``errors`` (each naming its pillar key;
@@ -92,7 +96,8 @@ def ensure(resources=None, mode=None, test=False):
 
         salt '*' lxd_resources.ensure test=True
     """
-    settings = __salt__["lxd_pillar.merge"]()
+    if settings is None:
+        settings = __salt__["lxd_pillar.merge"]()
     if resources is None:
         resources = {kind: settings[kind] for kind in ORDER}
     mode = mode or settings["mode"]
@@ -105,7 +110,8 @@ def ensure(resources=None, mode=None, test=False):
     changes = _report(steps)
     if test or not steps:
         return {"changes": changes, "errors": [], "notes": notes}
-    return {"changes": changes, "errors": _apply(steps), "notes": notes}
+    return {"changes": changes, "errors": _apply(steps, settings["timeouts"]),
+            "notes": notes}
 
 
 def _role(mode):
@@ -323,13 +329,13 @@ def _defined_by(current, member):
 # ---------------------------------------------------------------- applying
 
 
-def _apply(steps):
+def _apply(steps, timeouts):
     """Take the steps in order; on a failure, undo what this run did (in
     reverse) and return the error, naming the key."""
     undo = []
     for step in steps:
         try:
-            undo.append(_take(step))
+            undo.append(_take(step, timeouts))
         except CommandExecutionError as exc:
             for revert in reversed(undo):
                 try:
@@ -341,7 +347,7 @@ def _apply(steps):
     return []
 
 
-def _take(step):
+def _take(step, timeouts):
     """Take one step; return what undoes it."""
     kind, name, member = step["kind"], step["name"], step["member"]
     path = KINDS[kind]["path"]
@@ -355,7 +361,7 @@ def _take(step):
         return lambda: None
     if step["action"] == "create":
         if member:
-            _await_every_member(step)
+            _await_every_member(step, timeouts["request"])
         request("POST", path, step["body"])
         return lambda: request("DELETE", f"{path}/{name}")
     if step["action"] == "update":
@@ -370,14 +376,13 @@ def _not_undone(obj):
     raise CommandExecutionError(f"the deleted {_described(obj)} cannot be brought back")
 
 
-def _await_every_member(step):
+def _await_every_member(step, bound):
     """Wait until every cluster member has defined its part of a pending
-    pool or network (they do so in the same state run), at most
-    ``lxd:timeouts:request`` seconds, each with the member-specific keys
+    pool or network (they do so in the same state run), at most ``bound``
+    seconds (``lxd:timeouts:request``), each with the member-specific keys
     this member gives."""
     kind, name, keys = step["kind"], step["name"], step["member_keys"]
     members = set(__salt__["lxd.cluster_members"](refresh=True))
-    bound = __salt__["lxd_pillar.merge"]()["timeouts"]["request"]
     missing = __salt__["lxd_cluster.await_members"](
         lambda: sorted(members - set(_metadata(step).get("locations") or [])), bound)
     if missing:
@@ -442,7 +447,7 @@ def _report(steps):
             entry[step["key"]] = f"defined for member {step['member']}"
         else:
             entry[step["key"]] = f"{step['action']}d"
-    return __salt__["lxd.masked"](changes)
+    return lxd_secrets.masked(changes)
 
 
 def _differences(current, updated):
@@ -461,7 +466,7 @@ def _differences(current, updated):
 
 
 def _strings(mapping):
-    return __salt__["lxd.stringified"](mapping)
+    return lxd_values.stringified(mapping)
 
 
 def _described(obj):

@@ -26,8 +26,11 @@ import salt.utils.files
 from salt.exceptions import CommandExecutionError, MinionError
 
 try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_secrets, lxd_settings
     from saltext.lxd.utils.lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_secrets
+    import lxd_settings
     from lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
 
 __virtualname__ = "lxd_trust"
@@ -223,14 +226,14 @@ def issue_trust_token(name, restricted=False, projects=None, expiry=TRUST_TOKEN_
         "notes": notes,
         "token": base64.b64encode(json.dumps(token).encode()).decode(),
     }
-    return issued if unmasked else __salt__["lxd.masked"](issued)
+    return issued if unmasked else lxd_secrets.masked(issued)
 
 
 def _expiry_seconds(expiry):
     """The longest time LXD expiry ``expiry`` can mean, in seconds; an
     error naming ``expiry`` when it is not one."""
     try:
-        seconds = __salt__["lxd_pillar.expiry_seconds"](str(expiry))
+        seconds = lxd_settings.expiry_seconds(str(expiry))
     except (KeyError, ValueError, IndexError):
         seconds = 0
     if seconds <= 0:
@@ -251,7 +254,7 @@ def _bound_token_expiry(expiry, seconds):
             "is used or revoked (lxc config trust revoke-token)"
         ]
     current = __salt__["lxd.config_get"](TOKEN_EXPIRY_KEY)
-    if current and __salt__["lxd_pillar.expiry_seconds"](current) <= seconds:
+    if current and lxd_settings.expiry_seconds(current) <= seconds:
         return []
     __salt__["lxd.config_set"](TOKEN_EXPIRY_KEY, expiry)
     return [f"{TOKEN_EXPIRY_KEY} set to {expiry} (was {current or 'unset: no expiry'}); "

@@ -22,35 +22,21 @@ member at all is asked of LXD, on another member of its cluster.
 """
 
 import contextlib
-import copy
 import datetime
 import logging
 import os
 import time
 import uuid
 
-import salt.cache
-import salt.client
-import salt.fileclient
-import salt.key
-import salt.pillar
-import salt.utils.dictupdate
 import salt.utils.files
-import salt.utils.minions
-import salt.utils.yaml
-import salt.version
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_settings
-    from saltext.lxd.utils.lxd_backends import BACKENDS
-    from saltext.lxd.utils.lxd_names import (
-        MINE_JOIN_OFFER,
-        MINE_JOIN_OFFER_PREFIX,
-        MINE_JOIN_REPORT,
-    )
+    from saltext.lxd.utils import lxd_cluster_plans, lxd_salt_compat, lxd_settings
+    from saltext.lxd.utils.lxd_names import MINE_JOIN_OFFER, MINE_JOIN_OFFER_PREFIX, MINE_JOIN_REPORT
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_cluster_plans
+    import lxd_salt_compat
     import lxd_settings
-    from lxd_backends import BACKENDS
     from lxd_names import MINE_JOIN_OFFER, MINE_JOIN_OFFER_PREFIX, MINE_JOIN_REPORT
 
 log = logging.getLogger(__name__)
@@ -64,26 +50,14 @@ LOCK_SECONDS = 1800  # a lock taken by hand
 # Serialises taking and releasing locks between the master's runner processes
 LOCK_FILE = "lxd_cluster.lock"
 CLUSTER_TARGET = "I@lxd:mode:cluster"
+# Where a runner call keeps the minions' identities it compiled
+IDENTITIES = "lxd_cluster.identities"
 # How often a key deletion's grace period reads the key store
 KEY_POLL_SECONDS = 1
 # The longest a reactor thread waits for a re-key (lxd_pillar validates it too)
 MAX_KEY_DELETE_GRACE = 3600
-# The config keys LXD keeps per member, answered at each join (member_config);
-# every other key of a cluster's networks and storage pools is cluster-wide.
-# LXD's and Incus' db.NodeSpecificNetworkConfig / NodeSpecificStorageConfig.
-MEMBER_SPECIFIC = {
-    "network": ("bgp.ipv4.nexthop", "bgp.ipv6.nexthop", "bridge.external_interfaces", "parent"),
-    "storage-pool": ("size", "source", "source.wipe", "volatile.initial_source",
-                     "zfs.pool_name", "lvm.thinpool_name", "lvm.vg_name", "lvm.vg.force_reuse"),
-}
-
-
 def __virtual__():
     return __virtualname__
-
-
-def _client():
-    return salt.client.get_local_client(__opts__["conf_file"])
 
 
 def _wait():
@@ -99,29 +73,18 @@ def _ask_cluster_minions(function, only=None):
     the answers of those that ran it, and ``{minion: reason}`` for every
     targeted minion (of cluster ``only``, when given) that did not answer
     or failed, which the run leaves out."""
-    client = _client()
-    listening = client.event.cpub
-    try:
-        # with the formula's parameters, which the minions need not fetch
-        published = client.run_job(CLUSTER_TARGET, function, tgt_type="compound",
-                                   kwarg={"parameters": _parameters()},
-                                   timeout=_wait(), listen=True) or {}
-        expected = published.get("minions") or []
-        # the master's view of each, compiled while the minions answer
+    def compile_while_they_answer(expected):
         for minion in expected:
-            identity(minion)
-        returns = {}
-        if expected:
-            for answer in client.get_cli_event_returns(published["jid"], expected, _wait(),
-                                                       CLUSTER_TARGET, "compound"):
-                returns.update(answer or {})
-    finally:
-        if not listening:
-            client.event.close_pub()
+            compiled_identity(minion)
+
+    # with the formula's parameters, which the minions need not fetch
+    expected, returns = lxd_salt_compat.publish_and_collect(
+        __opts__, CLUSTER_TARGET, "compound", function, {"parameters": _parameters()}, _wait(),
+        while_waiting=compile_while_they_answer)
     answers, unusable = {}, {}
     for minion in sorted(set(expected) | set(returns)):
         answer = returns.get(minion)
-        if only and identity(minion)["cluster"] != only:
+        if only and compiled_identity(minion)["cluster"] != only:
             continue
         # LocalClient stands in for a minion that did not return
         if not isinstance(answer, dict) or answer.get("failed") or str(
@@ -142,7 +105,8 @@ def _unusable_errors(unusable):
 def _ask(target, function, **kwargs):
     """Run ``function`` on ``target``; only the minions that answered, with
     what they returned."""
-    returns = _client().cmd(target, function, timeout=_wait(), full_return=True, **kwargs)
+    returns = lxd_salt_compat.run(__opts__, target, function, _wait(), full_return=True,
+                                  **kwargs)
     return {
         minion: answer["ret"]
         for minion, answer in returns.items()
@@ -199,14 +163,15 @@ def plan(cluster=None, locking=False):
     """
     _fresh()
     statuses, unusable = _ask_cluster_minions("lxd_cluster.status", only=cluster)
-    unanswered = {minion: identity(minion)["cluster"] for minion in unusable}
-    planned = plan_clusters(_as_master_sees(statuses), only=cluster, unanswered=unanswered)
+    unanswered = {minion: compiled_identity(minion)["cluster"] for minion in unusable}
+    planned = lxd_cluster_plans.plan_clusters(_as_master_sees(statuses), only=cluster, unanswered=unanswered)
     planned["errors"] = _unusable_errors(unusable) + planned["errors"]
     planned["run"] = uuid.uuid4().hex
     if locking:
         locked = []
         for each in planned["clusters"]:
-            seconds = _run_bound(identity(each["bootstrap"])["timeouts"], len(each["joiners"]))
+            timeouts = compiled_identity(each["bootstrap"])["timeouts"]
+            seconds = lxd_cluster_plans.run_bound(timeouts, len(each["joiners"]))
             taken = lock(each["name"], planned["run"], each["minions"], seconds) \
                 if each["joiners"] else {"result": True}
             if taken["result"]:
@@ -228,142 +193,12 @@ def _with_retcode(planned):
     return planned
 
 
-def _run_bound(timeouts, joiners):
-    """How long an lxd.cluster run with ``joiners`` can last by its own
-    bounds (the bootstrap member's ``lxd:timeouts``): the hosts' preparation
-    (an install), then per joiner the join chain's waits for it to be ready
-    and, twice when its token was used without a report, for its join (as
-    the lxd_cluster module's ``_chain_bounds`` and ``_offer_join``)."""
-    command, operation, request = (timeouts[key] for key in ("command", "operation", "request"))
-    ready = command + operation + request
-    join = command + 2 * operation + 2 * request
-    return command + operation + joiners * (ready + 2 * join)
-
-
 def _as_master_sees(statuses):
     """The minions' answers with who each is (mode, cluster, member,
     bootstrap, removal policy) replaced by the master's view; only what
     their LXD says is taken from them."""
-    return {minion: dict(facts, **identity(minion))
+    return {minion: dict(facts, **compiled_identity(minion))
             for minion, facts in statuses.items() if isinstance(facts, dict)}
-
-
-def plan_clusters(statuses, only=None, unanswered=None):
-    """
-    The plan of :py:func:`plan` from the minions' statuses (``{minion:
-    lxd_cluster.status}``) and the minions that gave none (``{minion:
-    cluster}``).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt-run lxd_cluster.plan_clusters '{lxd1: {...}}' '{lxd2: prod}'
-    """
-    unanswered = unanswered or {}
-
-    def plan_cluster(name, minions):
-        silent = sorted(minion for minion, cluster in unanswered.items() if cluster == name)
-        return _plan_cluster(name, minions, silent)
-
-    planned = _plan_each(statuses, only, plan_cluster)
-    planned["notes"] = [note for each in planned["clusters"] for note in each["notes"]]
-    return planned
-
-
-def _plan_each(statuses, only, plan_cluster):
-    """``plan_cluster(name, {minion: facts})`` for each cluster (or only the
-    one named) of the cluster minions' answers; a ValueError is an error of
-    that cluster."""
-    clusters, errors = {}, []
-    for minion, facts in sorted(statuses.items()):
-        if facts["mode"] == "cluster":
-            clusters.setdefault(facts["cluster"], {})[minion] = facts
-    plans = []
-    for name in sorted(clusters):
-        if only and name != only:
-            continue
-        try:
-            plans.append(plan_cluster(name, clusters[name]))
-        except ValueError as exc:
-            errors.append(f"cluster {name}: {exc}")
-    if only and only not in clusters:
-        errors.append(f"cluster {only}: no minion that answered belongs to it")
-    return {"clusters": plans, "errors": errors}
-
-
-def _plan_cluster(name, minions, unanswered=()):
-    conflicts = _shared_config_conflicts(minions)
-    if conflicts:
-        raise ValueError("; ".join(conflicts))
-    clustered = {minion: facts for minion, facts in minions.items() if facts["clustered"]}
-    members = {}
-    for facts in clustered.values():
-        members.update(facts["members"])
-    online = [
-        minion
-        for minion, facts in sorted(clustered.items())
-        if members.get(facts["server_name"], {}).get("status") == "Online"
-    ]
-    wanted = next((facts["bootstrap"] for facts in minions.values() if facts["bootstrap"]), None)
-    if clustered:
-        if not online:
-            raise ValueError(
-                f"it has members ({', '.join(sorted(members))}) but none that answered "
-                "is online; not bootstrapping a second cluster"
-            )
-        bootstrap = wanted if wanted in online else online[0]
-    elif unanswered:
-        raise ValueError(
-            f"none of the minions that answered is a member yet, and {', '.join(unanswered)} "
-            "did not answer: they may hold the cluster already, so it is not bootstrapped "
-            f"(a second cluster named {name} must never appear)"
-        )
-    elif wanted and wanted not in minions:
-        raise ValueError(f"lxd:cluster:bootstrap is {wanted}, which did not answer")
-    else:
-        bootstrap = wanted or sorted(minions)[0]
-    joiners = [
-        {"minion": minion, "member": facts["member"]}
-        for minion, facts in sorted(minions.items())
-        if not facts["clustered"] and minion != bootstrap
-    ]
-    return {
-        "name": name,
-        "minions": sorted(minions),
-        "members": sorted(members),
-        "bootstrap": bootstrap,
-        "joiners": joiners,
-        "notes": [
-            f"{minion}: LXD is not installed yet; it is installed and prepared in this run, "
-            + ("then bootstraps the cluster" if minion == bootstrap else "then joins")
-            for minion, facts in sorted(minions.items()) if facts.get("installed") is False
-        ],
-    }
-
-
-def _shared_config_conflicts(minions):
-    """Where the cluster's minions ask for different values of a key LXD
-    keeps cluster-wide (a member's differing value would be dropped
-    silently at its join)."""
-    wanted = {}
-    for minion, facts in sorted(minions.items()):
-        for entry, config in (facts.get("shared_init") or {}).items():
-            for key, value in config.items():
-                wanted.setdefault((entry, key), {})[minion] = value
-    conflicts = []
-    for (entry, key), values in sorted(wanted.items()):
-        entity, name = entry.split("/", 1)
-        holders = {m for m, f in minions.items() if entry in (f.get("shared_init") or {})}
-        if len({values.get(minion) for minion in holders}) > 1:
-            asked = "; ".join(f"{minion}: {values.get(minion, '(unset)')}"
-                              for minion in sorted(holders))
-            conflicts.append(
-                f"lxd:init: {key} of {entity} {name} is cluster-wide in LXD (per member: "
-                f"only {', '.join(MEMBER_SPECIFIC[entity])}), but its minions ask for "
-                f"different values ({asked}); give every member the same value"
-            )
-    return conflicts
 
 
 def withdraw_offers(holders, joiners, cluster=None, owner=None):
@@ -420,7 +255,7 @@ def lock(cluster, owner, holders=(), seconds=LOCK_SECONDS):
             )
         cache.store(LOCK_BANK, cluster, {"owner": owner, "since": now, "expires": now + seconds})
     leftovers = sorted({entry for holder in holders
-                        for entry in (cache.fetch(*_mine_key(holder)) or {})
+                        for entry in (cache.fetch(*lxd_salt_compat.mine_key(holder)) or {})
                         if entry.startswith(MINE_JOIN_OFFER_PREFIX)})
     if leftovers:
         withdraw_offers(list(holders), [entry[len(MINE_JOIN_OFFER_PREFIX):] for entry in leftovers])
@@ -472,15 +307,7 @@ def _stamp(seconds):
 
 
 def _cache():
-    return salt.cache.factory(__opts__)
-
-
-def _mine_key(minion):
-    """Where the master's cache holds ``minion``'s mine: a bank of minion
-    ids since Salt 3008, the minion's own bank before."""
-    if salt.version.__saltstack_version__.major >= 3008:
-        return "mine", minion
-    return f"minions/{minion}", "mine"
+    return lxd_salt_compat.master_cache(__opts__)
 
 
 def _parameters():
@@ -489,96 +316,37 @@ def _parameters():
     if "lxd_cluster.parameters" not in __context__:
         parameters = lxd_settings.packaged_parameters()
         if parameters is None:
-            with salt.fileclient.FSClient(__opts__) as files:
-                path = files.cache_file(lxd_settings.PARAMETERS_URL)
-            parameters = {}
-            if path:
-                with salt.utils.files.fopen(path) as handle:
-                    parameters = lxd_settings.parse(handle.read())
+            parameters = lxd_settings.parse(
+                lxd_salt_compat.fileserver_text(__opts__, lxd_settings.PARAMETERS_URL))
         __context__["lxd_cluster.parameters"] = parameters
     return __context__["lxd_cluster.parameters"]
 
 
-def identity(minion):
+def compiled_identity(minion):
     """
     Return who ``minion`` is in its cluster as the master sees it: its
     pillar compiled by the master (with its cached grains, if any) over the
-    formula's defaults. ``member`` is the minion id; ``host`` says whether
-    its pillar makes it an LXD host at all (an ``lxd`` key with more than
-    ``client`` settings); ``pillar_errors`` lists what kept the pillar from
-    compiling (then nothing is decided from it). Compiled once per runner
-    call.
+    formula's defaults (see ``lxd_cluster_plans.compiled_identity``), never
+    what the minion says of itself. Compiled once per runner call.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-run lxd_cluster.identity lxd3
+        salt-run lxd_cluster.compiled_identity lxd3
     """
-    cache = __context__.setdefault("lxd_cluster.identities", {})
+    cache = __context__.setdefault(IDENTITIES, {})
     if minion not in cache:
-        _, grains, _ = salt.utils.minions.get_minion_data(minion, __opts__)
-        grains = dict(grains or {}, id=minion)
-        compiled = salt.pillar.Pillar(__opts__, grains, minion, "base").compile_pillar()
-        errors = list(compiled.get("_errors") or [])
-        pillar = compiled.get("lxd") if isinstance(compiled.get("lxd"), dict) else {}
-        settings = lxd_settings.settings(_parameters(), copy.deepcopy(pillar))
-        cluster = settings.get("cluster") or {}
-        cache[minion] = {
-            "host": bool(set(pillar) - {"client"}),
-            "mode": settings.get("mode"),
-            "cluster": cluster.get("name"),
-            "member": minion,
-            "bootstrap": cluster.get("bootstrap"),
-            "remove_on_key_delete": cluster.get("remove_on_key_delete") is not False,
-            "evacuate_on_remove": cluster.get("evacuate_on_remove") is True,
-            "timeouts": settings.get("timeouts"),
-            "key_delete_grace": cluster.get("key_delete_grace"),
-            "shared_init": _shared_init(settings),
-            "pillar_errors": errors,
-        }
+        compiled = lxd_salt_compat.compiled_pillar(__opts__, minion)
+        cache[minion] = lxd_cluster_plans.compiled_identity(minion, compiled, _parameters())
     return cache[minion]
-
-
-def _shared_init(settings):
-    """The cluster-wide config keys that ``settings`` (a minion's lxd
-    pillar over the defaults) asks of its networks and storage pools at
-    initialisation: ``{"<entity>/<name>": {key: value}}`` (entity
-    ``network`` or ``storage-pool``); from
-    ``lxd:init:preseed`` when given, else the default bridge's
-    ``lxd:init:network`` mapping."""
-    init = settings.get("init") if isinstance(settings.get("init"), dict) else {}
-    preseed = init.get("preseed")
-    if isinstance(preseed, str):
-        try:
-            preseed = salt.utils.yaml.safe_load(preseed)
-        except salt.utils.yaml.YAMLError:
-            preseed = None  # the minion's own validation names the key
-    entries = []
-    if isinstance(preseed, dict) and preseed:
-        # a malformed preseed is the minion's validation to name
-        for entity, section in (("network", "networks"), ("storage-pool", "storage_pools")):
-            listed = preseed.get(section)
-            if isinstance(listed, list):
-                entries += [(entity, entry) for entry in listed]
-    elif isinstance(init.get("network"), dict):
-        bridge = BACKENDS[lxd_settings.backend_of(settings)]["bridge"]
-        entries = [("network", {"name": bridge, "config": init["network"]})]
-    shared = {}
-    for entity, entry in entries:
-        if isinstance(entry, dict) and isinstance(entry.get("config") or {}, dict):
-            shared[f"{entity}/{entry.get('name')}"] = {
-                str(key): str(value) for key, value in (entry.get("config") or {}).items()
-                if key not in MEMBER_SPECIFIC[entity]
-            }
-    return shared
 
 
 def _cluster_host(minion):
     """``minion``'s identity, compiled anew, and the refusal to act on it
     (None when its pillar makes it a cluster host)."""
     _fresh()
-    facts = identity(minion)
+    facts = compiled_identity(minion)
     if facts["mode"] == "cluster" and not facts["pillar_errors"]:
         return facts, None
     note = ""
@@ -592,7 +360,7 @@ def _cluster_host(minion):
 def _fresh():
     """Forget what an earlier call of this runner module compiled (the
     reactor keeps one runner client, and its context, across reactions)."""
-    __context__.pop("lxd_cluster.identities", None)
+    __context__.pop(IDENTITIES, None)
     __context__["retcode"] = 0
 
 
@@ -600,12 +368,11 @@ def _cluster_minions(name, but=None):
     """The accepted minions whose pillar (as the master compiles it) puts
     them in cluster ``name``, by id; compiled only for the minions the
     master's pillar cache names cluster minions."""
-    cached = salt.utils.minions.CkMinions(__opts__).check_minions(
-        CLUSTER_TARGET, "compound")["minions"]
+    cached = lxd_salt_compat.pillar_matches(__opts__, CLUSTER_TARGET)
     return sorted(
         minion for minion in cached
-        if minion != but and identity(minion)["mode"] == "cluster"
-        and identity(minion)["cluster"] == name
+        if minion != but and compiled_identity(minion)["mode"] == "cluster"
+        and compiled_identity(minion)["cluster"] == name
     )
 
 
@@ -647,10 +414,8 @@ def _member_state(minion, identity, candidates, state, **kwargs):
             f"no minion of cluster {identity['cluster']} that could do it answers "
             f"(tried: {', '.join(candidates) or 'none'}); nothing was changed",
         )
-    returns = _client().cmd(
-        via, "state.single", [state], kwarg=dict(kwargs, name=identity["member"]),
-        timeout=_wait(),
-    )
+    returns = lxd_salt_compat.run(__opts__, via, "state.single", _wait(), arg=[state],
+                                  kwarg=dict(kwargs, name=identity["member"]))
     outcome = returns.get(via)
     if not isinstance(outcome, dict):
         return _result(minion, False, f"{via} did not apply {state}: {outcome}")
@@ -698,7 +463,7 @@ def on_key_deleted(minion):
                                       "master's key store still has its accepted key (an "
                                       "event a minion fired, or a duplicate key deleted); "
                                       "nothing was changed")
-    facts = identity(minion)
+    facts = compiled_identity(minion)
     removing = facts["mode"] == "cluster" and not facts["pillar_errors"] \
         and facts["remove_on_key_delete"]
     grace = _key_delete_grace(facts)
@@ -709,7 +474,7 @@ def on_key_deleted(minion):
     try:
         result = remove(minion) if removing else _member_kept(minion, facts)
     finally:
-        _cache().flush(*_mine_key(minion))
+        _cache().flush(*lxd_salt_compat.mine_key(minion))
         # whatever happened to its member, it is no client any more
         client_trust = _revoke_client(minion)
     if result["result"] is not False:
@@ -721,7 +486,7 @@ def on_key_deleted(minion):
 
 def _key_accepted(minion):
     """Whether the master's key store holds an accepted key for ``minion``."""
-    return minion in salt.key.get_key(__opts__).list_status("accepted").get("minions", [])
+    return lxd_salt_compat.key_accepted(__opts__, minion)
 
 
 def _key_delete_grace(facts):
@@ -770,7 +535,7 @@ def _listed_without_pillar(minion):
                      if isinstance(members, dict) and minion in members)
     if not holders:
         return None
-    clusters = sorted({str(identity(holder)["cluster"]) for holder in holders})
+    clusters = sorted({str(compiled_identity(holder)["cluster"]) for holder in holders})
     return _result(
         minion, False,
         f"cluster {', '.join(clusters)} (asked through {holders[0]}) still lists a member "
@@ -816,63 +581,9 @@ def upgrade_plan(cluster=None):
     """
     _fresh()
     statuses, unusable = _ask_cluster_minions("lxd_cluster.upgrade_status", only=cluster)
-    planned = plan_upgrades(_as_master_sees(statuses), only=cluster)
+    planned = lxd_cluster_plans.plan_upgrades(_as_master_sees(statuses), only=cluster)
     planned["errors"] = _unusable_errors(unusable) + planned["errors"]
     return _with_retcode(planned)
-
-
-def plan_upgrades(statuses, only=None):
-    """
-    The plan of :py:func:`upgrade_plan` from the minions' answers
-    (``{minion: lxd_cluster.upgrade_status}``).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt-run lxd_cluster.plan_upgrades '{lxd1: {...}}'
-    """
-    return _plan_each(statuses, only, _plan_upgrade)
-
-
-def _plan_upgrade(name, minions):
-    others = sorted(minion for minion, facts in minions.items() if facts["method"] != "snap")
-    if others:
-        raise ValueError(
-            f"{', '.join(others)} do not install LXD as a snap (lxd:install:method); "
-            "the formula rolls snap refreshes only"
-        )
-    channels = sorted({facts["channel"] for facts in minions.values()})
-    if len(channels) > 1:
-        raise ValueError(
-            f"its minions ask for different channels ({', '.join(channels)}): "
-            "members must run the same LXD; give them one lxd:install:channel"
-        )
-    missing = sorted(minion for minion, facts in minions.items() if not facts["installed"])
-    if missing:
-        raise ValueError(f"the LXD snap is not installed on {', '.join(missing)} "
-                         "(run the lxd.cluster orchestrate first)")
-    members = set().union(*(facts["members"] for facts in minions.values()))
-    unanswered = sorted(members - {facts["member"] for facts in minions.values()})
-    if unanswered:
-        raise ValueError(
-            f"members {', '.join(unanswered)} have no minion that answered: their LXD "
-            "cannot be checked or refreshed; nothing was refreshed"
-        )
-    return {
-        "name": name,
-        "channel": channels[0],
-        "minions": sorted(minions),
-        "installed": {
-            minion: f"{facts['installed']['channel']} ({facts['installed']['version']})"
-            for minion, facts in sorted(minions.items())
-        },
-        "due": [
-            {"minion": minion, "member": facts["member"]}
-            for minion, facts in sorted(minions.items())
-            if facts["installed"]["channel"] != channels[0]
-        ],
-    }
 
 
 # ---------------------------------------------------------------- maintenance

@@ -3,7 +3,7 @@ Runner for the https relation, on the master: when a client minion's key is
 deleted (``reactor/key_deleted.sls``), its certificate stops being trusted
 by the LXD hosts: once per cluster (one answering member), and on each
 standalone host. The hosts, and their clusters, are what the master's
-pillar says (``lxd_cluster.identity``), never what a minion publishes.
+pillar says (``lxd_cluster.compiled_identity``), never what a minion publishes.
 
 .. code-block:: bash
 
@@ -12,8 +12,10 @@ pillar says (``lxd_cluster.identity``), never what a minion publishes.
 
 import logging
 
-import salt.client
-import salt.utils.minions
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_salt_compat
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_salt_compat
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +32,10 @@ def _host_groups(minion):
     store is asked once: a cluster's members together, standalone hosts
     alone."""
     # compiled only for minions the master's pillar cache gives an lxd key
-    cached = salt.utils.minions.CkMinions(__opts__).check_minions("I@lxd:*", "compound")
+    cached = lxd_salt_compat.pillar_matches(__opts__, "I@lxd:*")
     groups = {}
-    for host in sorted(cached["minions"]):
-        facts = __salt__["lxd_cluster.identity"](host)
+    for host in sorted(cached):
+        facts = __salt__["lxd_cluster.compiled_identity"](host)
         if host == minion or not facts["host"]:
             continue
         key = facts["cluster"] if facts["mode"] == "cluster" else f"host {host}"
@@ -73,13 +75,12 @@ def revoke(minion):
 def _revoke_in(group, hosts, minion):
     """Forget ``minion`` in one trust store (a cluster's, or a standalone
     host's), through the first of ``hosts`` that does it: (done, what)."""
-    client = salt.client.get_local_client(__opts__["conf_file"])
     wait = __opts__.get("gather_job_timeout", 10)
     answered = __salt__["lxd_cluster.answering"](hosts)
     tried = []
     for host in answered:
-        answer = client.cmd(host, "lxd_trust.forget_minion", [minion],
-                            timeout=wait, full_return=True).get(host)
+        answer = lxd_salt_compat.run(__opts__, host, "lxd_trust.forget_minion", wait,
+                                     arg=[minion], full_return=True).get(host)
         if isinstance(answer, dict) and answer.get("retcode", 0) == 0:
             removed = answer["ret"]
             return True, (f"removed {removed[:12]} via {host}" if removed else "was not trusted")

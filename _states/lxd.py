@@ -13,6 +13,11 @@ States for the LXD daemon (over the ``lxd`` execution module).
 
 from salt.exceptions import CommandExecutionError
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_secrets
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_secrets
+
 __virtualname__ = "lxd"
 
 
@@ -146,7 +151,7 @@ def proxied(name, http=None, https=None, no_proxy=None, mode="standalone"):
     try:
         wanted = __salt__["lxd_server.proxy_config"](http, https, no_proxy)
         shared = __salt__["lxd_cluster.await_shared_settings"](
-            mode, lambda: __salt__["lxd.masked"](_config_changes(wanted, refresh=True)),
+            mode, lambda: lxd_secrets.masked(_config_changes(wanted, refresh=True)),
             "proxy settings", test=__opts__["test"])
     except CommandExecutionError as exc:
         return _failed(ret, f"The proxy settings could not be read: {exc}")
@@ -161,7 +166,7 @@ def _server_config(ret, wanted, what):
     in one request."""
     try:
         changes = _config_changes(wanted)
-        ret["changes"] = __salt__["lxd.masked"](changes)
+        ret["changes"] = lxd_secrets.masked(changes)
         if not changes:
             ret["comment"] = f"The {what} are as wanted."
             return ret

@@ -2,7 +2,7 @@
 Salt 3007's ``lxd_container`` states, kept by ``lxd_instance``.
 
 This formula's ``lxd`` execution module takes the name of Salt 3007's own
-(see README, "Installing"), so core's ``lxd_container`` states, which call
+(see docs/install.rst, "Installing"), so core's ``lxd_container`` states, which call
 core's functions, would load and then fail on every call; this module
 takes their name and their arguments instead. ``present``, ``absent``,
 ``running`` (``restart``) and ``stopped`` (``kill``) are

@@ -25,6 +25,11 @@ again while the alias exists (``auto_update`` is LXD's own).
 
 from salt.exceptions import CommandExecutionError
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_secrets
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_secrets
+
 __virtualname__ = "lxd_image"
 
 
@@ -75,7 +80,7 @@ def present(name, source, rootfs=None, public=False, saltenv="base"):
 
 
 def _pulled(ret, name, source, kind, public):
-    server = __salt__["lxd.masked"]({"server": source.get("server", "")})["server"]
+    server = lxd_secrets.masked({"server": source.get("server", "")})["server"]
     try:
         current = __salt__["lxd_images.alias_target"](name)
         if current:

@@ -16,7 +16,7 @@ makes over each member's unix socket can be counted from its log. With
 matplotlib (sandbox/requirements-benchmark.txt), formation time against N
 is drawn in --plot (default BENCHMARKS.png).
 
-    .venv/bin/python sandbox/benchmark.py [--sizes 3 5 8] [--root .benchmark] [--backend incus]
+    .venv/bin/python -m sandbox.benchmark [--sizes 3 5 8] [--root .benchmark] [--backend incus]
 
 Not a test: it prints numbers (see BENCHMARKS.rst) and fails only when a
 cluster does not form or a re-run reports changes.
@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from sandbox import REPO, LXDHost, Sandbox, say
+from sandbox.sandbox import REPO, LXDHost, Sandbox, say
 
 RAW_SUBNET = "127.0.20"
 FORMULA_SUBNET = "127.0.21"

@@ -3,22 +3,18 @@ is a Debian 12 system container with systemd, its own network namespace and
 a static address on a bridge of its own subnet (10.214.0.0/24), on an outer
 LXD daemon; salt-minion runs inside as a service, the formula installs
 Debian's LXD package from nothing and forms the cluster over the bridge.
-The hosts are the test suite's (test/hosts/hostlab.py: the image built by
+The hosts are the test suite's (test/support/hostlab.py: the image built by
 mmdebstrap and cached by content)."""
 
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from images import busybox_image
-
-from sandbox import REPO, VENV_BIN, Sandbox, alive, say, stop_processes, unmount_under
-
-sys.path[:0] = [str(REPO / "test"), str(REPO / "test" / "hosts")]
-from hostlab import Outer, TestHost  # noqa: E402  (the test suite's hosts)
+from sandbox.sandbox import VENV_BIN, Sandbox, alive, say, stop_processes, unmount_under
+from test.support.hostlab import Outer, TestHost
+from test.support.images import busybox_image
 
 NET = "10.214.0"
 BRIDGE = "lxdsandbox0"

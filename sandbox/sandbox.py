@@ -6,9 +6,12 @@ salt-minion; one real salt-master serves the formula. Nothing outside the
 sandbox directory is written: the pillar keeps the host's kernel settings
 and network interfaces alone.
 
-    python sandbox/sandbox.py up [--size 3] [--backend incus]   start everything, then the main job
-    python sandbox/sandbox.py up --hosts                        the same on systemd hosts (hosts.py)
-    python sandbox/sandbox.py down                              stop everything, remove the directory
+    python -m sandbox.sandbox up [--size 3] [--backend incus]   start everything, then the main job
+    python -m sandbox.sandbox up --hosts                        the same on systemd hosts (hosts.py)
+    python -m sandbox.sandbox down                              stop everything, remove the directory
+
+(from the repository root, as sandbox.sh runs it: the hosts and images are
+the test suite's, from test.support).
 
 The benchmark (sandbox/benchmark.py) builds its sandboxes with this module.
 """
@@ -23,7 +26,10 @@ import sys
 import time
 from pathlib import Path
 
-from images import busybox_image
+from test.support.daemons import Daemon
+from test.support.images import busybox_image
+from test.support.pillars import simulated_member
+from test.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
@@ -77,13 +83,9 @@ def unmount_under(path):
             subprocess.run(["umount", "-l", point], check=False)
 
 
-# How each backend's daemon is run and driven: the daemon, its admin
-# commands (waitready), its client, the variable naming its directory.
-BACKENDS = {
-    "lxd": {"daemon": ["lxd"], "admin": ["lxd"], "client": "lxc", "dir_variable": "LXD_DIR"},
-    "incus": {"daemon": ["/usr/libexec/incus/incusd"], "admin": ["incus", "admin"],
-              "client": "incus", "dir_variable": "INCUS_DIR"},
-}
+# How each backend's daemon is run and driven (the daemon, its admin
+# commands, its client, the variable naming its directory): as the tests run it.
+BACKENDS = Daemon.KINDS
 
 
 class LXDHost:
@@ -248,23 +250,7 @@ class Sandbox:
         pillar_dir = self.root / "pillar"
         pillar_dir.mkdir(parents=True, exist_ok=True)
         for name, host in self.hosts.items():
-            files = self.root / "files" / name
-            lxd = {
-                "backend": self.backend,
-                "mode": "cluster",
-                # the sandbox runs the daemons itself
-                "install": {"method": "none"},
-                "connection": {"socket": host.socket},
-                "files": {"sysctl_conf": str(files / "60-lxd.conf"),
-                          "tmpfiles_conf": str(files / "lxd-hardening.conf")},
-                # the host's kernel is not the sandbox's to retune
-                "sysctl_tuning": False,
-                "kernel_hardening": False,
-                # one network namespace for every simulated host: no bridges
-                "init": {"network": False},
-                "addresses": {"cluster": host.address},
-                "cluster": {"name": self.cluster},
-            }
+            lxd = simulated_member(host, self.root / "files" / name, self.cluster)
             (pillar_dir / f"{name}.sls").write_text(json.dumps({"lxd": lxd}, indent=2))
         top = {"base": {name: [name] for name in self.hosts}}
         (pillar_dir / "top.sls").write_text(json.dumps(top, indent=2))
@@ -284,16 +270,14 @@ class Sandbox:
 
     def wait_for_minions(self, names=None, timeout=120):
         names = names or list(self.hosts)
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def silent():
             pinged = self.salt("--out=json", "--static", "--timeout=5", "*", "test.ping",
                                capture=True, check=False)
             answered = json.loads(pinged.stdout or "{}")
-            if all(answered.get(name) is True for name in names):
-                return
-            if time.monotonic() > deadline:
-                missing = sorted(set(names) - set(answered))
-                raise SystemExit(f"minions not answering after {timeout}s: {missing}")
+            return sorted(name for name in names if answered.get(name) is not True)
+
+        wait_until(lambda: not silent(), timeout, f"minions {', '.join(names)} to answer")
 
     def up(self):
         """Start whatever is not running: LXD daemons, master, minions; the
@@ -389,7 +373,7 @@ def main():
                              "installed from nothing (slower, truer; LXD only)")
     args = parser.parse_args()
     if args.hosts or (Path(args.root) / "outer").exists():
-        from hosts import HostsSandbox  # imports the test suite's host machinery
+        from sandbox.hosts import HostsSandbox  # imports the test suite's host machinery
         sandbox = HostsSandbox(args.root, size=args.size)
     else:
         sandbox = Sandbox(args.root, size=args.size, backend=args.backend)

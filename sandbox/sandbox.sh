@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-up} == down ]]; then
-    exec .venv/bin/python sandbox/sandbox.py down
+    exec .venv/bin/python -m sandbox.sandbox down
 fi
 bash test/setup.sh
-exec .venv/bin/python sandbox/sandbox.py up "$@"
+exec .venv/bin/python -m sandbox.sandbox up "$@"

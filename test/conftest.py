@@ -10,9 +10,11 @@ import os
 import pytest
 import salt._logging.impl
 import salt.config
-from daemons import Daemon
-from formula import EXTENSION, FORMULA_PARTS, REPO, stale_extension_files, use_settings
 from saltfactories.utils.functional import Loaders
+
+from test.support.daemons import Daemon
+from test.support.formula import EXTENSION, FORMULA_PARTS, REPO, stale_extension_files, use_settings
+from test.support.story import record_passed
 
 
 def pytest_sessionfinish():
@@ -30,6 +32,15 @@ STANDIN_BIN = REPO / "test" / "bin"
 SUBNET = os.environ.get("LXD_TEST_SUBNET", "127.0.0")
 ADDRESSES = (f"{SUBNET}.{host}" for host in itertools.count(2))
 BACKENDS = ("lxd", "incus")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A story module's later tests see which earlier ones passed
+    (test/support/story.py)."""
+    report = yield
+    record_passed(item, report)
+    return report
 
 
 def pytest_addoption(parser):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Static checks: ruff on the Python, yamllint on the plain YAML, salt-lint on
 # every SLS file, shellcheck on every shell script, docutils on the RST
-# documents (a warning fails).
+# documents outside docs/, and the Sphinx build of docs/ (a warning fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +20,7 @@ echo "== rst"
 for document in README.rst BENCHMARKS.rst CHANGELOG.rst; do
     .venv/bin/python -m docutils --halt=warning --report=warning "$document" /dev/null
 done
+echo "== docs"
+docs_out=$(mktemp -d)
+trap 'rm -rf "$docs_out"' EXIT
+.venv/bin/sphinx-build -W --keep-going -q -b html docs "$docs_out"

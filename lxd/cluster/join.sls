@@ -15,7 +15,7 @@ include:
   - {{ tplroot }}.facts
 
 lxd-cluster-joined:
-  lxd_cluster.joined:
+  lxd_join.joined:
     - name: {{ lxd.cluster.name | json }}
     - member: {{ grains.id }}
     - coordinator: {{ form.bootstrap }}
@@ -31,15 +31,15 @@ lxd-cluster-joined:
       - sls: {{ tplroot }}.tuning
 
 lxd-cluster-join-declined:
-  lxd_cluster.join_declined:
+  lxd_join.join_declined:
     - name: {{ lxd.cluster.name | json }}
     - coordinator: {{ form.bootstrap }}
     - run: {{ form.run | json }}
     - onfail:
-      - lxd_cluster: lxd-cluster-joined
+      - lxd_join: lxd-cluster-joined
 
 extend:
   lxd-server-published:
     lxd_mine.published:
       - require:
-        - lxd_cluster: lxd-cluster-joined
+        - lxd_join: lxd-cluster-joined

@@ -11,23 +11,23 @@ include:
   - {{ tplroot }}.cluster.bootstrap
 
 lxd-cluster-stale-join-tokens-revoked:
-  lxd_cluster.join_tokens_revoked:
+  lxd_join.join_tokens_revoked:
     - name: {{ lxd.cluster.name | json }}
     - require:
       - lxd_cluster: lxd-cluster-bootstrapped
 
 lxd-cluster-joins-offered:
-  lxd_cluster.joins_offered:
+  lxd_join.joins_offered:
     - name: {{ lxd.cluster.name | json }}
     - joiners: {{ form.joiners | json }}
     - run: {{ form.run | json }}
     - require:
-      - lxd_cluster: lxd-cluster-stale-join-tokens-revoked
+      - lxd_join: lxd-cluster-stale-join-tokens-revoked
 
 lxd-cluster-join-offers-refused:
-  lxd_cluster.join_offers_refused:
+  lxd_join.join_offers_refused:
     - name: {{ lxd.cluster.name | json }}
     - joiners: {{ form.joiners | json }}
     - run: {{ form.run | json }}
     - onfail:
-      - lxd_cluster: lxd-cluster-joins-offered
+      - lxd_join: lxd-cluster-joins-offered

@@ -12,7 +12,7 @@
        minion sees the cluster healthy again; only then the next member.
     While members are still due, LXD's "Blocked" status of a member still
     due, and the held start of a member already refreshed, are the expected
-    transient of a schema change (see lxd_cluster.health_problems). A
+    transient of a schema change (see lxd_cluster_rules.health_problems). A
     failing check stops the roll: later members are not touched.
     The plan comes from the lxd_cluster runner (salt-run lxd_cluster.upgrade_plan). #}
 {%- set plan = salt["saltutil.runner"]("lxd_cluster.upgrade_plan",

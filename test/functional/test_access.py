@@ -21,8 +21,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from formula import use_settings
 from salt.exceptions import CommandExecutionError
+
+from test.support.formula import use_settings
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")

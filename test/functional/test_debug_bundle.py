@@ -6,15 +6,13 @@ import gzip
 import hashlib
 import json
 import os
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-from formula import use_settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
-from images import busybox_image  # noqa: E402
+from test.support.formula import use_settings
+from test.support.images import busybox_image
 
 
 @pytest.fixture

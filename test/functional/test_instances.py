@@ -2,13 +2,9 @@
 daemon (LXD and Incus): a busybox image imported from a tarball, a container
 launched from it, changed, stopped and deleted, each run idempotent."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
-from images import busybox_image  # noqa: E402
+from test.support.images import busybox_image
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ import datetime
 import json
 
 import pytest
-from formula import use_settings
 from salt.exceptions import CommandExecutionError
+
+from test.support.formula import use_settings
+from test.support.modules import load_plain
 
 
 def connect(loaders, daemon):
@@ -114,9 +116,11 @@ def test_a_token_outlasting_the_pillar_expiry_is_reissued_within_it(loaders, clu
     # what a member that never took the cluster's expiry issues: LXD's 3 hours
     assert lxd.config_get("cluster.join_token_expiry") is None
     loaders.opts["lxd"]["cluster"] = {"token_expiry": "10M"}
-    # private (it returns the token): run in the module's loader
-    public = loaders.modules.lxd_cluster.running
-    offer = public.loader.run(public.func.__globals__["_join_offer"], "joiner")
+    # private (it returns the token): the module imported as a plain
+    # module, over the loader's execution modules
+    module = load_plain("_modules/lxd_join.py", salt=loaders.modules, opts=loaders.opts,
+                        grains={"id": "lxd-test"}, context={})
+    offer = module._join_offer("joiner")
 
     expires_at = loaders.modules.lxd_membership.decode_join_token(offer["token"])["expires_at"]
     left = (datetime.datetime.fromisoformat(expires_at[:19]).replace(tzinfo=datetime.UTC)
@@ -163,7 +167,7 @@ def test_a_joined_member_issues_tokens_by_hand_within_the_pillar_expiry(loaders,
 def test_a_joiner_that_runs_another_version_is_refused_before_its_token_is_used(
         loaders, lxd_daemon):
     connect(loaders, lxd_daemon)
-    cluster = loaders.modules.lxd_cluster
+    cluster = loaders.modules.lxd_join
     running = cluster.running()
     assert running["server"] == lxd_daemon.backend and running["version"]
     assert cluster.same_as_cluster(running) is None
@@ -182,7 +186,7 @@ def snap_joiner(loaders, lxd_daemon, snap_standin):
     connect(loaders, lxd_daemon)
     loaders.opts["lxd"]["install"] = {"method": "snap"}
     snap_standin.install("lxd", "latest/stable")
-    return loaders.modules.lxd_cluster
+    return loaders.modules.lxd_join
 
 
 def cluster_running(version, channel, revision):

@@ -6,8 +6,9 @@ import signal
 import time
 
 import pytest
-from formula import use_settings
 from salt.exceptions import CommandExecutionError
+
+from test.support.formula import use_settings
 
 NO_ADDRESSES = {"ipv4.address": "none", "ipv6.address": "none"}
 

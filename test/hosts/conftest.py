@@ -5,7 +5,8 @@ module adds."""
 import os
 
 import pytest
-from hostlab import SUITE, Hosts, Outer
+
+from test.support.hostlab import SUITE, Hosts, Outer
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,9 @@ each member's own external interface. One story, in order."""
 import json
 
 import pytest
-from hostlab import TEST_NET, busybox_image, by_id, changed, failed, members, orchestrate
+
+from test.support.hostlab import TEST_NET, by_id, changed, failed, members, orchestrate
+from test.support.images import busybox_image
 
 pytestmark = pytest.mark.hosts
 

@@ -8,10 +8,12 @@ restore, removal of a member, a host rebooted coming back Online.
 
 Marked ``incus7`` besides ``hosts``: ``-m incus7`` runs it alone."""
 
-import time
 
 import pytest
-from hostlab import TEST_NET, TRIXIE, busybox_image, by_id, changed, failed, members, orchestrate
+
+from test.support.hostlab import TEST_NET, TRIXIE, by_id, changed, failed, members, orchestrate
+from test.support.images import busybox_image
+from test.support.waiting import wait_until
 
 pytestmark = [pytest.mark.hosts, pytest.mark.incus7]
 
@@ -179,10 +181,9 @@ def test_a_member_is_removed(cluster):
 def test_a_rebooted_host_comes_back_online_and_nothing_changes(cluster):
     name = "trixie-2"
     cluster.restart(name)
-    deadline = time.monotonic() + 120
-    while members(cluster, "trixie-1")[name][0] != "Online" and time.monotonic() < deadline:
-        time.sleep(2)  # the leader sees it again at its next heartbeat
-    assert members(cluster, "trixie-1")[name][0] == "Online"
+    # the leader sees it again at its next heartbeat
+    wait_until(lambda: members(cluster, "trixie-1")[name][0] == "Online", 120,
+               f"the leader to see {name} online again", interval=2)
     assert cluster.query("trixie-1", "/1.0/instances/c7/state")["status"] == "Running"
     applied = cluster.apply(name).data
     assert {key: step["changes"] for key, step in applied.items() if step["changes"]} == {}

@@ -1,145 +1,37 @@
 """Clusters through `salt-run state.orchestrate lxd.cluster`: a real master
 (with the formula's reactor), one real minion and one real daemon (LXD, then
 Incus) per host (127.0.0.N:8443). The tests are one story and run in order: form,
-grow, re-run, remove, refuse, evacuate, lose the bootstrap minion."""
+grow, re-run, remove, refuse, evacuate, lose the bootstrap minion. The
+``cluster`` fixture owns the story's state; each later test names the earlier
+ones it needs (docstring and ``cluster.needs``) and, run alone, skips saying
+so."""
 
 import base64
+import datetime
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-import yaml
+
+from test.support.clusters import Cluster, by_id, changed, failures
+from test.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
 TOKEN_PREFIX = "eyJzZXJ2ZXJfbmFtZSI6"  # base64 of '{"server_name":', how every join token starts
 
 
-class Cluster:
-    """The operator's view: hosts (a minion and its LXD daemon each), pillar
-    per host, and the salt, salt-run and salt-key commands."""
-
-    def __init__(self, master, pillar_dir, tmp_path, start_daemon):
-        self.master = master
-        self.start_daemon = start_daemon
-        self.pillar_dir = pillar_dir
-        self.tmp_path = tmp_path
-        self.salt = master.salt_cli(timeout=300)
-        self.run = master.salt_run_cli(timeout=600)
-        self.minions = {}
-        self.daemons = {}
-        self.pillars = {}
-
-    def add_hosts(self, *names):
-        for name in names:
-            self.daemons[name] = self.start_daemon()
-            self.set_pillar(name)
-            minion = self.master.salt_minion_daemon(
-                name, overrides={"log_level_logfile": "debug"}
-            )
-            minion.start()
-            self.minions[name] = minion
-        for name in names:
-            synced = self.salt.run("saltutil.sync_all", minion_tgt=name)
-            assert synced.returncode == 0, synced
-
-    def set_pillar(self, name, **lxd):
-        daemon = self.daemons[name]
-        files = self.tmp_path / name
-        files.mkdir(exist_ok=True)
-        pillar = {
-            "backend": daemon.backend,
-            "mode": "cluster",
-            "install": {"method": "none"},
-            "connection": {"socket": daemon.socket},
-            "files": {"sysctl_conf": str(files / "sysctl.conf"),
-                      "tmpfiles_conf": str(files / "tmpfiles.conf")},
-            "sysctl_tuning": False,
-            "kernel_hardening": False,
-            # one network namespace for every simulated host: no bridges
-            "init": {"network": False},
-            "addresses": {"cluster": daemon.address},
-            # removals on key deletion at once, but where a test re-keys
-            "cluster": {"name": "ci", "key_delete_grace": 0},
-        }
-        for key, value in lxd.items():
-            pillar[key] = dict(pillar.get(key, {}), **value) if isinstance(value, dict) else value
-        self.pillars[name] = pillar
-        (self.pillar_dir / f"{name}.sls").write_text(yaml.safe_dump({"lxd": pillar}))
-        self.write_top()
-        if name in self.minions:
-            self.refresh(name)
-
-    def write_top(self, by_grain=()):
-        """The pillar top file: each host's pillar targeted by minion id, or
-        for the hosts in ``by_grain`` by a grain ``lxd_host: <host>``."""
-        top = {host: [host] for host in self.pillars if host not in by_grain}
-        top.update({f"lxd_host:{host}": [{"match": "grain"}, host] for host in by_grain})
-        (self.pillar_dir / "top.sls").write_text(yaml.safe_dump({"base": top}))
-
-    def wait_logged(self, text, timeout=120):
-        """The last master log line holding ``text``, once one is there (the
-        reactor works asynchronously); None after ``timeout`` seconds."""
-        master_log = Path(self.master.config["log_file"])
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = [line for line in master_log.read_text().splitlines() if text in line]
-            if lines or time.monotonic() > deadline:
-                return lines[-1] if lines else None
-            time.sleep(0.5)
-
-    def mine(self, minion, entry):
-        read = self.run.run("mine.get", minion, entry)
-        assert read.returncode == 0, read
-        return (read.data or {}).get(minion)
-
-    def refresh(self, *names):
-        for name in names or self.minions:
-            done = self.salt.run("saltutil.refresh_pillar", "wait=True", minion_tgt=name)
-            assert done.returncode == 0, done
-
-    def orchestrate(self, *args):
-        result = self.run.run("state.orchestrate", "lxd.cluster", *args)
-        data = result.data
-        assert isinstance(data, dict), result
-        return list(data["data"].values())[0]
-
-    def forge(self, minion, entry, **published):
-        """``minion`` rewrites its own mine entry ``entry`` as it likes: a
-        grain it sets itself, sent with Salt's own mine.send."""
-        grain = f"forged_{entry}"
-        set_grain = self.salt.run("grains.setval", grain, json.dumps(published),
-                                  minion_tgt=minion)
-        assert set_grain.returncode == 0, set_grain
-        sent = self.salt.run("mine.send", entry, "mine_function=grains.get", grain,
-                             minion_tgt=minion)
-        assert sent.data is True, sent
-
-    def members(self, via):
-        return {
-            member["server_name"]: member["status"]
-            for member in self.daemons[via].query("/1.0/cluster/members?recursion=1")
-        }
-
-    def teardown(self):
-        for minion in self.minions.values():
-            minion.terminate()
-
-
-def failures(steps):
-    return {key: step["comment"] for key, step in steps.items() if step["result"] is not True}
-
-
-def by_id(steps):
-    assert isinstance(steps, dict), steps
-    return {step["__id__"]: step for step in steps.values()}
-
-
-def changed(steps):
-    return {step["__id__"]: step["changes"] for step in steps.values() if step["changes"]}
+def join_token_expiry(daemon, member):
+    """When the join token pending on ``daemon`` for ``member`` expires, as
+    the token operation's ``expiresAt`` says (what lxd_membership.join_tokens
+    reads), rounded up to the second."""
+    operations = daemon.query("/1.0/operations?recursion=1").get("running", [])
+    expires_at = next(op["metadata"]["expiresAt"] for op in operations
+                      if op["class"] == "token" and op["metadata"].get("serverName") == member)
+    return (datetime.datetime.fromisoformat(expires_at[:19]).replace(tzinfo=datetime.UTC)
+            + datetime.timedelta(seconds=1))
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +63,8 @@ def test_dry_run_then_three_members_form_and_are_online(cluster):
 
 
 def test_a_rerun_on_a_formed_cluster_reports_no_changes(cluster):
+    """Needs the cluster formed (lxd-c1..3) by the first test."""
+    cluster.needs("test_dry_run_then_three_members_form_and_are_online")
     result = cluster.run.run("state.orchestrate", "lxd.cluster")
     assert result.returncode == 0, result
     steps = list(result.data["data"].values())[0]
@@ -181,6 +75,8 @@ def test_a_rerun_on_a_formed_cluster_reports_no_changes(cluster):
 
 
 def test_declared_resources_are_made_cluster_wide_each_member_its_own_source(cluster):
+    """Needs the cluster formed (lxd-c1..3) by the first test."""
+    cluster.needs("test_dry_run_then_three_members_form_and_are_online")
     sources = {}
     for name in cluster.minions:
         sources[name] = cluster.tmp_path / name / "shared-pool"
@@ -249,6 +145,8 @@ def test_declared_resources_are_made_cluster_wide_each_member_its_own_source(clu
 
 
 def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
+    """Needs the cluster formed (lxd-c1..3) by the first test; adds lxd-c4."""
+    cluster.needs("test_dry_run_then_three_members_form_and_are_online")
     cluster.add_hosts("lxd-c4")
     for name in cluster.minions:
         cluster.set_pillar(name, cluster={"name": "ci", "token_expiry": "2S"})
@@ -260,38 +158,35 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
                                minion_tgt="lxd-c1")
     jid = re.search(r"[0-9]{20}", started.stdout).group(0)
     # lxd-c4 says it is prepared, as its own join state would: the token is issued
-    ready = cluster.salt.run("lxd_cluster.report_join", "lxd-c1", "expiring", "ready",
+    ready = cluster.salt.run("lxd_join.report_join", "lxd-c1", "expiring", "ready",
                              minion_tgt="lxd-c4")
     assert ready.data is True, ready
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        published = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4",
-                                     minion_tgt="lxd-c1")
-        if published.data is True:
-            break
-        time.sleep(0.5)
-    assert published.data is True, published
+    wait_until(lambda: cluster.salt.run("lxd_join.offer_published", "lxd-c4",
+                                        minion_tgt="lxd-c1").data is True,
+               60, "lxd-c1 to publish its offer to lxd-c4")
 
     # the offer is in lxd-c1's mine, and no other minion can read it
     seen = cluster.salt.run("mine.get", "lxd-c1", "lxd_join_offer_lxd-c4", minion_tgt="lxd-c3")
     assert seen.data == {}
 
-    time.sleep(3)  # let the 2-second token expire
+    expires_at = join_token_expiry(cluster.daemons["lxd-c1"], "lxd-c4")
+    wait_until(lambda: datetime.datetime.now(datetime.UTC) > expires_at, 30,
+               f"the 2-second join token to expire at {expires_at}")
     joined = cluster.salt.run("state.sls", "lxd.cluster.join", f"pillar={form}",
                               minion_tgt="lxd-c4")
     assert "expired at" in by_id(joined.data)["lxd-cluster-joined"]["comment"], joined
     assert cluster.daemons["lxd-c4"].query("/1.0/cluster")["enabled"] is False
     # told so, the bootstrap member revoked the token and withdrew the offer at once
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def bootstrap_returned():
         looked = cluster.run.run("jobs.lookup_jid", jid)
-        if isinstance(looked.data, dict) and looked.data.get("lxd-c1"):
-            break
-        time.sleep(1)
+        return isinstance(looked.data, dict) and looked.data.get("lxd-c1") and looked
+
+    looked = wait_until(bootstrap_returned, 120, f"lxd-c1's return of job {jid}", interval=1)
     offered = by_id(looked.data["lxd-c1"])["lxd-cluster-joins-offered"]
     assert offered["result"] is False and "expired at" in offered["comment"], offered
     assert cluster.daemons["lxd-c1"].lxc("cluster", "list-tokens", "-f", "csv") == ""
-    published = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4", minion_tgt="lxd-c1")
+    published = cluster.salt.run("lxd_join.offer_published", "lxd-c4", minion_tgt="lxd-c1")
     assert published.data is False, published
 
     for name in cluster.minions:
@@ -304,14 +199,19 @@ def test_an_expired_token_fails_the_join_clearly_and_is_replaced(cluster):
     steps = cluster.orchestrate()
     assert failures(steps) == {}
     assert cluster.members("lxd-c1")["lxd-c4"] == "Online"
-    forged = cluster.salt.run("lxd_cluster.offer_published", "lxd-c4", minion_tgt="lxd-c3")
+    forged = cluster.salt.run("lxd_join.offer_published", "lxd-c4", minion_tgt="lxd-c3")
     assert forged.data is False, forged  # withdrawn with the run's lock
     assert cluster.daemons["lxd-c1"].lxc("cluster", "list-tokens", "-f", "csv") == ""
 
 
 def test_no_token_in_job_returns_or_logs(cluster):
     """Master job cache and logs, minion logs (saltfactories' event
-    forwarder included), all at debug level."""
+    forwarder included), all at debug level.
+
+    Needs the joins of the first test and of the expired-token test, whose
+    tokens it looks for."""
+    cluster.needs("test_dry_run_then_three_members_form_and_are_online",
+                  "test_an_expired_token_fails_the_join_clearly_and_is_replaced")
     master_dirs = [cluster.master.config["cachedir"], cluster.master.config["log_file"]]
     minion_logs = [minion.config["log_file"] for minion in cluster.minions.values()]
     found = subprocess.run(
@@ -323,7 +223,10 @@ def test_no_token_in_job_returns_or_logs(cluster):
 
 def test_a_key_deletion_event_a_minion_fires_changes_nothing(cluster):
     """The drill of issue 22: lxd-c2 has the master fire a salt/key delete
-    event naming lxd-c4, whose key is accepted."""
+    event naming lxd-c4, whose key is accepted.
+
+    Needs lxd-c4 a member (the expired-token test)."""
+    cluster.needs("test_an_expired_token_fails_the_join_clearly_and_is_replaced")
     assert cluster.mine("lxd-c4", "lxd_server")
     preload = {"pretag": "salt", "events": [{"tag": "key",
                                              "data": {"act": "delete", "id": "lxd-c4"}}]}
@@ -340,6 +243,8 @@ def test_a_key_deletion_event_a_minion_fires_changes_nothing(cluster):
 
 
 def test_a_re_key_within_the_grace_keeps_the_member(cluster):
+    """Needs lxd-c4 a member (the expired-token test)."""
+    cluster.needs("test_an_expired_token_fails_the_join_clearly_and_is_replaced")
     cluster.set_pillar("lxd-c4", cluster={"key_delete_grace": 90})
     keys = cluster.master.salt_key_cli()
     pki = Path(cluster.master.config["pki_dir"])
@@ -358,13 +263,14 @@ def test_a_re_key_within_the_grace_keeps_the_member(cluster):
 
 
 def test_deleting_a_minion_key_removes_its_member_and_mine(cluster):
+    """Needs lxd-c4 a member (the expired-token test); removes it."""
+    cluster.needs("test_an_expired_token_fails_the_join_clearly_and_is_replaced")
     cluster.set_pillar("lxd-c4", cluster={"key_delete_grace": 0})
     deleted = cluster.master.salt_key_cli().run("-d", "lxd-c4", "-y")
     assert deleted.returncode == 0, deleted
-    deadline = time.monotonic() + 120
-    while "lxd-c4" in cluster.members("lxd-c1") and time.monotonic() < deadline:
-        time.sleep(1)  # the reactor works asynchronously
-    assert "lxd-c4" not in cluster.members("lxd-c1")
+    # the reactor works asynchronously
+    wait_until(lambda: "lxd-c4" not in cluster.members("lxd-c1"), 120,
+               "the reactor to remove member lxd-c4", interval=1)
     # asked again: LXD (through another member) says it is gone
     again = cluster.run.run("lxd_cluster.remove", "lxd-c4")
     assert isinstance(again.data, dict), again
@@ -375,6 +281,8 @@ def test_deleting_a_minion_key_removes_its_member_and_mine(cluster):
 
 
 def test_what_a_minion_says_about_itself_does_not_pick_the_member(cluster):
+    """Needs lxd-c2 and lxd-c3 members (the first test)."""
+    cluster.needs("test_dry_run_then_three_members_form_and_are_online")
     # lxd-c2 claims to be lxd-c3, wanting evacuation, in the entry removal once read
     cluster.forge("lxd-c2", "lxd_cluster", mode="cluster", cluster="ci", member="lxd-c3",
                   evacuate_on_remove=True, remove_on_key_delete=True)
@@ -385,6 +293,8 @@ def test_what_a_minion_says_about_itself_does_not_pick_the_member(cluster):
 
 
 def test_a_member_holding_an_instance_is_never_forced_out_and_outlives_its_key(cluster):
+    """Needs lxd-c3 a member (the first test); removes it."""
+    cluster.needs("test_dry_run_then_three_members_form_and_are_online")
     cluster.daemons["lxd-c1"].lxc("init", "--empty", "held", "--target", "lxd-c3")
 
     refused = cluster.run.run("lxd_cluster.remove", "lxd-c3")
@@ -405,16 +315,8 @@ def test_a_member_holding_an_instance_is_never_forced_out_and_outlives_its_key(c
     cluster.minions.pop("lxd-c3").terminate()
     deleted = cluster.master.salt_key_cli().run("-d", "lxd-c3", "-y")
     assert deleted.returncode == 0, deleted
-    master_log = Path(cluster.master.config["log_file"])
-    deadline = time.monotonic() + 120
-    refusal = "[WARNING ]"
-    while time.monotonic() < deadline:
-        warned = [line for line in master_log.read_text().splitlines()
-                  if "lxd_cluster: lxd-c3: Removing lxd-c3 is refused" in line]
-        if warned:
-            break
-        time.sleep(1)  # the reactor works asynchronously
-    assert warned and refusal in warned[-1], warned
+    warned = cluster.wait_logged("lxd_cluster: lxd-c3: Removing lxd-c3 is refused")
+    assert "[WARNING ]" in warned, warned
     assert cluster.members("lxd-c1")["lxd-c3"] == "Online"
 
     # had its pillar been targeted by a grain, deleting the key took it away
@@ -438,12 +340,16 @@ def test_a_member_holding_an_instance_is_never_forced_out_and_outlives_its_key(c
 
 
 def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cluster):
+    """Needs lxd-c1 and lxd-c2 the only members left: lxd-c4 and lxd-c3
+    removed by the two tests named below."""
+    cluster.needs("test_deleting_a_minion_key_removes_its_member_and_mine",
+                  "test_a_member_holding_an_instance_is_never_forced_out_and_outlives_its_key")
     cluster.minions["lxd-c1"].terminate()
     cluster.add_hosts("lxd-c5")
     # a run killed after its first offer: its lock, offer and token are left
     locked = cluster.run.run("lxd_cluster.lock", "ci", "killed-run", '["lxd-c2", "lxd-c5"]')
     assert locked.returncode == 0, locked
-    offered = cluster.salt.run("lxd_cluster.publish_join_offer", "lxd-c9", "lxd-c9",
+    offered = cluster.salt.run("lxd_join.publish_join_offer", "lxd-c9", "lxd-c9",
                                "killed-run", minion_tgt="lxd-c2")
     assert offered.returncode == 0, offered
 
@@ -459,7 +365,7 @@ def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cl
     assert list(failures(steps).values()) == ["lxd-c1: did not answer; left out of this run"]
     # what the killed run left is gone: its token and its offer
     assert cluster.daemons["lxd-c2"].lxc("cluster", "list-tokens", "-f", "csv") == ""
-    left = cluster.salt.run("lxd_cluster.offer_published", "lxd-c9", minion_tgt="lxd-c2")
+    left = cluster.salt.run("lxd_join.offer_published", "lxd-c9", minion_tgt="lxd-c2")
     assert left.data is False, left
     assert any("-formed_|-" in key for key in steps), steps
     assert cluster.members("lxd-c2") == {
@@ -468,6 +374,8 @@ def test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another(cl
 
 
 def test_with_no_member_answering_a_new_minion_bootstraps_nothing(cluster):
+    """Needs lxd-c2 and lxd-c5 the members that answer (the previous test)."""
+    cluster.needs("test_with_the_bootstrap_minion_stopped_a_new_minion_joins_through_another")
     for name in ("lxd-c2", "lxd-c5"):
         cluster.minions[name].terminate()
     cluster.add_hosts("lxd-c6")

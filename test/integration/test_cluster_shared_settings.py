@@ -6,9 +6,8 @@ against what the cluster holds, wait a bounded time for the keeper, and fail
 naming it. One story, in order."""
 
 import pytest
-from test_trust_relation import self_signed
 
-from test_cluster import Cluster, by_id, changed, failures
+from test.support.clusters import Cluster, by_id, changed, failures, self_signed
 
 HOSTS = ("lxd-s1", "lxd-s2", "lxd-s3")
 KEEPER = "lxd-s1"
@@ -69,6 +68,8 @@ def test_the_keeper_sets_them_when_the_cluster_forms(cluster, certificates):
 
 
 def test_a_dry_run_on_the_others_shows_the_pending_removal(cluster, certificates):
+    """Needs the cluster the first test formed."""
+    cluster.needs("test_the_keeper_sets_them_when_the_cluster_forms")
     set_pillars(cluster, {"kept": certificates["kept"]}, proxy=PROXY)
     code, states = apply(cluster, NOT_KEEPER, "test=True")
     for name in OTHERS:
@@ -85,6 +86,9 @@ def test_a_dry_run_on_the_others_shows_the_pending_removal(cluster, certificates
 
 
 def test_without_the_keeper_the_others_fail_naming_it(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_the_keeper_sets_them_when_the_cluster_forms",
+                  "test_a_dry_run_on_the_others_shows_the_pending_removal")
     code, states = apply(cluster, NOT_KEEPER)
     assert code != 0
     for name in OTHERS:
@@ -105,6 +109,9 @@ def test_without_the_keeper_the_others_fail_naming_it(cluster):
 
 
 def test_once_the_keeper_applies_every_member_succeeds(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_the_keeper_sets_them_when_the_cluster_forms",
+                  "test_without_the_keeper_the_others_fail_naming_it")
     # in one run: the others wait for the keeper's change
     code, states = apply(cluster, EVERY)
     assert code == 0, {name: failures(steps) for name, steps in states.items()}
@@ -120,6 +127,9 @@ def test_once_the_keeper_applies_every_member_succeeds(cluster):
 
 
 def test_a_member_whose_pillar_differs_from_the_keepers_fails(cluster, certificates):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_the_keeper_sets_them_when_the_cluster_forms",
+                  "test_once_the_keeper_applies_every_member_succeeds")
     set_pillars(cluster, certificates, proxy=PROXY, hosts=["lxd-s3"])
     code, states = apply(cluster, EVERY)
     assert code != 0

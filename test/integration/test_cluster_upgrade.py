@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from test_cluster import Cluster, changed, failures
+from test.support.clusters import Cluster, changed, failures
 
 # Incus is not published as a snap
 pytestmark = pytest.mark.backends("lxd")
@@ -114,6 +114,8 @@ def test_a_channel_change_is_not_applied_by_state_apply_on_a_member(cluster):
 
 
 def test_a_dry_run_lists_the_members_to_refresh_in_order_and_changes_nothing(cluster):
+    """Needs the cluster the first test formed."""
+    cluster.needs("test_a_channel_change_is_not_applied_by_state_apply_on_a_member")
     steps = cluster.upgrade("test=True")
     assert not [s for s in steps.values() if s["result"] is False], failures(steps)
     refreshed = sorted((s for s in steps.values() if s["__id__"].endswith("-refreshed")),
@@ -126,6 +128,9 @@ def test_a_dry_run_lists_the_members_to_refresh_in_order_and_changes_nothing(clu
 
 
 def test_the_upgrade_refreshes_one_member_at_a_time_checking_health_between(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_a_channel_change_is_not_applied_by_state_apply_on_a_member",
+                  "test_a_dry_run_lists_the_members_to_refresh_in_order_and_changes_nothing")
     steps = by_name(cluster.upgrade())
     assert failures(steps) == {}
     assert {cluster.snap(name)["version"] for name in HOSTS} == {"5.0.3-babaaf8"}
@@ -148,6 +153,9 @@ def test_the_upgrade_refreshes_one_member_at_a_time_checking_health_between(clus
 
 
 def test_a_rerun_when_every_member_is_on_the_channel_changes_nothing(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_a_channel_change_is_not_applied_by_state_apply_on_a_member",
+                  "test_the_upgrade_refreshes_one_member_at_a_time_checking_health_between")
     steps = cluster.upgrade()
     assert failures(steps) == {}
     assert changed(steps) == {}
@@ -155,6 +163,9 @@ def test_a_rerun_when_every_member_is_on_the_channel_changes_nothing(cluster):
 
 
 def test_a_member_is_evacuated_for_maintenance_and_restored(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_a_channel_change_is_not_applied_by_state_apply_on_a_member",
+                  "test_a_rerun_when_every_member_is_on_the_channel_changes_nothing")
     cluster.daemons["lxd-u1"].lxc("init", "--empty", "kept", "--target", "lxd-u2")
 
     dry = cluster.run.run("lxd_cluster.evacuate", "lxd-u2", "test=True").data
@@ -184,6 +195,9 @@ def test_a_member_is_evacuated_for_maintenance_and_restored(cluster):
 
 
 def test_with_a_member_daemon_down_the_upgrade_refreshes_nothing(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_a_channel_change_is_not_applied_by_state_apply_on_a_member",
+                  "test_a_member_is_evacuated_for_maintenance_and_restored")
     cluster.set_channel("5.0/edge")
     cluster.daemons["lxd-u3"].kill()
 
@@ -198,6 +212,9 @@ def test_with_a_member_daemon_down_the_upgrade_refreshes_nothing(cluster):
 
 
 def test_an_upgrade_plan_with_errors_exits_non_zero(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_a_channel_change_is_not_applied_by_state_apply_on_a_member",
+                  "test_with_a_member_daemon_down_the_upgrade_refreshes_nothing")
     cluster.minions["lxd-u3"].terminate()
     planned = cluster.run.run("lxd_cluster.upgrade_plan")
     assert planned.returncode == 1 and planned.data["retcode"] == 1, planned

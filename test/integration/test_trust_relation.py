@@ -8,8 +8,6 @@ its key revokes it."""
 
 import os
 import stat
-import subprocess
-import time
 from pathlib import Path
 
 import pylxd
@@ -17,7 +15,8 @@ import pylxd.client
 import pytest
 import yaml
 
-from test_cluster import Cluster, by_id, changed, failures
+from test.support.clusters import Cluster, by_id, changed, failures, self_signed
+from test.support.waiting import wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOSTS = ("lxd-t1", "lxd-t2")
@@ -80,6 +79,8 @@ def test_the_cluster_forms_listening_on_https(cluster):
 
 
 def test_a_client_minion_publishes_its_certificate_and_keeps_its_key(cluster):
+    """Needs the cluster the first test formed."""
+    cluster.needs("test_the_cluster_forms_listening_on_https")
     settings = cluster.add_client(CLIENT)
     states = cluster.apply(CLIENT, "lxd.client")
     assert failures(states) == {}
@@ -93,6 +94,9 @@ def test_a_client_minion_publishes_its_certificate_and_keeps_its_key(cluster):
 
 
 def test_one_member_trusts_the_client_for_the_whole_cluster(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_the_cluster_forms_listening_on_https",
+                  "test_a_client_minion_publishes_its_certificate_and_keeps_its_key")
     results = {name: cluster.apply(name) for name in HOSTS}
     for name in HOSTS:
         assert failures(results[name]) == {}, name
@@ -105,15 +109,10 @@ def test_one_member_trusts_the_client_for_the_whole_cluster(cluster):
         assert changed(cluster.apply(name)) == {}, name
 
 
-def self_signed(directory):
-    cert, key = directory / "forger.crt", directory / "forger.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:secp384r1", "-nodes", "-days", "1", "-subj", "/CN=forger",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert.read_text()
-
-
 def test_what_a_minion_publishes_about_itself_grants_nothing(cluster, tmp_path):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_the_cluster_forms_listening_on_https",
+                  "test_one_member_trusts_the_client_for_the_whole_cluster")
     client_pem = cluster.salt.run("mine.get", CLIENT, "lxd_client",
                                   minion_tgt="lxd-t1").data[CLIENT]["certificate"]
     # the client asks for every project; a cluster host asks to be a client
@@ -134,6 +133,9 @@ def test_what_a_minion_publishes_about_itself_grants_nothing(cluster, tmp_path):
 
 
 def test_the_client_connects_with_what_the_mine_tells_it(cluster, tmp_path):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_the_cluster_forms_listening_on_https",
+                  "test_what_a_minion_publishes_about_itself_grants_nothing")
     cluster.daemons["lxd-t1"].lxc("project", "create", "other")
     servers = cluster.salt.run("lxd_trust.servers", minion_tgt=CLIENT).data
     assert sorted(servers) == list(HOSTS)  # not the forger's
@@ -157,12 +159,14 @@ def test_the_client_connects_with_what_the_mine_tells_it(cluster, tmp_path):
 
 
 def test_deleting_the_client_key_revokes_it(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_the_cluster_forms_listening_on_https",
+                  "test_the_client_connects_with_what_the_mine_tells_it")
     deleted = cluster.master.salt_key_cli().run("-d", CLIENT, "-y")
     assert deleted.returncode == 0, deleted
-    deadline = time.monotonic() + 120
-    while f"salt-minion:{CLIENT}" in cluster.trusted() and time.monotonic() < deadline:
-        time.sleep(1)  # the reactor works asynchronously
-    assert f"salt-minion:{CLIENT}" not in cluster.trusted()
+    # the reactor works asynchronously
+    wait_until(lambda: f"salt-minion:{CLIENT}" not in cluster.trusted(), 120,
+               f"the reactor to revoke {CLIENT}", interval=1)
     # the forger's entry made no host of it: only the cluster was asked
     revoked = cluster.run.run("lxd_trust.revoke", CLIENT)
     assert revoked.returncode == 0, revoked
@@ -171,6 +175,8 @@ def test_deleting_the_client_key_revokes_it(cluster):
 
 
 def test_a_revocation_no_host_could_make_exits_non_zero(cluster):
+    """Needs the cluster the first test formed, in the state the previous test left."""
+    cluster.needs("test_the_cluster_forms_listening_on_https", "test_deleting_the_client_key_revokes_it")
     for host in HOSTS:
         cluster.minions[host].terminate()
     revoked = cluster.run.run("lxd_trust.revoke", CLIENT)

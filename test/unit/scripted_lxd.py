@@ -95,7 +95,10 @@ class ScriptedLXD:
             daemon_threads = True
 
         self.server = Server(self.socket, Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # stop() waits for the serving loop's next poll: keep it short, as a
+        # test starts and stops one server
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01},
+                         daemon=True).start()
 
     def stop(self):
         self.server.shutdown()

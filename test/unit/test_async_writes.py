@@ -12,9 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
-from formula import use_settings
 from salt.exceptions import CommandExecutionError
 from scripted_lxd import ERROR_BODY, OPERATION_BODY, ScriptedLXD
+
+from test.support.formula import use_settings
 
 REPO = Path(__file__).resolve().parents[2]
 INVALID = 'Invalid value for config key "limits.cpu": Invalid CPU limit'

@@ -4,6 +4,8 @@ answers, token expiry, address forms, cluster pillar validation."""
 import importlib.util
 from pathlib import Path
 
+import lxd_cluster_plans
+import lxd_cluster_rules
 import pytest
 import yaml
 
@@ -29,7 +31,7 @@ def status(minion, clustered=False, members=None, bootstrap=None, cluster="prod"
 
 
 def test_a_new_cluster_is_bootstrapped_by_the_first_minion_or_the_named_one():
-    plan = load_runner().plan_clusters
+    plan = lxd_cluster_plans.plan_clusters
     statuses = {name: status(name) for name in ("b", "a", "c")}
     formed = plan(statuses)
     assert formed["errors"] == []
@@ -49,7 +51,7 @@ def test_an_existing_cluster_grows_through_an_online_member():
         "b": status("b", clustered=True, members=members),
         "d": status("d", bootstrap="a"),
     }
-    formed = load_runner().plan_clusters(statuses)["clusters"][0]
+    formed = lxd_cluster_plans.plan_clusters(statuses)["clusters"][0]
     assert formed["bootstrap"] == "b"
     assert formed["joiners"] == [{"minion": "d", "member": "d"}]
     assert formed["members"] == ["a", "b"]
@@ -58,13 +60,13 @@ def test_an_existing_cluster_grows_through_an_online_member():
 def test_no_second_cluster_when_no_member_is_online():
     members = {"a": {"status": "Offline"}}
     statuses = {"a": status("a", clustered=True, members=members), "d": status("d")}
-    errors = load_runner().plan_clusters(statuses)["errors"]
+    errors = lxd_cluster_plans.plan_clusters(statuses)["errors"]
     assert "not bootstrapping a second cluster" in errors[0]
 
 
 def test_hosts_without_lxd_yet_are_joiners_and_named_in_notes():
     statuses = {"a": status("a", installed=False), "b": status("b", installed=False)}
-    formed = load_runner().plan_clusters(statuses)
+    formed = lxd_cluster_plans.plan_clusters(statuses)
     assert formed["errors"] == []
     assert formed["clusters"][0]["bootstrap"] == "a"
     assert formed["clusters"][0]["joiners"] == [{"minion": "b", "member": "b"}]
@@ -76,7 +78,7 @@ def test_hosts_without_lxd_yet_are_joiners_and_named_in_notes():
 
 
 def test_no_bootstrap_while_a_minion_of_the_cluster_did_not_answer():
-    plan = load_runner().plan_clusters
+    plan = lxd_cluster_plans.plan_clusters
     statuses = {"d": status("d", installed=False)}
     planned = plan(statuses, unanswered={"a": "prod", "b": "prod", "x": "other"})
     assert planned["clusters"] == []
@@ -96,7 +98,7 @@ def test_cluster_wide_keys_that_members_ask_differently_are_refused():
         "b": status("b", shared_init={bridge: {"ipv4.address": "10.2.0.1/24"}}),
         "c": status("c", shared_init={bridge: {"ipv4.address": "10.1.0.1/24"}}),
     }
-    planned = load_runner().plan_clusters(statuses)
+    planned = lxd_cluster_plans.plan_clusters(statuses)
     assert planned["clusters"] == []
     error = planned["errors"][0]
     assert "ipv4.address of network lxdbr0 is cluster-wide in LXD" in error
@@ -104,30 +106,25 @@ def test_cluster_wide_keys_that_members_ask_differently_are_refused():
 
 
 def test_shared_init_keeps_cluster_wide_keys_only():
-    shared = load_runner()._shared_init({
+    shared = lxd_cluster_plans.shared_init({
         "backend": "incus",
         "init": {"network": {"ipv4.address": "10.9.0.1/24", "bridge.external_interfaces": "eth1"}},
     })
     assert shared == {"network/incusbr0": {"ipv4.address": "10.9.0.1/24"}}
     preseed = ("storage_pools: [{name: local, driver: zfs,"
                " config: {source: /dev/sdb, zfs.clone_copy: 'false'}}]")
-    shared = load_runner()._shared_init({"init": {"preseed": preseed, "network": True}})
+    shared = lxd_cluster_plans.shared_init({"init": {"preseed": preseed, "network": True}})
     assert shared == {"storage-pool/local": {"zfs.clone_copy": "false"}}
 
 
 def test_one_cluster_by_name_and_an_unknown_name_is_an_error():
     statuses = {"a": status("a"), "x": status("x", cluster="other")}
-    plan = load_runner().plan_clusters
+    plan = lxd_cluster_plans.plan_clusters
     assert [c["name"] for c in plan(statuses, only="other")["clusters"]] == ["other"]
     assert "no minion that answered belongs to it" in plan(statuses, only="nope")["errors"][0]
 
 
-@pytest.fixture
-def lxd_cluster(loaders):
-    return loaders.modules.lxd_cluster
-
-
-def test_member_config_answers_come_from_the_joiners_own_preseed(lxd_cluster):
+def test_member_config_answers_come_from_the_joiners_own_preseed():
     keys = [
         {"entity": "storage-pool", "name": "local", "key": "source", "description": ""},
         {"entity": "network", "name": "br0", "key": "bridge.external_interfaces",
@@ -135,13 +132,13 @@ def test_member_config_answers_come_from_the_joiners_own_preseed(lxd_cluster):
     ]
     preseed = {"storage_pools": [{"name": "local", "driver": "zfs",
                                   "config": {"source": "/dev/sdb"}}]}
-    answers = lxd_cluster.member_config_answers(keys, preseed)
+    answers = lxd_cluster_rules.member_config_answers(keys, preseed)
     assert [(a["name"], a["value"]) for a in answers] == [("local", "/dev/sdb"), ("br0", "")]
 
 
-def test_token_expiry_reads_lxd_timestamps(lxd_cluster):
-    assert lxd_cluster.offer_expired("2001-01-01T00:00:00.123456789Z") is True
-    assert lxd_cluster.offer_expired("2999-01-01T00:00:00.123456789Z") is False
+def test_token_expiry_reads_lxd_timestamps():
+    assert lxd_cluster_rules.offer_expired("2001-01-01T00:00:00.123456789Z") is True
+    assert lxd_cluster_rules.offer_expired("2999-01-01T00:00:00.123456789Z") is False
 
 
 @pytest.mark.parametrize("spec, expected", [
@@ -196,10 +193,10 @@ def test_a_runs_lock_lasts_as_long_as_its_join_chain_may_wait():
     """The bound of every wait the bootstrap member's chain makes per joiner
     (ready, join, and join again), by the minion module's own numbers."""
     timeouts = {"request": 30, "operation": 600, "command": 600}
-    module = load_module("lxd_cluster")
+    module = load_module("lxd_join")
     module.__salt__ = {"lxd_pillar.merge": lambda: {"timeouts": timeouts}}
     ready, join = module._chain_bounds()
-    bound = load_runner()._run_bound(timeouts, 3)
+    bound = lxd_cluster_plans.run_bound(timeouts, 3)
     assert bound >= 3 * (ready + 2 * join) + timeouts["command"]
     assert bound > load_runner().LOCK_SECONDS
 

@@ -1,7 +1,7 @@
 """The formula's defaults have one source, lxd/parameters/defaults.yaml.
 pillar.example shows every key with its default (or, for the keys listed
-here, an example), and README's pillar reference lists every key with the
-same default: these tests fail when either drifts from the source."""
+here, an example), and the docs' pillar reference (docs/pillar.rst) lists
+every key with the same default: these tests fail when either drifts from the source."""
 
 import fnmatch
 import re
@@ -39,7 +39,7 @@ def leaves(settings, prefix=""):
 
 
 def literal(value):
-    """A default as README writes it between double backquotes."""
+    """A default as the pillar reference writes it between double backquotes."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -51,11 +51,10 @@ def literal(value):
     return str(value)
 
 
-def readme_rows():
-    """``{key: default cell}`` of README's pillar reference table; a row
-    for ``a:b``/``c`` documents a:b and a:c."""
-    text = (REPO / "README.rst").read_text()
-    table = text[text.index("Pillar reference\n"):]
+def reference_rows():
+    """``{key: default cell}`` of the pillar reference's table; a row for
+    ``a:b``/``c`` documents a:b and a:c."""
+    table = (REPO / "docs/pillar.rst").read_text()
     border = re.search(r"^(=+ )+=+$", table, re.MULTILINE)
     columns = [match.span() for match in re.finditer(r"=+", border.group(0))]
     body = table[border.end():].split(border.group(0))[1]
@@ -81,8 +80,8 @@ def test_the_example_shows_the_defaults_but_where_it_gives_an_example():
     assert [key for key in EXAMPLE_VALUES if example[key] == defaults[key]] == []
 
 
-def test_the_readme_lists_every_key_with_its_default():
-    rows, defaults = readme_rows(), leaves(DEFAULTS)
+def test_the_pillar_reference_lists_every_key_with_its_default():
+    rows, defaults = reference_rows(), leaves(DEFAULTS)
     assert sorted(rows) == sorted(defaults)
     for key, cell in rows.items():
         quoted = re.fullmatch(r"``([^`]+)``", cell)

@@ -4,7 +4,8 @@ on Debian 12); and pillar strings in the SLS files staying data, never a
 shell command or YAML of their own."""
 
 import pytest
-from formula import use_settings
+
+from test.support.formula import use_settings
 
 
 def declarations(high, state_id):

@@ -1,4 +1,4 @@
-"""The bootstrap member's side of the join chain (lxd_cluster.offer_joins)
+"""The bootstrap member's side of the join chain (lxd_join.offer_joins)
 against a scripted peer: what it does when a joiner is never ready, fails,
 or used its token without reporting. The mine is the edge here (another
 minion's reports arrive through it); the real chain, with real minions and
@@ -16,14 +16,14 @@ TIMEOUTS = {"request": 1, "operation": 2, "command": 3}
 
 def load():
     spec = importlib.util.spec_from_file_location("chain_module",
-                                                  REPO / "_modules/lxd_cluster.py")
+                                                  REPO / "_modules/lxd_join.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def chain(reports, members=(), token_used=False):
-    """lxd_cluster with a peer that reports ``reports`` (state -> report,
+    """lxd_join with a peer that reports ``reports`` (state -> report,
     or None for silence), a cluster listing ``members``; returns the module
     and the calls it made."""
     module = load()

@@ -13,6 +13,8 @@ the projects' published API types:
 
 import pytest
 
+from test.support.modules import load_plain
+
 TOKEN = "eyJzZXJ2ZXJfbmFtZSI6Imx4ZDQifQ=="  # not a real one: only carried
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 MEMBER_CONFIG = [{"entity": "storage-pool", "name": "local", "key": "source", "value": ""}]
@@ -28,9 +30,10 @@ LXD_50_EXTENSIONS = ["clustering", "clustering_join", "clustering_join_token"]
 
 
 @pytest.fixture
-def join_request(loaders):
-    # private to the module (the body holds the token): reached through it
-    private = loaders.modules.lxd_membership.join_cluster.func.__globals__["_join_request"]
+def join_request():
+    # private to the module (the body holds the token; pure): the module
+    # imported as a plain module
+    private = load_plain("_modules/lxd_membership.py")._join_request
 
     def build(server, extensions):
         return private(

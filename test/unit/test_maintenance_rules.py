@@ -11,6 +11,7 @@ evacuations in test/integration/test_cluster_upgrade.py cannot show them."""
 import importlib.util
 from pathlib import Path
 
+import lxd_cluster_rules
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ def load(path, name):
 def cluster(status, message="Unavailable due to maintenance"):
     members = {"a": {"status": "Online", "message": "Fully operational", "roles": []},
                "c": {"status": status, "message": message, "roles": []}}
-    rules = load("_modules/lxd_cluster.py", "maintenance_rules")
+    rules = load("_modules/lxd_maintenance.py", "maintenance_rules")
     rules.__salt__ = {"lxd.cluster_members": lambda refresh=False: members,
                       "lxd.instances": lambda location=None: (
                           {"default/web": {}} if location == "c" else {})}
@@ -44,7 +45,7 @@ def states(status, test=False):
     module.__opts__ = {"test": test}
     module.__salt__ = dict(
         rules.__salt__,
-        **{f"lxd_cluster.{name}": getattr(rules, name)
+        **{f"lxd_maintenance.{name}": getattr(rules, name)
            for name in ("evacuation_plan", "restore_plan")},
         **{f"lxd_membership.{action}_member": lambda member, action=action: sent.append(
             (action, member)) for action in ("evacuate", "restore")})
@@ -56,7 +57,7 @@ def test_a_member_being_evacuated_or_restored_is_not_healthy_yet(status, what, e
     rules = cluster(status)
     members = {name: {"status": info["status"], "message": info["message"]}
                for name, info in rules.__salt__["lxd.cluster_members"]().items()}
-    assert rules.health_problems("a", "ready", members) == [
+    assert lxd_cluster_rules.health_problems("a", "ready", members) == [
         f"c is {status}: {what} is under way until it is {ends} "
         "(Unavailable due to maintenance)"]
 

@@ -1,7 +1,8 @@
-"""What the formula treats as secret (lxd.masked, lxd.masked_text), and the
+"""What the formula treats as secret (lxd_secrets.masked, masked_text), and the
 refusals that keep secrets where they belong (lxd_mine.send, trust token
 names and expiries), no daemon involved."""
 
+import lxd_secrets
 import pytest
 from salt.exceptions import CommandExecutionError
 
@@ -74,7 +75,7 @@ SECRETS = ("pr0xy-pass", "l0ki-pass", "l0ki-user", "acme-s3cret", "ci-pass", "en
            "vendor-s3cret", "eighty characters", "#cloud-config")
 
 
-def test_every_kind_of_secret_key_is_masked(loaders):
+def test_every_kind_of_secret_key_is_masked():
     config = {
         "core.trust_password": "s", "bgp.peers.p1.password": "s", "loki.auth.username": "s",
         "loki.auth.password": "s", "storage.linstor.client_key": "s",
@@ -90,19 +91,19 @@ def test_every_kind_of_secret_key_is_masked(loaders):
              "loki.api.url": "https://loki.lan", "user.comment": "web", "acme.domain": "x.lan",
              "network.ovn.ca_cert": "pem", "limits.cpu": "2",
              "instances.tpm.platform_cert": "pem", "truenas.host": "nas.lan"}
-    masked = loaders.modules.lxd.masked({"config": dict(config, **shown),
+    masked = lxd_secrets.masked({"config": dict(config, **shown),
                                          "expanded_config": dict(config)})
     assert masked["config"] == dict(dict.fromkeys(config, "********"), **shown)
     assert masked["expanded_config"] == dict.fromkeys(config, "********")
 
 
-def test_server_environment_is_not_taken_for_environment_variables(loaders):
+def test_server_environment_is_not_taken_for_environment_variables():
     server = {"environment": {"server_name": "lxd1", "certificate": "pem"}}
-    assert loaders.modules.lxd.masked(server) == server
+    assert lxd_secrets.masked(server) == server
 
 
-def test_buginfo_text_keeps_no_secret_and_every_other_line(loaders):
-    masked = loaders.modules.lxd.masked_text(BUGINFO)
+def test_buginfo_text_keeps_no_secret_and_every_other_line():
+    masked = lxd_secrets.masked_text(BUGINFO)
 
     for secret in SECRETS:
         assert secret not in masked

@@ -1,4 +1,4 @@
-"""The quorum guard of a removal (lxd_cluster.removal_plan) reads which
+"""The quorum guard of a removal (lxd_membership.removal_plan) reads which
 members are database voters from their ``roles``, which the daemons spell
 differently. Each role set below is what NodeInfo.ToAPI gives a cluster of
 a leader, two other voters, a stand-by and a spare, custom roles first;
@@ -51,7 +51,7 @@ DAEMONS = [lxd_5_0, lxd_6_9, incus_6_0, incus_7_0]
 
 def rules(roles, offline=()):
     spec = importlib.util.spec_from_file_location("roles_module",
-                                                  REPO / "_modules/lxd_cluster.py")
+                                                  REPO / "_modules/lxd_membership.py")
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     members = {name: {"status": "Offline" if name in offline else "Online", "roles": held}

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import salt.version
-from formula import EXTENSION
+
+from test.support.formula import EXTENSION
 
 REPO = Path(__file__).resolve().parents[2]
 FORMULA_VERSION = re.search(r"^version: *(\S+)$", (REPO / "FORMULA").read_text(), re.M)[1]

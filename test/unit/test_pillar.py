@@ -1,7 +1,12 @@
 """Pillar merging and validation (lxd_pillar), no daemon involved."""
 
+import ipaddress
+import re
 from pathlib import Path
 
+import lxd_addresses
+import lxd_secrets
+import lxd_settings
 import pytest
 import yaml
 
@@ -332,8 +337,8 @@ def test_good_proxy_urls(lxd_pillar, url):
     assert errors_for(lxd_pillar, {"proxy": {"http": url, "https": url}}) == []
 
 
-def test_masking_hides_secrets_by_key_name_and_url_passwords_only(loaders):
-    masked = loaders.modules.lxd.masked({
+def test_masking_hides_secrets_by_key_name_and_url_passwords_only():
+    masked = lxd_secrets.masked({
         "config": {"core.trust_password": "s3cret", "oidc.client.secret": "s3cret",
                    "cluster.join_token_expiry": "15M", "core.remote_token_expiry": "1H",
                    "core.proxy_https": "http://salt:pr0xy@[::1]:3128",
@@ -362,8 +367,8 @@ def test_masking_hides_secrets_by_key_name_and_url_passwords_only(loaders):
     ("https://t0k/en@proxy.lan", "https://********@proxy.lan"),
     ("http://proxy.lan:3128/", "http://proxy.lan:3128/"),
 ])
-def test_masking_hides_url_credentials_whatever_characters_they_hold(loaders, url, shown):
-    masked = loaders.modules.lxd.masked({"core.proxy_http": url})
+def test_masking_hides_url_credentials_whatever_characters_they_hold(url, shown):
+    masked = lxd_secrets.masked({"core.proxy_http": url})
     assert masked == {"core.proxy_http": shown}
 
 
@@ -388,10 +393,26 @@ def test_token_expiries_up_to_a_day(lxd_pillar, expiry):
     assert errors_for(lxd_pillar, {"cluster": {"token_expiry": expiry}}) == []
 
 
-def test_expiries_count_their_longest(lxd_pillar):
+def test_expiries_count_their_longest():
     # a month and a year as their longest, so that a bound is never too tight
-    assert lxd_pillar.expiry_seconds("1d 12H") == 36 * 3600
-    assert lxd_pillar.expiry_seconds("1m 1y") == (31 + 366) * 86400
+    assert lxd_settings.expiry_seconds("1d 12H") == 36 * 3600
+    assert lxd_settings.expiry_seconds("1m 1y") == (31 + 366) * 86400
+
+
+@pytest.mark.parametrize(("spec", "parsed"), [
+    ("192.0.2.1", ("ip", ipaddress.ip_address("192.0.2.1"), None)),
+    ("[fd00::1]:8443", ("ip", ipaddress.ip_address("fd00::1"), 8443)),
+    ("10.0.0.0/8", ("network", ipaddress.ip_network("10.0.0.0/8"), None)),
+    ("eth0", ("interface", "eth0", None)),
+])
+def test_an_address_names_an_ip_a_network_or_an_interface(spec, parsed):
+    assert lxd_addresses.parse_address(spec) == parsed
+
+
+@pytest.mark.parametrize("spec", ["192.0.2.1:0", "[eth0]", "10.0.0", "a-very-long-interface0"])
+def test_an_address_that_names_nothing_is_refused(spec):
+    with pytest.raises(ValueError, match=re.escape(repr(spec))):
+        lxd_addresses.parse_address(spec)
 
 
 def test_not_a_mapping(lxd_pillar):

@@ -12,6 +12,7 @@ daemons' side is in test/functional/test_lxd_module.py."""
 import importlib.util
 from pathlib import Path
 
+import lxd_preseed
 import pytest
 from salt.exceptions import CommandExecutionError
 
@@ -33,18 +34,15 @@ def daemon():
     held = {"projects": [{"name": "default", "config": {"features.networks": "false"}}],
             "profiles": [{"name": "default", "config": {}, "description": "", "devices": {}}]}
     writes = []
-    lxd = load(Path("_modules/lxd.py"), {})
     resources = load(Path("_modules/lxd_resources.py"), {
         "lxd.query": lambda path, recursion=1, unmasked=False, project=None:
             [] if project else held.get(path.replace("-", "_"), []),
-        "lxd.stringified": lxd.stringified,
     })
     init = load(Path("_modules/lxd_init.py"), {
         "lxd.config_get": lambda unmasked=False: {},
         "lxd.config_update": lambda config: writes.append(("PATCH", "", None)),
         "lxd.request": lambda method, path, body=None, project=None:
             writes.append((method, path, project)),
-        "lxd.masked": lxd.masked,
         "lxd_resources.listing_of": resources.listing_of,
         "lxd_resources.project_problem": resources.project_problem,
     })
@@ -92,3 +90,12 @@ def test_the_networks_of_a_project_without_features_networks_are_refused(daemon)
             "lxd:init:preseed:projects does not declare it")):
         init.apply_preseed(preseed)
     assert writes == []
+
+
+@pytest.mark.parametrize(("daemon_kind", "bridge"), [("lxd", "lxdbr0"), ("incus", "incusbr0"),
+                                                 ("unknown", "lxdbr0")])
+def test_the_default_preseed_names_the_bridge_as_the_backends_own_init(daemon_kind, bridge):
+    preseed = lxd_preseed.default_preseed(daemon_kind, storage=False)
+    assert [network["name"] for network in preseed["networks"]] == [bridge]
+    assert preseed["profiles"] == [{"name": "default", "devices": {
+        "eth0": {"type": "nic", "name": "eth0", "network": bridge}}}]

@@ -39,14 +39,14 @@ INSTANCES = {"default/web": "c", "prod/db": "c", "default/other": "a"}
 
 @pytest.mark.parametrize("status", ["Online", "Evacuated", "Blocked"])
 def test_force_removes_no_member_that_is_not_offline_and_names_what_it_would_drop(status):
-    rules, _ = module(Path("_modules/lxd_cluster.py"), cluster(status), INSTANCES)
+    rules, _ = module(Path("_modules/lxd_membership.py"), cluster(status), INSTANCES)
     refused = rules.removal_plan("c", force=True)["refused"]
     assert refused.startswith(f"c is {status}: force removes only a member LXD reports offline")
     assert "would drop 2 instance(s): default/web, prod/db" in refused
 
 
 def test_force_removes_an_offline_member_and_its_refusal_without_force_names_its_instances():
-    rules, _ = module(Path("_modules/lxd_cluster.py"), cluster("Offline"), INSTANCES)
+    rules, _ = module(Path("_modules/lxd_membership.py"), cluster("Offline"), INSTANCES)
     plan = rules.removal_plan("c", force=True)
     assert plan["refused"] is None and plan["instances"] == ["default/web", "prod/db"]
     refused = rules.removal_plan("c")["refused"]
@@ -72,7 +72,7 @@ def test_a_member_being_evacuated_or_restored_is_removed_once_that_ends(status, 
     evacuation or restore operation runs is Evacuating or Restoring (state
     3, 4), neither dead nor done (cmd/incusd/api_cluster_evacuation.go sets
     Evacuated, or Online / Evacuated back when it fails)."""
-    rules, _ = module(Path("_modules/lxd_cluster.py"), cluster(status), INSTANCES)
+    rules, _ = module(Path("_modules/lxd_membership.py"), cluster(status), INSTANCES)
     refused = rules.removal_plan("c", evacuate=True, force=force)["refused"]
     assert refused.startswith(f"c is {status}: {what} is under way until it is {ends}: "
                               "remove it then (force removes only a member LXD reports "

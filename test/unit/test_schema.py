@@ -10,7 +10,8 @@ import lxd_schema
 import lxd_settings
 import pytest
 import yaml
-from formula import use_settings
+
+from test.support.formula import use_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMETERS = yaml.safe_load((REPO / "lxd/parameters/defaults.yaml").read_text())

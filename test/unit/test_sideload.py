@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from formula import use_settings
+
+from test.support.formula import use_settings
 
 # an ELF header of this machine, and one whose e_machine is another's
 ELF_HEADER = Path("/bin/true").read_bytes()[:64]

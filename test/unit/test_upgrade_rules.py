@@ -3,17 +3,8 @@ lxd.cluster.upgrade orchestrate refreshes, and what counts as healthy while
 members are still due (LXD's Blocked members, a refreshed member held in
 setup)."""
 
-import importlib.util
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, REPO / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import lxd_cluster_plans
+import lxd_cluster_rules
 
 
 def status(minion, installed="5.0/stable", channel="5.0/candidate", method="snap",
@@ -24,7 +15,7 @@ def status(minion, installed="5.0/stable", channel="5.0/candidate", method="snap
 
 
 def plan(statuses, only=None):
-    return load("_runners/lxd_cluster.py", "upgrade_runner").plan_upgrades(statuses, only)
+    return lxd_cluster_plans.plan_upgrades(statuses, only)
 
 
 def test_members_off_the_channel_are_due_in_minion_order():
@@ -59,7 +50,7 @@ def test_a_cluster_that_cannot_be_rolled_safely_is_an_error():
 
 
 def problems(*args, **kwargs):
-    return load("_modules/lxd_cluster.py", "cluster_module").health_problems(*args, **kwargs)
+    return lxd_cluster_rules.health_problems(*args, **kwargs)
 
 
 def test_a_healthy_cluster_has_every_member_online_or_evacuated():

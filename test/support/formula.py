@@ -4,7 +4,7 @@ saltutil.sync_all), unless this Python has the saltext-lxd package installed
 (``pip install .``, the Salt 3007 tier): then Salt loads them from the
 package and the master serves only the SLS files. The package must be built
 from this checkout (test/setup.sh reinstalls it when the sources change).
-A module of its own, not conftest: each test directory has a conftest."""
+Shared by every test directory's conftest and the tests."""
 
 import filecmp
 import importlib.util
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import salt.version
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def installed_extension():

@@ -1,4 +1,5 @@
-"""The hosts tier's machinery (its fixtures are in conftest.py): each
+"""The hosts tier's machinery (its fixtures are in test/hosts/conftest.py;
+sandbox/hosts.py runs the same hosts): each
 simulated host is a machine as far as Salt and LXD can tell. Debian 12
 system containers with systemd as PID 1, their own network namespace and a
 static address on a test bridge (a fixed subnet, TEST_NET below), started
@@ -27,10 +28,8 @@ from pathlib import Path
 
 import salt.crypt
 import yaml
-from daemons import Daemon
 
-sys.path.append(str(Path(__file__).resolve().parents[2] / "sandbox"))
-from images import busybox_image  # noqa: E402,F401  (the sandbox's; for nested containers)
+from test.support.daemons import Daemon
 
 # The outer bridge: fixed and explicit (never "auto", which makes LXD probe
 # for a free private subnet). LXD_TEST_HOSTS_NET moves it (e.g. 10.212.0),

@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from _utils.lxd_backends import BACKENDS
+
 
 class Daemon:
     """One daemon standing in for one host: LXD (``lxd --group root``) or
@@ -16,13 +18,8 @@ class Daemon:
     INCUS_DIR) and its own loopback address (used once it listens on the
     network). ``lxc`` runs the backend's client (``lxc`` or ``incus``)."""
 
-    KINDS = {
-        "lxd": {"daemon": ["lxd"], "admin": ["lxd"], "client": "lxc",
-                "dir_variable": "LXD_DIR", "bridge": "lxdbr0", "log_name": "lxd.log"},
-        "incus": {"daemon": ["/usr/libexec/incus/incusd"], "admin": ["incus", "admin"],
-                  "client": "incus", "dir_variable": "INCUS_DIR", "bridge": "incusbr0",
-                  "log_name": "incus.log"},
-    }
+    # how each backend's daemon is run and driven, as the formula knows it
+    KINDS = BACKENDS
 
     def __init__(self, address, backend="lxd"):
         self.backend = backend
