@@ -87,8 +87,6 @@ TRUST_TYPES = ("client", "metrics")
 # How lxd:trust:client_minions rules target minions: by minion id only, as
 # the master matches it (grains are what a minion says of itself).
 CLIENT_TARGET_TYPES = ("glob", "list", "pcre")
-# Where a run keeps the parameters it fetched or was given
-PARAMETERS_KEY = "lxd_pillar.defaults"
 # Keys that only mean something for the LXD snap: refused with Incus.
 SNAP_ONLY_KEYS = ("install:channel", "install:cohort", "install:hold", "install:snap",
                   "snap_config", "sideload", "files:sideload_binary")
@@ -112,21 +110,12 @@ def use_parameters(parameters):
 
         salt '*' lxd_pillar.use_parameters '{lxd: {mode: standalone}}'
     """
-    __context__[PARAMETERS_KEY] = parameters
+    __context__[lxd_settings.PARAMETERS_KEY] = parameters
     return True
 
 
 def _parameters():
-    """parameters/defaults.yaml, read once per run (every SLS file of a state
-    run renders map.jinja): the saltext-lxd package's own copy when the
-    modules come from it, else the master's."""
-    if PARAMETERS_KEY not in __context__:
-        parameters = lxd_settings.packaged_parameters()
-        if parameters is None:
-            parameters = lxd_settings.parse(
-                __salt__["cp.get_file_str"](lxd_settings.PARAMETERS_URL))
-        __context__[PARAMETERS_KEY] = parameters
-    return __context__[PARAMETERS_KEY]
+    return lxd_settings.parameters(__context__, __salt__["cp.get_file_str"])
 
 
 def merge(defaults=None, pillar=None):

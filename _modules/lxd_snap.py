@@ -20,8 +20,10 @@ from salt.exceptions import CommandExecutionError
 from salt.utils.versions import LooseVersion
 
 try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_settings
     from saltext.lxd.utils.lxd_names import SNAP_RISKS
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_settings
     from lxd_names import SNAP_RISKS
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,19 @@ def _command(program, *args, check=True):
     its message unless ``check`` is off."""
     result = __salt__["cmd.run_all"](
         [program, *args], python_shell=False, ignore_retcode=not check,
-        timeout=__salt__["lxd_pillar.merge"]()["timeouts"]["command"],
+        timeout=_command_timeout(),
     )
     if check and result["retcode"] != 0:
         message = (result["stderr"] or result["stdout"]).strip()
         raise CommandExecutionError(f"{program} {' '.join(args)}: {message}")
     return result
+
+
+def _command_timeout():
+    """``lxd:timeouts:command``, from the shared layer: the lxd_pillar
+    module reaches this one through the daemon modules it asks, and modules
+    must not call each other in circles."""
+    return lxd_settings.minion_settings(__context__, __salt__)["timeouts"]["command"]
 
 
 def _run(*args, check=True):

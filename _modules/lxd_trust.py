@@ -688,6 +688,13 @@ def _change(old, entry, name, action):
 # ---------------------------------------------------------------- https relation
 
 
+def _settings():
+    """The formula's settings, from the shared layer rather than the
+    lxd_pillar module, which calls this one's pure checks when it validates:
+    modules must not call each other in circles."""
+    return lxd_settings.minion_settings(__context__, __salt__)
+
+
 def request():
     """
     Return what this client minion asks LXD hosts for (its mine entry
@@ -701,7 +708,7 @@ def request():
 
         salt ci1 lxd_trust.request
     """
-    settings = __salt__["lxd_pillar.merge"]()["client"]
+    settings = _settings()["client"]
     with salt.utils.files.fopen(settings["cert"]) as handle:
         certificate = normalise_pem(handle.read())
     return {"cluster": settings["cluster"], "certificate": certificate}
@@ -752,7 +759,7 @@ def connection_facts():
 
         salt lxd1 lxd_trust.connection_facts
     """
-    settings = __salt__["lxd_pillar.merge"]()
+    settings = _settings()
     server = __salt__["lxd.info"]()
     environment, config = server["environment"], server["config"]
     return {
@@ -796,7 +803,7 @@ def servers(cluster=None):
         salt ci1 lxd_trust.servers
     """
     if cluster is None:
-        cluster = __salt__["lxd_pillar.merge"]()["client"]["cluster"]
+        cluster = _settings()["client"]["cluster"]
     published = __salt__["mine.get"](hosts_target(cluster), MINE_SERVER, tgt_type="compound")
     return {minion: facts for minion, facts in published.items() if isinstance(facts, dict)}
 
