@@ -144,7 +144,8 @@ def installed(install=None):
     if install["method"] == "package":
         return bool(__salt__["pkg.version"](install["package"]))
     if install["method"] == "snap":
-        return "lxd_snap.info" in __salt__ and __salt__["lxd_snap.info"](install["snap"]) is not None
+        return "lxd_snap.info" in __salt__ and __salt__["lxd_snap.info"](
+            install["snap"], timeout=_timeouts()["command"]) is not None
     return True
 
 

@@ -209,10 +209,10 @@ def _record_path(name):
     return os.path.join(_cache_dir(), f"{name}-snap.json")
 
 
-def _sideloaded_snap(name):
+def _sideloaded_snap(name, command_timeout):
     """The sha256 of the sideloaded snap ``name`` runs (None: a store
     revision), from the record kept when it was installed."""
-    installed = __salt__["lxd_snap.info"](name)
+    installed = __salt__["lxd_snap.info"](name, timeout=command_timeout)
     if installed is None or not installed["revision"].startswith("x"):
         return None
     record, path = {}, _record_path(name)
@@ -232,7 +232,7 @@ def _installed_binary(path):
 def _current(kind, target):
     if kind == "binary":
         return _installed_binary(target["binary_path"])
-    return _sideloaded_snap(target["name"])
+    return _sideloaded_snap(target["name"], target["command_timeout"])
 
 
 def _changes(assets, target):
@@ -287,16 +287,16 @@ def _apply_binary(wanted, target):
     else:
         _install_binary(wanted["path"], target["binary_path"])
     # the snap's daemon picks lxd.debug up (or drops it) when it starts
-    _reload_daemon(target["name"])
+    _reload_daemon(target["name"], target["command_timeout"])
 
 
-def _reload_daemon(name):
+def _reload_daemon(name, command_timeout):
     """Reload the snap's LXD, never restart it (a restart shuts down every
     instance), and wait until it answers again if it answered before."""
-    if not __salt__["lxd_snap.service_active"](name, "daemon"):
+    if not __salt__["lxd_snap.service_active"](name, "daemon", timeout=command_timeout):
         return
     answered = __salt__["lxd.reachable"]()
-    __salt__["lxd_snap.reload_service"](name, "daemon")
+    __salt__["lxd_snap.reload_service"](name, "daemon", timeout=command_timeout)
     if answered:
         __salt__["lxd.wait_ready"]()
 
@@ -305,11 +305,13 @@ def _apply_snap(wanted, target):
     name = target["name"]
     record = _record_path(name)
     if wanted["path"] is None:
-        __salt__["lxd_snap.amend"](name, target["channel"], cohort=target["cohort"])
+        __salt__["lxd_snap.amend"](name, target["channel"], cohort=target["cohort"],
+                                   timeout=target["command_timeout"])
         if os.path.exists(record):
             os.remove(record)
         return
-    installed = __salt__["lxd_snap.install_file"](name, wanted["path"])
+    installed = __salt__["lxd_snap.install_file"](name, wanted["path"],
+                                                  timeout=target["command_timeout"])
     if installed is None or not installed["revision"].startswith("x"):
         raise CommandExecutionError(
             f"the snap file did not install as a local revision of snap {name}; "
@@ -318,8 +320,8 @@ def _apply_snap(wanted, target):
     with salt.utils.files.fopen(record, "w") as handle:
         json.dump({"revision": installed["revision"], "sha256": wanted["sha256"]}, handle)
     # what the store's assertion would have given it
-    __salt__["lxd_snap.alias"](name, "lxc", "lxc")
-    __salt__["lxd_snap.enable_socket"](name, "daemon", "unix")
+    __salt__["lxd_snap.alias"](name, "lxc", "lxc", timeout=target["command_timeout"])
+    __salt__["lxd_snap.enable_socket"](name, "daemon", "unix", timeout=target["command_timeout"])
 
 
 APPLY = {"binary": _apply_binary, "snap": _apply_snap}
