@@ -43,9 +43,11 @@ import salt.utils.args
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_settings
     from saltext.lxd.utils.lxd_backends import BACKENDS
     from saltext.lxd.utils.lxd_secrets import masked as _masked
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_settings
     from lxd_backends import BACKENDS
     from lxd_secrets import masked as _masked
 
@@ -84,11 +86,18 @@ def __virtual__():
 # ---------------------------------------------------------------- connection
 
 
+def _settings():
+    """The formula's settings, from the shared layer rather than the
+    lxd_pillar module: that one asks this module about the daemon when it
+    validates, and modules must not call each other in circles."""
+    return lxd_settings.minion_settings(__context__, __salt__)
+
+
 def _timeouts():
     """``lxd:timeouts``: seconds for a request, an operation, a command. The
     one place this module resolves the formula's settings: its connection
     and waits serve almost every function, so they are not passed down."""
-    return __salt__["lxd_pillar.merge"]()["timeouts"]
+    return _settings()["timeouts"]
 
 
 def _connection_settings():
@@ -131,11 +140,12 @@ def installed(install=None):
         salt '*' lxd.installed
     """
     if install is None:
-        install = __salt__["lxd_pillar.merge"]()["install"]
+        install = _settings()["install"]
     if install["method"] == "package":
         return bool(__salt__["pkg.version"](install["package"]))
     if install["method"] == "snap":
-        return "lxd_snap.info" in __salt__ and __salt__["lxd_snap.info"](install["snap"]) is not None
+        return "lxd_snap.info" in __salt__ and __salt__["lxd_snap.info"](
+            install["snap"], timeout=_timeouts()["command"]) is not None
     return True
 
 

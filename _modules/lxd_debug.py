@@ -85,7 +85,7 @@ def __virtual__():
     return __virtualname__
 
 
-def bundle(dest=None, push=False):
+def bundle(dest=None, push=False, sysctl_keys=None):
     """
     Collect what an LXD bug report needs into one ``.tar.gz`` and return
     ``path``, ``size`` (bytes), ``files`` (what the archive holds, under its
@@ -100,7 +100,8 @@ def bundle(dest=None, push=False):
     secrets masked),
     ``lxd/*.json`` (the daemon's API, secrets masked), ``logs/<path>`` (the
     last 4 MiB of each daemon log) and ``host/*`` (uname, os-release, kernel
-    command line, uptime, memory, disk, snap, dmesg, sysctl, versions).
+    command line, uptime, memory, disk, snap, dmesg, sysctl, versions); the
+    sysctl keys shown are ``sysctl_keys`` (default: those of ``lxd:sysctl``).
 
     ``push=True`` sends the archive to the master with ``cp.push``; it lands
     in ``<master cachedir>/minions/<minion id>/files/lxd-debug/``. The
@@ -126,7 +127,7 @@ def bundle(dest=None, push=False):
     files, skipped = [], {}
     # logs and configuration: not for other local users
     with salt.utils.files.set_umask(0o077), tarfile.open(path, "w:gz") as archive:
-        for name, collect in _collectors():
+        for name, collect in _collectors(sysctl_keys):
             try:
                 content = _encoded(collect())
             # A bug report is wanted most when things are broken: whatever
@@ -195,10 +196,18 @@ def _encoded(content):
 # ---------------------------------------------------------------- what to collect
 
 
-def _collectors():
+def _collectors(sysctl_keys):
     """(archive name, callable) for every part of the bundle. A callable
     returns bytes, text or data for JSON; what it raises is the reason the
     part is skipped."""
+
+    def sysctl():
+        # resolved within the part: settings that cannot be read skip it only
+        keys = sysctl_keys
+        if keys is None:
+            keys = __salt__["lxd_pillar.merge"]()["sysctl"]
+        return _sysctl(keys)
+
     daemon_dir = _daemon_dir()
     tools = TOOLS.get(__salt__["lxd.backend"](), TOOLS["lxd"])
     table = [
@@ -223,7 +232,7 @@ def _collectors():
         ("host/memory.txt", lambda: _command("free", "-m")),
         ("host/df.txt", lambda: _disk_usage(daemon_dir)),
         ("host/dmesg.txt", _dmesg),
-        ("host/sysctl.json", _sysctl),
+        ("host/sysctl.json", sysctl),
     ]
     if tools["snap"]:
         table += [
@@ -364,10 +373,9 @@ def _dmesg():
     return "\n".join(lines[-DMESG_LINES:]) + "\n"
 
 
-def _sysctl():
-    """The formula's production sysctl keys, as the kernel has them now
-    (None: this kernel lacks the key)."""
-    keys = __salt__["lxd_pillar.merge"]()["sysctl"]
+def _sysctl(keys):
+    """Sysctl ``keys`` as the kernel has them now (None: this kernel lacks
+    the key)."""
     return {key: _kernel_value(key) for key in sorted(keys)}
 
 

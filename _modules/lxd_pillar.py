@@ -30,8 +30,6 @@ __virtualname__ = "lxd_pillar"
 
 # The LXD snap tracks that ship lxd.migrate (dropped from 5.21 and latest).
 MIGRATE_TRACKS = ("4.0", "5.0")
-# Where a run keeps the parameters it fetched or was given
-PARAMETERS_KEY = "lxd_pillar.defaults"
 
 def __virtual__():
     return __virtualname__
@@ -51,21 +49,12 @@ def use_parameters(parameters):
 
         salt '*' lxd_pillar.use_parameters '{lxd: {mode: standalone}}'
     """
-    __context__[PARAMETERS_KEY] = parameters
+    __context__[lxd_settings.PARAMETERS_KEY] = parameters
     return True
 
 
 def _parameters():
-    """parameters/defaults.yaml, read once per run (every SLS file of a state
-    run renders map.jinja): the saltext-lxd package's own copy when the
-    modules come from it, else the master's."""
-    if PARAMETERS_KEY not in __context__:
-        parameters = lxd_settings.packaged_parameters()
-        if parameters is None:
-            parameters = lxd_settings.parse(
-                __salt__["cp.get_file_str"](lxd_settings.PARAMETERS_URL))
-        __context__[PARAMETERS_KEY] = parameters
-    return __context__[PARAMETERS_KEY]
+    return lxd_settings.parameters(__context__, __salt__["cp.get_file_str"])
 
 
 def merge(defaults=None, pillar=None):

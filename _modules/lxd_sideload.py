@@ -111,7 +111,7 @@ def _extract(tarball, source, kind):
     return extracted
 
 
-def asset(source, kind):
+def asset(source, kind, command_timeout=None):
     """
     Fetch sideload ``source`` (a ``salt://`` URL) for ``kind`` (``binary``
     or ``snap``) and return the file to install and its sha256, as
@@ -119,6 +119,8 @@ def asset(source, kind):
     A tarball yields its member for this architecture (see
     :py:func:`member_name`). Raises an error naming ``lxd:sideload:<kind>``
     when the file is not on the fileserver or the tarball lacks the member.
+    Reading a snap's architectures is bounded by ``command_timeout``
+    seconds (default ``lxd:timeouts:command``).
 
     CLI Example:
 
@@ -136,7 +138,12 @@ def asset(source, kind):
     # by content: a tarball's name need not say so
     if tarfile.is_tarfile(cached):
         cached = _extract(cached, source, kind)
-    built_for = (_binary_architecture if kind == "binary" else _snap_architectures)(cached)
+    if kind == "binary":
+        built_for = _binary_architecture(cached)
+    else:
+        if command_timeout is None:
+            command_timeout = __salt__["lxd_pillar.merge"]()["timeouts"]["command"]
+        built_for = _snap_architectures(cached, command_timeout)
     arch = __grains__["osarch"]
     if built_for is not None and arch not in built_for and "all" not in built_for:
         raise CommandExecutionError(
@@ -158,30 +165,32 @@ def _binary_architecture(path):
         f"ELF machine {machine}"]
 
 
-def _snap_architectures(path):
+def _snap_architectures(path, command_timeout):
     """``architectures`` of a snap file's meta/snap.yaml (snapd's default,
-    ``all``, when absent)."""
+    ``all``, when absent), read within ``command_timeout`` seconds."""
     shown = __salt__["cmd.run_all"](
         ["unsquashfs", "-cat", path, "meta/snap.yaml"], python_shell=False,
-        ignore_retcode=True, timeout=__salt__["lxd_pillar.merge"]()["timeouts"]["command"])
+        ignore_retcode=True, timeout=command_timeout)
     if shown["retcode"] != 0:
         raise CommandExecutionError(f"not a snap file (no meta/snap.yaml): {shown['stderr']}")
     meta = salt.utils.yaml.safe_load(shown["stdout"]) or {}
     return [str(arch) for arch in meta.get("architectures") or ["all"]]
 
 
-def _assets(binary, snap):
+def _assets(binary, snap, command_timeout):
     """Every given source resolved, before anything changes."""
     sources = {"binary": binary, "snap": snap}
-    return {kind: asset(source, kind) for kind, source in sources.items() if source}
+    return {kind: asset(source, kind, command_timeout)
+            for kind, source in sources.items() if source}
 
 
 # ---------------------------------------------------------------- target
 
 
 def _target(**given):
-    """What to sideload onto (name, channel, cohort, binary_path): as given,
-    else from the formula's settings."""
+    """What to sideload onto (name, channel, cohort, binary_path) and the
+    bound of its commands (command_timeout): as given, else from the
+    formula's settings."""
     if None not in given.values():
         return given
     settings = __salt__["lxd_pillar.merge"]()
@@ -191,6 +200,7 @@ def _target(**given):
         "channel": install["channel"],
         "cohort": settings["mode"] == "cluster" and install["cohort"],
         "binary_path": settings["files"]["sideload_binary"],
+        "command_timeout": settings["timeouts"]["command"],
     }
     return {key: defaults[key] if value is None else value for key, value in given.items()}
 
@@ -199,10 +209,10 @@ def _record_path(name):
     return os.path.join(_cache_dir(), f"{name}-snap.json")
 
 
-def _sideloaded_snap(name):
+def _sideloaded_snap(name, command_timeout):
     """The sha256 of the sideloaded snap ``name`` runs (None: a store
     revision), from the record kept when it was installed."""
-    installed = __salt__["lxd_snap.info"](name)
+    installed = __salt__["lxd_snap.info"](name, timeout=command_timeout)
     if installed is None or not installed["revision"].startswith("x"):
         return None
     record, path = {}, _record_path(name)
@@ -222,7 +232,7 @@ def _installed_binary(path):
 def _current(kind, target):
     if kind == "binary":
         return _installed_binary(target["binary_path"])
-    return _sideloaded_snap(target["name"])
+    return _sideloaded_snap(target["name"], target["command_timeout"])
 
 
 def _changes(assets, target):
@@ -234,13 +244,15 @@ def _changes(assets, target):
     return changes
 
 
-def plan(binary=None, snap=None, name=None, channel=None, binary_path=None):
+def plan(binary=None, snap=None, name=None, channel=None, binary_path=None,
+         command_timeout=None):
     """
     Return what sideloading would change, as ``{kind: {old, new}}`` for
     ``binary`` and ``snap`` (each a ``salt://`` source; None leaves that
     kind alone). ``name`` (the snap), ``channel`` and ``binary_path``
     default to ``lxd:install:snap``, ``lxd:install:channel`` and
-    ``lxd:files:sideload_binary``. Changes nothing.
+    ``lxd:files:sideload_binary``, ``command_timeout`` (seconds) to
+    ``lxd:timeouts:command``. Changes nothing.
 
     CLI Example:
 
@@ -248,8 +260,9 @@ def plan(binary=None, snap=None, name=None, channel=None, binary_path=None):
 
         salt '*' lxd_sideload.plan binary=salt://lxd-debug/lxd.tar.gz
     """
-    target = _target(name=name, channel=channel, binary_path=binary_path)
-    return _changes(_assets(binary, snap), target)
+    target = _target(name=name, channel=channel, binary_path=binary_path,
+                     command_timeout=command_timeout)
+    return _changes(_assets(binary, snap, target["command_timeout"]), target)
 
 
 # ---------------------------------------------------------------- apply
@@ -274,16 +287,16 @@ def _apply_binary(wanted, target):
     else:
         _install_binary(wanted["path"], target["binary_path"])
     # the snap's daemon picks lxd.debug up (or drops it) when it starts
-    _reload_daemon(target["name"])
+    _reload_daemon(target["name"], target["command_timeout"])
 
 
-def _reload_daemon(name):
+def _reload_daemon(name, command_timeout):
     """Reload the snap's LXD, never restart it (a restart shuts down every
     instance), and wait until it answers again if it answered before."""
-    if not __salt__["lxd_snap.service_active"](name, "daemon"):
+    if not __salt__["lxd_snap.service_active"](name, "daemon", timeout=command_timeout):
         return
     answered = __salt__["lxd.reachable"]()
-    __salt__["lxd_snap.reload_service"](name, "daemon")
+    __salt__["lxd_snap.reload_service"](name, "daemon", timeout=command_timeout)
     if answered:
         __salt__["lxd.wait_ready"]()
 
@@ -292,11 +305,13 @@ def _apply_snap(wanted, target):
     name = target["name"]
     record = _record_path(name)
     if wanted["path"] is None:
-        __salt__["lxd_snap.amend"](name, target["channel"], cohort=target["cohort"])
+        __salt__["lxd_snap.amend"](name, target["channel"], cohort=target["cohort"],
+                                   timeout=target["command_timeout"])
         if os.path.exists(record):
             os.remove(record)
         return
-    installed = __salt__["lxd_snap.install_file"](name, wanted["path"])
+    installed = __salt__["lxd_snap.install_file"](name, wanted["path"],
+                                                  timeout=target["command_timeout"])
     if installed is None or not installed["revision"].startswith("x"):
         raise CommandExecutionError(
             f"the snap file did not install as a local revision of snap {name}; "
@@ -305,14 +320,15 @@ def _apply_snap(wanted, target):
     with salt.utils.files.fopen(record, "w") as handle:
         json.dump({"revision": installed["revision"], "sha256": wanted["sha256"]}, handle)
     # what the store's assertion would have given it
-    __salt__["lxd_snap.alias"](name, "lxc", "lxc")
-    __salt__["lxd_snap.enable_socket"](name, "daemon", "unix")
+    __salt__["lxd_snap.alias"](name, "lxc", "lxc", timeout=target["command_timeout"])
+    __salt__["lxd_snap.enable_socket"](name, "daemon", "unix", timeout=target["command_timeout"])
 
 
 APPLY = {"binary": _apply_binary, "snap": _apply_snap}
 
 
-def apply(binary=None, snap=None, name=None, channel=None, cohort=None, binary_path=None):
+def apply(binary=None, snap=None, name=None, channel=None, cohort=None, binary_path=None,
+          command_timeout=None):
     """
     Sideload ``binary`` and ``snap`` (see :py:func:`plan`; ``cohort``,
     default from ``lxd:install:cohort`` in cluster mode, applies when the
@@ -326,8 +342,9 @@ def apply(binary=None, snap=None, name=None, channel=None, cohort=None, binary_p
 
         salt '*' lxd_sideload.apply snap=salt://lxd-debug/lxd_amd64.snap
     """
-    target = _target(name=name, channel=channel, cohort=cohort, binary_path=binary_path)
-    assets = _assets(binary, snap)
+    target = _target(name=name, channel=channel, cohort=cohort, binary_path=binary_path,
+                     command_timeout=command_timeout)
+    assets = _assets(binary, snap, target["command_timeout"])
     changes = _changes(assets, target)
     # KINDS order: the snap first, so that the binary's reload starts the final snap
     for kind in KINDS:

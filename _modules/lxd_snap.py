@@ -7,6 +7,10 @@ can be installed beside this formula.
 Configuration keys that only take effect after a reboot (for LXD, the
 ``lxcfs.*`` keys: LXCFS cannot be restarted under running instances) are
 recorded as pending until the next boot; :py:func:`pending` lists them.
+
+Every function that runs a command takes ``timeout``, the seconds each
+command may take: the states pass the one they are given; from the
+command line it defaults to ``lxd:timeouts:command``.
 """
 
 import json
@@ -20,8 +24,10 @@ from salt.exceptions import CommandExecutionError
 from salt.utils.versions import LooseVersion
 
 try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_settings
     from saltext.lxd.utils.lxd_names import SNAP_RISKS
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_settings
     from lxd_names import SNAP_RISKS
 
 log = logging.getLogger(__name__)
@@ -43,12 +49,12 @@ def __virtual__():
     )
 
 
-def _command(program, *args, check=True):
-    """``program args``, bounded by ``lxd:timeouts:command``; an error with
-    its message unless ``check`` is off."""
+def _command(program, timeout, *args, check=True):
+    """``program args``, bounded by ``timeout`` seconds; an error with its
+    message unless ``check`` is off."""
     result = __salt__["cmd.run_all"](
         [program, *args], python_shell=False, ignore_retcode=not check,
-        timeout=__salt__["lxd_pillar.merge"]()["timeouts"]["command"],
+        timeout=timeout,
     )
     if check and result["retcode"] != 0:
         message = (result["stderr"] or result["stdout"]).strip()
@@ -56,15 +62,24 @@ def _command(program, *args, check=True):
     return result
 
 
-def _run(*args, check=True):
-    return _command("snap", *args, check=check)
+def _timeout(given):
+    """``given``, else the CLI default ``lxd:timeouts:command``, from the
+    shared layer: the lxd_pillar module reaches this one through the daemon
+    modules it asks, and modules must not call each other in circles."""
+    if given is not None:
+        return given
+    return lxd_settings.minion_settings(__context__, __salt__)["timeouts"]["command"]
 
 
-def _systemctl(*args, check=True):
-    return _command("systemctl", *args, check=check)
+def _run(timeout, *args, check=True):
+    return _command("snap", timeout, *args, check=check)
 
 
-def info(name):
+def _systemctl(timeout, *args, check=True):
+    return _command("systemctl", timeout, *args, check=check)
+
+
+def info(name, timeout=None):
     """
     Return what is installed of snap ``name``: version, revision, tracked
     channel, whether refreshes are held (shown by snapd 2.58.1 and later)
@@ -76,7 +91,8 @@ def info(name):
 
         salt '*' lxd_snap.info lxd
     """
-    result = _run("list", name, "--unicode=never", check=False)
+    timeout = _timeout(timeout)
+    result = _run(timeout, "list", name, "--unicode=never", check=False)
     if result["retcode"] != 0:
         return None
     for line in result["stdout"].splitlines()[1:]:
@@ -94,7 +110,7 @@ def info(name):
     return None
 
 
-def version():
+def version(timeout=None):
     """
     Return the version of snapd (``snap version``; the client's when the
     daemon does not answer).
@@ -105,15 +121,16 @@ def version():
 
         salt '*' lxd_snap.version
     """
+    timeout = _timeout(timeout)
     versions = {}
-    for line in _run("version")["stdout"].splitlines():
+    for line in _run(timeout, "version")["stdout"].splitlines():
         key, _, value = line.partition(" ")
         versions[key] = value.strip()
     daemon = versions.get("snapd", "unavailable")
     return versions.get("snap", "") if daemon == "unavailable" else daemon
 
 
-def holds_supported():
+def holds_supported(timeout=None):
     """
     Return whether snapd can hold one snap's refreshes and show it: ``snap
     refresh --hold`` came with snapd 2.58, the ``held`` note of ``snap
@@ -125,10 +142,11 @@ def holds_supported():
 
         salt '*' lxd_snap.holds_supported
     """
-    return LooseVersion(_numeric(version())) >= LooseVersion(HOLD_SNAPD)
+    timeout = _timeout(timeout)
+    return LooseVersion(_numeric(version(timeout))) >= LooseVersion(HOLD_SNAPD)
 
 
-def wait_seeded():
+def wait_seeded(timeout=None):
     """
     Wait until snapd has seeded the system (``snap wait system
     seed.loaded``, bounded by ``lxd:timeouts:command``): before that, snapd
@@ -140,11 +158,12 @@ def wait_seeded():
 
         salt '*' lxd_snap.wait_seeded
     """
-    _run("wait", "system", "seed.loaded")
+    timeout = _timeout(timeout)
+    _run(timeout, "wait", "system", "seed.loaded")
     return True
 
 
-def channel_version(name, channel):
+def channel_version(name, channel, timeout=None):
     """
     Return the version the store publishes for snap ``name`` in
     ``channel`` (None when the channel is closed or unknown).
@@ -155,7 +174,8 @@ def channel_version(name, channel):
 
         salt '*' lxd_snap.channel_version lxd 5.21/stable
     """
-    stdout = _run("info", name, "--unicode=never")["stdout"]
+    timeout = _timeout(timeout)
+    stdout = _run(timeout, "info", name, "--unicode=never")["stdout"]
     wanted = normalise_channel(channel)
     listing = stdout.partition("\nchannels:\n")[2]
     for line in listing.splitlines():
@@ -185,7 +205,7 @@ def normalise_channel(channel):
     return channel
 
 
-def is_downgrade(name, channel):
+def is_downgrade(name, channel, timeout=None):
     """
     Return True when moving installed snap ``name`` to ``channel`` would
     install an older version than the one running (LXD cannot be
@@ -197,8 +217,9 @@ def is_downgrade(name, channel):
 
         salt '*' lxd_snap.is_downgrade lxd 5.0/stable
     """
-    installed = info(name)
-    target = channel_version(name, channel)
+    timeout = _timeout(timeout)
+    installed = info(name, timeout)
+    target = channel_version(name, channel, timeout)
     if installed is None or target is None:
         return False
     return LooseVersion(_numeric(target)) < LooseVersion(_numeric(installed["version"]))
@@ -210,7 +231,7 @@ def _numeric(version):
     return match.group(0) if match else version
 
 
-def install(name, channel="latest/stable", cohort=False):
+def install(name, channel="latest/stable", cohort=False, timeout=None):
     """
     Install snap ``name`` from ``channel``; ``cohort=True`` joins the
     ``+`` cohort so that every machine gets the same revision.
@@ -221,14 +242,15 @@ def install(name, channel="latest/stable", cohort=False):
 
         salt '*' lxd_snap.install lxd channel=5.21/stable cohort=True
     """
+    timeout = _timeout(timeout)
     args = ["install", name, f"--channel={channel}"]
     if cohort:
         args.append("--cohort=+")
-    _run(*args)
-    return info(name)
+    _run(timeout, *args)
+    return info(name, timeout)
 
 
-def refresh(name, channel, cohort=False):
+def refresh(name, channel, cohort=False, timeout=None):
     """
     Refresh snap ``name`` to ``channel``. Refuses a downgrade.
 
@@ -238,18 +260,19 @@ def refresh(name, channel, cohort=False):
 
         salt '*' lxd_snap.refresh lxd 5.21/stable
     """
-    if is_downgrade(name, channel):
+    timeout = _timeout(timeout)
+    if is_downgrade(name, channel, timeout):
         raise CommandExecutionError(
             f"refusing to move {name} to {channel}: it would downgrade it"
         )
     args = ["refresh", name, f"--channel={channel}"]
     if cohort:
         args.append("--cohort=+")
-    _run(*args)
-    return info(name)
+    _run(timeout, *args)
+    return info(name, timeout)
 
 
-def install_file(name, path):
+def install_file(name, path, timeout=None):
     """
     Install the snap file at ``path`` as snap ``name``, unsigned (``snap
     install --dangerous``), over any store revision: snapd gives it a local
@@ -261,11 +284,12 @@ def install_file(name, path):
 
         salt '*' lxd_snap.install_file lxd /tmp/lxd_amd64.snap
     """
-    _run("install", "--dangerous", path)
-    return info(name)
+    timeout = _timeout(timeout)
+    _run(timeout, "install", "--dangerous", path)
+    return info(name, timeout)
 
 
-def amend(name, channel, cohort=False):
+def amend(name, channel, cohort=False, timeout=None):
     """
     Bring snap ``name`` from a local revision back to the store's
     ``channel`` (``snap refresh --amend``). No downgrade check: a local
@@ -277,14 +301,15 @@ def amend(name, channel, cohort=False):
 
         salt '*' lxd_snap.amend lxd latest/stable
     """
+    timeout = _timeout(timeout)
     args = ["refresh", name, "--amend", f"--channel={channel}"]
     if cohort:
         args.append("--cohort=+")
-    _run(*args)
-    return info(name)
+    _run(timeout, *args)
+    return info(name, timeout)
 
 
-def switch_cohort(name, cohort="+"):
+def switch_cohort(name, cohort="+", timeout=None):
     """
     Put installed snap ``name`` in ``cohort`` (``snap switch --cohort``)
     without refreshing it: its next refresh gets the cohort's revision, as
@@ -296,11 +321,12 @@ def switch_cohort(name, cohort="+"):
 
         salt '*' lxd_snap.switch_cohort lxd
     """
-    _run("switch", name, f"--cohort={cohort}")
-    return info(name)
+    timeout = _timeout(timeout)
+    _run(timeout, "switch", name, f"--cohort={cohort}")
+    return info(name, timeout)
 
 
-def refresh_to_revision(name, channel, revision):
+def refresh_to_revision(name, channel, revision, timeout=None):
     """
     Refresh snap ``name`` to store ``revision``, tracking ``channel``
     (a joiner brought to the revision its cluster runs).
@@ -311,11 +337,12 @@ def refresh_to_revision(name, channel, revision):
 
         salt '*' lxd_snap.refresh_to_revision lxd 5.21/stable 28460
     """
-    _run("refresh", name, f"--channel={channel}", f"--revision={revision}")
-    return info(name)
+    timeout = _timeout(timeout)
+    _run(timeout, "refresh", name, f"--channel={channel}", f"--revision={revision}")
+    return info(name, timeout)
 
 
-def service_active(name, app):
+def service_active(name, app, timeout=None):
     """
     Return whether the service ``app`` of snap ``name`` runs
     (``systemctl is-active snap.<name>.<app>.service``).
@@ -326,11 +353,12 @@ def service_active(name, app):
 
         salt '*' lxd_snap.service_active lxd daemon
     """
-    return _systemctl("is-active", "--quiet", f"snap.{name}.{app}.service",
+    timeout = _timeout(timeout)
+    return _systemctl(timeout, "is-active", "--quiet", f"snap.{name}.{app}.service",
                       check=False)["retcode"] == 0
 
 
-def reload_service(name, app):
+def reload_service(name, app, timeout=None):
     """
     Reload the service ``app`` of snap ``name`` (``systemctl reload
     snap.<name>.<app>.service``: its reload-command). For LXD this restarts
@@ -344,11 +372,12 @@ def reload_service(name, app):
 
         salt '*' lxd_snap.reload_service lxd daemon
     """
-    _systemctl("reload", f"snap.{name}.{app}.service")
+    timeout = _timeout(timeout)
+    _systemctl(timeout, "reload", f"snap.{name}.{app}.service")
     return True
 
 
-def alias(name, app, alias_name):
+def alias(name, app, alias_name, timeout=None):
     """
     Alias ``<name>.<app>`` as ``alias_name`` (``snap alias``): a snap
     installed ``--dangerous`` has no store assertion, so the aliases the
@@ -360,11 +389,12 @@ def alias(name, app, alias_name):
 
         salt '*' lxd_snap.alias lxd lxc lxc
     """
-    _run("alias", f"{name}.{app}", alias_name)
+    timeout = _timeout(timeout)
+    _run(timeout, "alias", f"{name}.{app}", alias_name)
     return True
 
 
-def enable_socket(name, app, socket):
+def enable_socket(name, app, socket, timeout=None):
     """
     Enable and start the socket ``socket`` of service ``app`` of snap
     ``name`` (``systemctl enable --now snap.<name>.<app>.<socket>.socket``),
@@ -376,11 +406,12 @@ def enable_socket(name, app, socket):
 
         salt '*' lxd_snap.enable_socket lxd daemon unix
     """
-    _systemctl("enable", "--now", f"snap.{name}.{app}.{socket}.socket")
+    timeout = _timeout(timeout)
+    _systemctl(timeout, "enable", "--now", f"snap.{name}.{app}.{socket}.socket")
     return True
 
 
-def hold(name):
+def hold(name, timeout=None):
     """
     Hold automatic refreshes of snap ``name`` indefinitely (upgrades then
     happen only through Salt). Needs snapd 2.58 (see
@@ -392,11 +423,12 @@ def hold(name):
 
         salt '*' lxd_snap.hold lxd
     """
-    _run("refresh", "--hold", name)
+    timeout = _timeout(timeout)
+    _run(timeout, "refresh", "--hold", name)
     return True
 
 
-def unhold(name):
+def unhold(name, timeout=None):
     """
     Let snapd refresh snap ``name`` automatically again.
 
@@ -406,11 +438,12 @@ def unhold(name):
 
         salt '*' lxd_snap.unhold lxd
     """
-    _run("refresh", "--unhold", name)
+    timeout = _timeout(timeout)
+    _run(timeout, "refresh", "--unhold", name)
     return True
 
 
-def get(name):
+def get(name, timeout=None):
     """
     Return the configuration of snap ``name`` as flat ``key: value`` pairs
     (``daemon.debug: 'true'``), values as strings.
@@ -421,7 +454,8 @@ def get(name):
 
         salt '*' lxd_snap.get lxd
     """
-    result = _run("get", "-d", name, check=False)
+    timeout = _timeout(timeout)
+    result = _run(timeout, "get", "-d", name, check=False)
     if result["retcode"] != 0:
         return {}
     return _flatten(json.loads(result["stdout"] or "{}"))
@@ -453,7 +487,7 @@ def config_value(value):
     return str(value)
 
 
-def config_diff(name, config):
+def config_diff(name, config, timeout=None):
     """
     Return what setting ``config`` on snap ``name`` would change, as
     ``{key: {old, new}}``.
@@ -464,7 +498,8 @@ def config_diff(name, config):
 
         salt '*' lxd_snap.config_diff lxd '{daemon.syslog: true}'
     """
-    current = get(name)
+    timeout = _timeout(timeout)
+    current = get(name, timeout)
     return {
         key: {"old": current.get(key), "new": config_value(value)}
         for key, value in config.items()
@@ -472,7 +507,7 @@ def config_diff(name, config):
     }
 
 
-def set_config(name, config, reboot_keys=None):
+def set_config(name, config, reboot_keys=None, timeout=None):
     """
     Set every key of ``config`` on snap ``name`` in one ``snap set``.
     Keys starting with one of the ``reboot_keys`` prefixes are recorded as
@@ -485,10 +520,11 @@ def set_config(name, config, reboot_keys=None):
 
         salt '*' lxd_snap.set_config lxd '{daemon.syslog: true, lxcfs.loadavg: true}' reboot_keys='[lxcfs.]'
     """
-    changes = config_diff(name, config)
+    timeout = _timeout(timeout)
+    changes = config_diff(name, config, timeout)
     if not changes:
         return {}
-    _run("set", name, *(f"{key}={change['new']}" for key, change in changes.items()))
+    _run(timeout, "set", name, *(f"{key}={change['new']}" for key, change in changes.items()))
     waiting = {
         key: change
         for key, change in changes.items()

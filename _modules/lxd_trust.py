@@ -26,17 +26,18 @@ import salt.utils.files
 from salt.exceptions import CommandExecutionError, MinionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_secrets, lxd_settings
+    from saltext.lxd.utils import lxd_secrets, lxd_settings, lxd_trust_plan
     from saltext.lxd.utils.lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_secrets
     import lxd_settings
+    import lxd_trust_plan
     from lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
 
 __virtualname__ = "lxd_trust"
 
-PILLAR_PREFIX = "salt:"
-MINION_PREFIX = "salt-minion:"
+PILLAR_PREFIX = lxd_trust_plan.PILLAR_PREFIX
+MINION_PREFIX = lxd_trust_plan.MINION_PREFIX
 PEM_RE = re.compile(
     r"-----BEGIN CERTIFICATE-----(?P<body>.*?)-----END CERTIFICATE-----", re.DOTALL
 )
@@ -357,17 +358,6 @@ def parse_fingerprint(fingerprint):
     return text
 
 
-def _projects(projects):
-    """``restricted`` and ``projects`` for LXD: absent (None) is
-    unrestricted, an empty list is no access at all; a comma-separated
-    string is accepted as the charm's action takes it."""
-    if projects is None:
-        return False, []
-    if isinstance(projects, str):
-        projects = [name.strip() for name in projects.split(",") if name.strip()]
-    return True, sorted(projects)
-
-
 # ---------------------------------------------------------------- by hand
 
 
@@ -405,7 +395,7 @@ def add(name, cert=None, cert_url=None, projects=None, type="client"):
     """
     pem = load(cert, cert_url)
     fingerprint = __salt__["lxd.certificate_fingerprint"](pem)
-    restricted, projects = _projects(projects)
+    restricted, projects = lxd_trust_plan.projects(projects)
     try:
         add_certificate(
             name, pem, type=type, restricted=restricted, projects=projects
@@ -465,7 +455,7 @@ def token(name, projects=None, expiry=TRUST_TOKEN_EXPIRY):
             "this server has no https listener, so a client could not use a "
             "trust token: turn on lxd:listen:https first"
         )
-    restricted, projects = _projects(projects)
+    restricted, projects = lxd_trust_plan.projects(projects)
     issued = issue_trust_token(name, restricted=restricted, projects=projects,
                                expiry=expiry, unmasked=True)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -555,28 +545,7 @@ def plan_for(wanted):
 
         salt lxd1 lxd_trust.plan_for "$(salt-call --out=json lxd_trust.wanted ...)"
     """
-    certs = wanted["certificates"]
-    current = certificates()
-    steps = []
-    for name, entry in sorted(certs.items()):
-        have = current.get(entry["fingerprint"])
-        if have is None:
-            steps.append(("add", name, None, entry))
-        elif have["type"] != entry["type"]:
-            steps.append(("re-add", name, _fields(have), entry))
-        elif _fields(have) != _fields(entry, name):
-            steps.append(("update", name, _fields(have), entry))
-    kept = {entry["fingerprint"] for entry in certs.values()}
-    for fingerprint, have in sorted(current.items()):
-        if fingerprint in kept:
-            continue
-        if _managed(have["name"]) or fingerprint in wanted["unwanted"]:
-            steps.append(("remove", have["name"], _fields(have), {"fingerprint": fingerprint}))
-    return {
-        "changes": {name: _change(old, entry, name, action) for action, name, old, entry in steps},
-        "steps": steps,
-        "notes": list(wanted["notes"]),
-    }
+    return lxd_trust_plan.plan(wanted, certificates())
 
 
 def apply(steps):
@@ -594,17 +563,12 @@ def apply(steps):
         if action == "remove":
             delete_certificate(entry["fingerprint"])
         elif action == "add":
-            add_certificate(name, entry["pem"], **_written(entry))
+            add_certificate(name, entry["pem"], **lxd_trust_plan.written(entry))
         elif action == "re-add":
             _readd(name, old, entry)
         else:
-            update_certificate(entry["fingerprint"], name, **_written(entry))
+            update_certificate(entry["fingerprint"], name, **lxd_trust_plan.written(entry))
     return len(steps)
-
-
-def _written(fields):
-    """What LXD takes besides the name and the certificate."""
-    return {key: fields[key] for key in ("type", "restricted", "projects")}
 
 
 def _readd(name, old, entry):
@@ -614,9 +578,9 @@ def _readd(name, old, entry):
     it was (``old``), and the error raised."""
     delete_certificate(entry["fingerprint"])
     try:
-        add_certificate(name, entry["pem"], **_written(entry))
+        add_certificate(name, entry["pem"], **lxd_trust_plan.written(entry))
     except CommandExecutionError:
-        add_certificate(old["name"], entry["pem"], **_written(old))
+        add_certificate(old["name"], entry["pem"], **lxd_trust_plan.written(old))
         raise
 
 
@@ -648,7 +612,7 @@ def _wanted(clients, minion_requests):
             notes.append(f"{name}: same certificate as {seen[fingerprint]}, trusted once")
         else:
             seen[fingerprint] = name
-            restricted, projects = _projects(entry.get("projects"))
+            restricted, projects = lxd_trust_plan.projects(entry.get("projects"))
             wanted[name] = {
                 "pem": pem, "fingerprint": fingerprint, "type": entry.get("type") or "client",
                 "restricted": restricted, "projects": projects,
@@ -656,36 +620,14 @@ def _wanted(clients, minion_requests):
     return wanted, unwanted - set(seen), notes
 
 
-def _managed(name):
-    return name.startswith((PILLAR_PREFIX, MINION_PREFIX))
-
-
-def _fields(cert, name=None):
-    """What is compared between a trusted certificate and a wanted one."""
-    return {
-        "name": name or cert["name"],
-        "type": cert["type"],
-        "restricted": cert["restricted"],
-        "projects": sorted(cert["projects"] or []) if cert["restricted"] else [],
-    }
-
-
-def _change(old, entry, name, action):
-    def shown(fields, fingerprint):
-        access = fields["projects"] if fields["restricted"] else "all projects"
-        return {"fingerprint": fingerprint[:12], "type": fields["type"], "projects": access}
-
-    fingerprint = entry["fingerprint"]
-    change = {
-        "old": shown(old, fingerprint) if old else None,
-        "new": None if action == "remove" else shown(_fields(entry, name), fingerprint),
-    }
-    if action == "re-add":
-        change["how"] = f"type {old['type']} -> {entry['type']}: removed and re-added"
-    return change
-
-
 # ---------------------------------------------------------------- https relation
+
+
+def _settings():
+    """The formula's settings, from the shared layer rather than the
+    lxd_pillar module, which calls this one's pure checks when it validates:
+    modules must not call each other in circles."""
+    return lxd_settings.minion_settings(__context__, __salt__)
 
 
 def request():
@@ -701,7 +643,7 @@ def request():
 
         salt ci1 lxd_trust.request
     """
-    settings = __salt__["lxd_pillar.merge"]()["client"]
+    settings = _settings()["client"]
     with salt.utils.files.fopen(settings["cert"]) as handle:
         certificate = normalise_pem(handle.read())
     return {"cluster": settings["cluster"], "certificate": certificate}
@@ -752,7 +694,7 @@ def connection_facts():
 
         salt lxd1 lxd_trust.connection_facts
     """
-    settings = __salt__["lxd_pillar.merge"]()
+    settings = _settings()
     server = __salt__["lxd.info"]()
     environment, config = server["environment"], server["config"]
     return {
@@ -796,7 +738,7 @@ def servers(cluster=None):
         salt ci1 lxd_trust.servers
     """
     if cluster is None:
-        cluster = __salt__["lxd_pillar.merge"]()["client"]["cluster"]
+        cluster = _settings()["client"]["cluster"]
     published = __salt__["mine.get"](hosts_target(cluster), MINE_SERVER, tgt_type="compound")
     return {minion: facts for minion, facts in published.items() if isinstance(facts, dict)}
 

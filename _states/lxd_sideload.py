@@ -11,6 +11,7 @@ and ``lxd-snap`` resources (over the ``lxd_sideload`` execution module).
         - snap: salt://lxd-debug/lxd_amd64.snap
         - binary_path: /var/snap/lxd/common/lxd.debug
         - channel: latest/stable
+        - command_timeout: 600
 """
 
 from salt.exceptions import CommandExecutionError
@@ -24,7 +25,8 @@ def __virtual__():
     return (False, "the lxd_sideload execution module is not available (no snap command)")
 
 
-def applied(name, binary=None, snap=None, binary_path=None, channel=None, cohort=None):
+def applied(name, binary=None, snap=None, binary_path=None, channel=None, cohort=None,
+            command_timeout=None):
     """
     Ensure the sideloads given are in place on snap ``name``: the
     ``binary`` at ``binary_path`` (LXD restarted when it changes), the
@@ -33,13 +35,15 @@ def applied(name, binary=None, snap=None, binary_path=None, channel=None, cohort
     file removes that sideload (the snap goes back to ``channel``, with
     ``cohort``); None leaves that kind alone. Changes are reported by
     sha256. A missing file or a tarball without this architecture's member
-    fails, naming ``lxd:sideload:<kind>``, and changes nothing.
+    fails, naming ``lxd:sideload:<kind>``, and changes nothing. Commands
+    are bounded by ``command_timeout`` seconds (``lxd:timeouts:command``).
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     if not (binary or snap):
         ret["comment"] = "Nothing to sideload (lxd:sideload is empty)."
         return ret
-    target = {"name": name, "channel": channel, "binary_path": binary_path}
+    target = {"name": name, "channel": channel, "binary_path": binary_path,
+              "command_timeout": command_timeout}
     try:
         if __opts__["test"]:
             changes = __salt__["lxd_sideload.plan"](binary, snap, **target)

@@ -30,7 +30,8 @@ def __virtual__():
     return (False, "the lxd_snap execution module is not available (no snap command)")
 
 
-def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=True):
+def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=True,
+              timeout=None):
     """
     Ensure snap ``name`` is installed and tracks ``channel``. A channel
     change refreshes the snap, unless it would downgrade it: that fails and
@@ -55,17 +56,21 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
         for LXD cluster members: they must not all refresh at once, so the
         change is left to the ``lxd.cluster.upgrade`` orchestrate, which
         refreshes them one at a time (a fresh install still happens here).
+
+    timeout
+        Seconds each ``snap`` command may take (default
+        ``lxd:timeouts:command``).
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     channel = __salt__["lxd_snap.normalise_channel"](channel)
     deferred = ""  # a cluster member's channel change, left to the rolling upgrade
     try:
-        current = __salt__["lxd_snap.info"](name)
+        current = __salt__["lxd_snap.info"](name, timeout=timeout)
         if current is None:
             ret["changes"]["installed"] = {"old": None, "new": channel}
             action = "install"
         elif __salt__["lxd_snap.normalise_channel"](current["channel"]) != channel:
-            if __salt__["lxd_snap.is_downgrade"](name, channel):
+            if __salt__["lxd_snap.is_downgrade"](name, channel, timeout=timeout):
                 ret["result"] = False
                 ret["comment"] = (
                     f"lxd:install:channel: moving {name} from {current['channel']} "
@@ -83,10 +88,10 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
             action = None
         held = bool(current and current["held"])
         if held != hold:
-            if hold and not __salt__["lxd_snap.holds_supported"]():
+            if hold and not __salt__["lxd_snap.holds_supported"](timeout=timeout):
                 ret["result"] = False
                 ret["changes"] = {}
-                ret["comment"] = _no_hold(name)
+                ret["comment"] = _no_hold(name, timeout)
                 return ret
             ret["changes"]["held"] = {"old": held, "new": hold}
         # a local revision (a sideload) has no cohort: snapd drops it
@@ -104,14 +109,14 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
                               else f"Snap {name} would be brought to {channel}.")
             return ret
         if action == "install":
-            __salt__["lxd_snap.wait_seeded"]()
-            __salt__["lxd_snap.install"](name, channel, cohort=cohort)
+            __salt__["lxd_snap.wait_seeded"](timeout=timeout)
+            __salt__["lxd_snap.install"](name, channel, cohort=cohort, timeout=timeout)
         elif action == "refresh":
-            __salt__["lxd_snap.refresh"](name, channel, cohort=cohort)
+            __salt__["lxd_snap.refresh"](name, channel, cohort=cohort, timeout=timeout)
         if "cohort" in ret["changes"] and action != "refresh":
-            __salt__["lxd_snap.switch_cohort"](name)
+            __salt__["lxd_snap.switch_cohort"](name, timeout=timeout)
         if "held" in ret["changes"]:
-            __salt__["lxd_snap.hold" if hold else "lxd_snap.unhold"](name)
+            __salt__["lxd_snap.hold" if hold else "lxd_snap.unhold"](name, timeout=timeout)
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["changes"] = {}
@@ -122,8 +127,8 @@ def installed(name, channel="latest/stable", cohort=False, hold=False, refresh=T
     return ret
 
 
-def _no_hold(name):
-    version = __salt__["lxd_snap.version"]()
+def _no_hold(name, timeout):
+    version = __salt__["lxd_snap.version"](timeout=timeout)
     return (
         f"lxd:install:hold: snapd {version} cannot hold the refreshes of snap {name} "
         "(snap refresh --hold needs snapd 2.58, and 2.58.1 to show it); install a "
@@ -133,13 +138,13 @@ def _no_hold(name):
     )
 
 
-def _reloaded(name, app):
+def _reloaded(name, app, timeout):
     unit = f"snap.{name}.{app}.service"
-    if not __salt__["lxd_snap.service_active"](name, app):
+    if not __salt__["lxd_snap.service_active"](name, app, timeout=timeout):
         return f" {unit} is not running: it reads the configuration when it starts."
     if __opts__["test"]:
         return f" {unit} would be reloaded."
-    __salt__["lxd_snap.reload_service"](name, app)
+    __salt__["lxd_snap.reload_service"](name, app, timeout=timeout)
     return f" {unit} was reloaded."
 
 
@@ -151,7 +156,7 @@ def _rolled_out_elsewhere(name, current, wanted):
     )
 
 
-def configured(name, config, reboot_keys=None, reload=None):
+def configured(name, config, reboot_keys=None, reload=None, timeout=None):
     """
     Ensure snap ``name`` has every key of ``config`` set, all in one
     ``snap set``. Keys starting with one of ``reboot_keys`` take effect only
@@ -168,19 +173,23 @@ def configured(name, config, reboot_keys=None, reload=None):
         The snap's service to reload when a key that does not wait for a
         reboot changed, if it runs (``daemon`` for LXD: its configure hook
         only writes the config, which the daemon reads when it starts).
+
+    timeout
+        Seconds each ``snap`` or ``systemctl`` command may take (default
+        ``lxd:timeouts:command``).
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     changes = {}
     try:
         if __opts__["test"]:
-            changes = __salt__["lxd_snap.config_diff"](name, config)
+            changes = __salt__["lxd_snap.config_diff"](name, config, timeout=timeout)
             ret["result"] = None if changes else True
             verb = "would be set" if changes else "is set"
         else:
-            changes = __salt__["lxd_snap.set_config"](name, config, reboot_keys)
+            changes = __salt__["lxd_snap.set_config"](name, config, reboot_keys, timeout=timeout)
             verb = "was set" if changes else "is set"
         live = [key for key in changes if not key.startswith(tuple(reboot_keys or ()))]
-        reloaded = _reloaded(name, reload) if reload and live else ""
+        reloaded = _reloaded(name, reload, timeout) if reload and live else ""
         pending = __salt__["lxd_snap.pending"](name)
     except CommandExecutionError as exc:
         ret["result"] = False

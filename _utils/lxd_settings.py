@@ -20,6 +20,8 @@ except ImportError:  # synced from _utils: Salt puts the utils directories on sy
     from lxd_backends import BACKENDS
 
 PARAMETERS_URL = "salt://lxd/parameters/defaults.yaml"
+# Where a run keeps the parameters once read (its __context__).
+PARAMETERS_KEY = "lxd_pillar.defaults"
 # The saltext-lxd package carries the same file beside its utils/ directory:
 # the defaults of the code that reads them, and no request to the master.
 # Synced from file_roots, there is no package around this file.
@@ -42,6 +44,26 @@ def packaged_parameters():
             return parse(packaged.read())
     except OSError:
         return None
+
+
+def parameters(context, get_file_str):
+    """parameters/defaults.yaml, read once per run and kept in ``context``
+    (every SLS file of a state run renders map.jinja): the saltext-lxd
+    package's own copy when the modules come from it, else the master's,
+    fetched with ``get_file_str`` (``cp.get_file_str``)."""
+    if PARAMETERS_KEY not in context:
+        found = packaged_parameters()
+        if found is None:
+            found = parse(get_file_str(PARAMETERS_URL))
+        context[PARAMETERS_KEY] = found
+    return context[PARAMETERS_KEY]
+
+
+def minion_settings(context, salt):
+    """The settings a minion's module runs with (what ``lxd_pillar.merge``
+    returns), for the modules the lxd_pillar module itself calls: with
+    ``context`` and ``salt`` the module's ``__context__`` and ``__salt__``."""
+    return settings(parameters(context, salt["cp.get_file_str"]), salt["config.get"]("lxd", {}))
 
 
 def parse(text):

@@ -17,6 +17,7 @@ lxd-sideload:
     {#- where a removed snap sideload goes back to #}
     - channel: {{ lxd.install.channel | json }}
     - cohort: {{ lxd.mode == "cluster" and lxd.install.cohort }}
+    - command_timeout: {{ lxd.timeouts.command | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid
       - lxd_snap: lxd-snap

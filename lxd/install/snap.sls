@@ -33,6 +33,7 @@ lxd-snap:
     {#- cluster members must not all refresh at once: a channel change is
         rolled out by the lxd.cluster.upgrade orchestrate, one at a time #}
     - refresh: {{ lxd.mode != "cluster" }}
+    - timeout: {{ lxd.timeouts.command | json }}
     - require:
       - pkg: lxd-snapd
 
@@ -59,5 +60,6 @@ lxd-snap-config:
     {#- the snap's configure hook only writes the config: the daemon reads
         it when it starts, so a reload (instances keep running) applies it #}
     - reload: daemon
+    - timeout: {{ lxd.timeouts.command | json }}
     - require:
       - lxd_snap: lxd-snap

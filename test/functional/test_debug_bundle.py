@@ -32,6 +32,16 @@ def bundle(loaders, tmp_path):
     return make
 
 
+def test_the_sysctl_keys_given_are_shown(bundle, lxd_daemon):
+    """``sysctl_keys`` replaces lxd:sysctl's keys: each as the kernel has
+    it, None for a key this kernel lacks."""
+    _, members = bundle(sysctl_keys=["kernel.pid_max", "no.such.key"])
+    assert json.loads(members["host/sysctl.json"]) == {
+        "kernel.pid_max": Path("/proc/sys/kernel/pid_max").read_text().strip(),
+        "no.such.key": None,
+    }
+
+
 def test_archive_holds_server_info_daemon_log_and_host_facts(bundle, lxd_daemon, tmp_path):
     lxd_daemon.lxc("storage", "create", "pool1", "dir")
     result, members = bundle()

@@ -332,3 +332,15 @@ def test_a_snap_for_this_or_every_architecture_is_taken(sideload, serve, snap_st
     for architectures in ([arch], ["all"]):
         built = snap_file(f"5.22-{architectures[0]}", architectures=architectures)
         assert sideload(snap=serve("lxd.snap", built)).result is True
+
+
+def test_reading_a_snap_is_bounded_by_the_timeout_given(loaders, sideload, serve, snap_standin,
+                                                         arch):
+    """The state passes ``command_timeout`` down to unsquashfs; without
+    one, ``lxd:timeouts:command`` bounds it (here too short for any
+    command to finish)."""
+    use_settings(loaders, {"timeouts": {"command": 0.000001}})
+    snap = serve("lxd.snap", snap_file("5.22-debug", architectures=[arch]))
+    with pytest.raises(Exception, match="not a snap file"):
+        loaders.modules.lxd_sideload.plan(snap=snap)
+    assert sideload(test=True, snap=snap, command_timeout=600).result is None

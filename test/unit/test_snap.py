@@ -2,6 +2,7 @@
 records every call (there is no snapd here)."""
 
 import pytest
+from formula import use_settings
 
 
 @pytest.fixture
@@ -184,3 +185,19 @@ def test_the_standin_answers_as_snapd_does(snap, snap_standin):
     assert snap.channel_version("lxd", "5.21/beta") is None
     assert snap.channel_version("lxd", "5.0/candidate") is None
     assert snap.channel_version("lxd", "5.21/candidate") == "5.21.2-a1b2c3d"
+
+
+def test_the_states_bound_commands_by_the_timeout_they_are_given(loaders, snap, states,
+                                                                snap_standin):
+    """The states pass ``timeout`` down to every snap and systemctl command;
+    from the command line, ``lxd:timeouts:command`` bounds them (here too
+    short for any command to finish)."""
+    use_settings(loaders, {"timeouts": {"command": 0.000001}})
+    with pytest.raises(Exception, match="snap version"):
+        snap.version()
+    assert states.installed("lxd", channel="latest/stable", hold=True, timeout=600).result
+    assert snap_standin.state()["lxd"]["held"] is True
+    configured = states.configured("lxd", config={"daemon.debug": True}, reload="daemon",
+                                   timeout=600)
+    assert configured.result is True
+    assert "snap.lxd.daemon.service was reloaded" in configured.comment

@@ -1,0 +1,68 @@
+"""Execution modules call each other only through ``__salt__``; these calls
+must not go in circles (issue 24): a circle means no module of it can be
+read, tested or loaded without all the others. The graph is read from the
+source, so a new call that closes a circle fails here."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CALL = re.compile(r"""__salt__\[\s*["']([a-z_]+)\.[a-z_]+["']\s*\]""")
+# Being split by concern (issue 24 item 3) in another branch: their circles
+# go with the split.
+CLUSTER_FILES = {"lxd_cluster", "lxd_membership", "lxd_mine"}
+# Not in the files of the branch that broke the others; lxd_resources reads
+# lxd_pillar.merge for its settings (issue 24 item 2 passes them down).
+KNOWN = {("lxd_init", "lxd_resources", "lxd_pillar")}
+
+
+def call_graph():
+    """``{module: set of our modules it calls}`` for _modules/*.py."""
+    sources = {path.stem: path.read_text() for path in (REPO / "_modules").glob("*.py")}
+    return {module: {called for called in CALL.findall(text)
+                     if called in sources and called != module}
+            for module, text in sources.items()}
+
+
+def cycles(graph):
+    """Every elementary circle of ``graph``, each once, starting at its
+    smallest module name (a depth-first walk per start; the graph is small)."""
+    found = []
+
+    def walk(start, path):
+        for called in sorted(graph[path[-1]]):
+            if called == start:
+                found.append(tuple(path))
+            elif called > start and called not in path:
+                walk(start, [*path, called])
+
+    for start in sorted(graph):
+        walk(start, [start])
+    return found
+
+
+def test_cycles_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [("a", "b", "c")]
+
+
+def test_lxd_no_longer_reaches_back_through_snap():
+    """The circle named in issue 24: lxd -> lxd_snap -> lxd_pillar -> lxd."""
+    graph = call_graph()
+    assert "lxd_pillar" not in graph["lxd"]
+    assert "lxd_pillar" not in graph["lxd_snap"]
+
+
+def test_no_circles_outside_the_cluster_modules():
+    outside = [circle for circle in cycles(call_graph())
+               if not CLUSTER_FILES.intersection(circle)]
+    assert sorted(set(outside) - KNOWN) == []
+
+
+@pytest.mark.xfail(strict=True, reason="lxd_cluster, lxd_membership and lxd_mine are "
+                   "being split by concern in another branch (issue 24 item 3); "
+                   "lxd_pillar <-> lxd_cluster goes with that split")
+def test_no_circles():
+    assert cycles(call_graph()) == []
