@@ -2,7 +2,8 @@
 records every call (there is no snapd here)."""
 
 import pytest
-from formula import use_settings
+
+from test.support.formula import use_settings
 
 
 @pytest.fixture

@@ -352,7 +352,7 @@ def test_lxd_join_join_tokens_revoked_fails_when_unreadable():
 def salt_lxd_snap(**overrides):
     return Salt({
         "lxd_snap.normalise_channel": lambda channel: channel,
-        "lxd_snap.info": lambda name: None,
+        "lxd_snap.info": lambda name, timeout: None,
         **overrides,
     })
 
@@ -365,9 +365,9 @@ def test_lxd_snap_installed_dry_run_shows_the_install():
 
 
 def test_lxd_snap_installed_refuses_a_downgrade_naming_the_key():
-    salt = salt_lxd_snap(**{"lxd_snap.info": lambda name: {"channel": "6/stable",
-                                                           "version": "6.1"},
-                            "lxd_snap.is_downgrade": lambda name, channel: True})
+    salt = salt_lxd_snap(**{
+        "lxd_snap.info": lambda name, timeout: {"channel": "6/stable", "version": "6.1"},
+        "lxd_snap.is_downgrade": lambda name, channel, timeout: True})
     ret = state("lxd_snap", salt, test=False).installed("lxd", channel="5.21/stable")
     assert ret["result"] is False and ret["changes"] == {}
     assert ret["comment"].startswith("lxd:install:channel: moving lxd from 6/stable (6.1) "
