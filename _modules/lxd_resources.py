@@ -27,10 +27,11 @@ import copy
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_secrets, lxd_values
+    from saltext.lxd.utils import lxd_secrets, lxd_settings, lxd_values
     from saltext.lxd.utils.lxd_names import MANAGED_MARKER
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_secrets
+    import lxd_settings
     import lxd_values
     from lxd_names import MANAGED_MARKER
 
@@ -97,7 +98,7 @@ def ensure(resources=None, mode=None, test=False, settings=None):
         salt '*' lxd_resources.ensure test=True
     """
     if settings is None:
-        settings = __salt__["lxd_pillar.merge"]()
+        settings = lxd_settings.minion_settings(__context__, __salt__)
     if resources is None:
         resources = {kind: settings[kind] for kind in ORDER}
     mode = mode or settings["mode"]

@@ -13,9 +13,6 @@ CALL = re.compile(r"""__salt__\[\s*["']([a-z_]+)\.[a-z_]+["']\s*\]""")
 # Being split by concern (issue 24 item 3) in another branch: their circles
 # go with the split.
 CLUSTER_FILES = {"lxd_cluster", "lxd_membership", "lxd_mine"}
-# Not in the files of the branch that broke the others; lxd_resources reads
-# lxd_pillar.merge for its settings (issue 24 item 2 passes them down).
-KNOWN = {("lxd_init", "lxd_resources", "lxd_pillar")}
 
 
 def call_graph():
@@ -58,7 +55,7 @@ def test_lxd_no_longer_reaches_back_through_snap():
 def test_no_circles_outside_the_cluster_modules():
     outside = [circle for circle in cycles(call_graph())
                if not CLUSTER_FILES.intersection(circle)]
-    assert sorted(set(outside) - KNOWN) == []
+    assert outside == []
 
 
 @pytest.mark.xfail(strict=True, reason="lxd_cluster, lxd_membership and lxd_mine are "
