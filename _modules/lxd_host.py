@@ -230,21 +230,6 @@ def hardening_apply(paths, conf, harden=True):
 
 # ---------------------------------------------------------------- addresses
 
-def parse_address(spec):
-    """
-    Return what an ``lxd:addresses`` value names (see
-    ``lxd_addresses.parse_address``). Kept for lxd_pillar's validation
-    until the lead merges.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_host.parse_address '[fd00::1]:8443'
-    """
-    return lxd_addresses.parse_address(spec)
-
-
 def address(spec=None, port=8443):
     """
     Return the ``host:port`` an ``lxd:addresses`` value resolves to on this
