@@ -3,7 +3,8 @@ Runner for the https relation, on the master: when a client minion's key is
 deleted (``reactor/key_deleted.sls``), its certificate stops being trusted
 by the LXD hosts: once per cluster (one answering member), and on each
 standalone host. The hosts, and their clusters, are what the master's
-pillar says (``lxd_cluster.compiled_identity``), never what a minion publishes.
+pillar says (``lxd_master.Master.compiled_identity``), never what a minion
+publishes.
 
 .. code-block:: bash
 
@@ -13,8 +14,9 @@ pillar says (``lxd_cluster.compiled_identity``), never what a minion publishes.
 import logging
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_salt_compat
+    from saltext.lxd.utils import lxd_master, lxd_salt_compat
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_master
     import lxd_salt_compat
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ def __virtual__():
     return __virtualname__
 
 
-def _host_groups(minion):
+def _host_groups(master, minion):
     """The LXD hosts that may trust ``minion`` (accepted minions whose pillar,
     as the master compiles it, makes them hosts), grouped so that each trust
     store is asked once: a cluster's members together, standalone hosts
@@ -35,7 +37,7 @@ def _host_groups(minion):
     cached = lxd_salt_compat.pillar_matches(__opts__, "I@lxd:*")
     groups = {}
     for host in sorted(cached):
-        facts = __salt__["lxd_cluster.compiled_identity"](host)
+        facts = master.compiled_identity(host)
         if host == minion or not facts["host"]:
             continue
         key = facts["cluster"] if facts["mode"] == "cluster" else f"host {host}"
@@ -57,10 +59,11 @@ def revoke(minion):
 
         salt-run lxd_trust.revoke ci1
     """
+    master = lxd_master.Master(__opts__, __context__)
     # the reactor keeps one runner client across reactions: compile anew
-    __context__.pop("lxd_cluster.identities", None)
-    outcome = {group: _revoke_in(group, hosts, minion)
-               for group, hosts in _host_groups(minion).items()}
+    __context__.pop(lxd_master.IDENTITIES, None)
+    outcome = {group: _revoke_in(master, hosts, minion)
+               for group, hosts in _host_groups(master, minion).items()}
     failed = sorted(group for group, (done, _) in outcome.items() if not done)
     revoked = {group: text for group, (_, text) in outcome.items()}
     if failed:
@@ -72,14 +75,13 @@ def revoke(minion):
             "retcode": int(bool(failed))}
 
 
-def _revoke_in(group, hosts, minion):
+def _revoke_in(master, hosts, minion):
     """Forget ``minion`` in one trust store (a cluster's, or a standalone
     host's), through the first of ``hosts`` that does it: (done, what)."""
-    wait = __opts__.get("gather_job_timeout", 10)
-    answered = __salt__["lxd_cluster.answering"](hosts)
+    answered = master.answering(hosts)
     tried = []
     for host in answered:
-        answer = lxd_salt_compat.run(__opts__, host, "lxd_trust.forget_minion", wait,
+        answer = lxd_salt_compat.run(__opts__, host, "lxd_trust.forget_minion", master.wait(),
                                      arg=[minion], full_return=True).get(host)
         if isinstance(answer, dict) and answer.get("retcode", 0) == 0:
             removed = answer["ret"]

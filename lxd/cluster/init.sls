@@ -23,9 +23,10 @@
     withdraws the offers an interrupted run left; the bootstrap member
     revokes the tokens it left; the last step releases the lock. A dry run
     (test=True) takes no lock. #}
-{%- set plan = salt["saltutil.runner"]("lxd_cluster.plan",
-                                       cluster=salt["pillar.get"]("lxd_cluster"),
-                                       locking=not opts.get("test", False)) %}
+{#- lxd_orchestrate runs the runner as saltutil.runner would, closing its
+    client #}
+{%- set plan = salt["lxd_orchestrate.cluster_plan"](cluster=salt["pillar.get"]("lxd_cluster"),
+                                                    locking=not opts.get("test", False)) %}
 
 {%- for error in plan.errors %}
 

@@ -15,8 +15,9 @@
     transient of a schema change (see lxd_cluster_rules.health_problems). A
     failing check stops the roll: later members are not touched.
     The plan comes from the lxd_cluster runner (salt-run lxd_cluster.upgrade_plan). #}
-{%- set plan = salt["saltutil.runner"]("lxd_cluster.upgrade_plan",
-                                       cluster=salt["pillar.get"]("lxd_cluster")) %}
+{#- lxd_orchestrate runs the runner as saltutil.runner would, closing its
+    client #}
+{%- set plan = salt["lxd_orchestrate.upgrade_plan"](cluster=salt["pillar.get"]("lxd_cluster")) %}
 {%- set timeout = salt["pillar.get"]("lxd_upgrade_timeout", 600) %}
 
 {%- for error in plan.errors %}

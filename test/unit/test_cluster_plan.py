@@ -5,6 +5,7 @@ import importlib.util
 from pathlib import Path
 
 import lxd_cluster_plans
+import lxd_cluster_removal
 import lxd_cluster_rules
 import pytest
 import yaml
@@ -186,7 +187,7 @@ def load_module(name):
 
 
 def test_the_runner_bounds_the_key_delete_grace_as_validation_does():
-    assert load_runner().MAX_KEY_DELETE_GRACE == load_module("lxd_pillar").MAX_KEY_DELETE_GRACE
+    assert lxd_cluster_removal.MAX_KEY_DELETE_GRACE == load_module("lxd_pillar").MAX_KEY_DELETE_GRACE
 
 
 def test_a_runs_lock_lasts_as_long_as_its_join_chain_may_wait():
