@@ -8,8 +8,6 @@ The join chain is in ``lxd_join``; removal in ``lxd_membership``;
 evacuation, restore and an upgrade's health checks in ``lxd_maintenance``.
 """
 
-import json
-import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -135,19 +133,15 @@ def address_drift(settings=None):
     ]
 
 
-# What a member awaits of the other members (its part of a pool defined,
-# the keeper's change of the shared settings) has no LXD event: it asks
-# LXD again at this pace.
-MEMBERS_POLL_SECONDS = 0.5
-
-
 def shared_settings_keeper(mode):
     """
-    Return None when this daemon keeps the settings a cluster shares
-    (trusted clients, ``core.proxy_*``) itself: it is standalone, or the
-    first online member by name, so that one member acts per run and every
-    member's ``state.apply lxd`` agrees on which. Otherwise return who keeps
-    them, as a phrase for state comments.
+    Return who keeps the settings a cluster shares (trusted clients,
+    ``core.proxy_*``): ``member`` is the member that keeps them when it is
+    another one (None when this daemon keeps them, or is not clustered
+    yet); ``where`` says so as a phrase for state comments, None when this
+    daemon keeps them itself (standalone, or the first online member by
+    name, so that one member acts per run and every member's ``state.apply
+    lxd`` agrees on which).
 
     CLI Example:
 
@@ -155,93 +149,19 @@ def shared_settings_keeper(mode):
 
         salt '*' lxd_cluster.shared_settings_keeper cluster
     """
-    return _keeper(mode)[1]
-
-
-def _keeper(mode):
-    """``(keeper, phrase)``: the member that keeps the shared settings
-    when it is another one (None when this daemon keeps them, or is not
-    clustered yet), and :py:func:`shared_settings_keeper`'s answer."""
     if mode != "cluster":
-        return None, None
+        return {"member": None, "where": None}
     state = __salt__["lxd.cluster"]()
     if not state["enabled"]:
-        return None, "set by the bootstrap member once the cluster is formed"
+        return {"member": None,
+                "where": "set by the bootstrap member once the cluster is formed"}
     online = sorted(
         name for name, member in __salt__["lxd.cluster_members"]().items()
         if member["status"] == rules.ONLINE
     )
     if online and online[0] != state["server_name"]:
-        return online[0], f"kept by member {online[0]} for the cluster"
-    return None, None
-
-
-def await_shared_settings(mode, pending, what, test=False):
-    """
-    Check, on a member that does not keep its cluster's shared settings
-    (see :py:func:`shared_settings_keeper`), that the cluster holds what
-    this member's own pillar asks of them: ``pending`` is a function
-    returning those changes (``{key: {"old", "new"}}``, fit to show:
-    secrets masked) against the settings as LXD holds them now. Returns None when this daemon keeps
-    the settings itself (the caller makes the changes); otherwise the
-    outcome for a state about ``what`` (``result``, ``changes``,
-    ``comment``). This member changes nothing: when changes are pending it
-    waits for the keeper (which may be applying them in the same run) at
-    most ``lxd:timeouts:request`` seconds, then fails naming the keeper;
-    with ``test`` it reports them pending at once. Not for the command line
-    (``pending`` is a Python function).
-    """
-    keeper, elsewhere = _keeper(mode)
-    if elsewhere is None:
-        return None
-    outcome = {"result": True, "changes": {}, "comment": f"The {what} are {elsewhere}."}
-    if keeper is None:
-        return outcome
-    if test:
-        left = pending()
-    else:
-        bound = _settings()["timeouts"]["request"]
-        left = await_members(pending, bound)
-    if not left:
-        outcome["comment"] = (f"The {what} are {elsewhere}, and hold what this member's "
-                              "pillar asks.")
-        return outcome
-    asked = (f"{keeper} keeps the cluster's shared settings; the cluster still has "
-             f"{_listed(left, 'old')}, this member's pillar asks {_listed(left, 'new')}")
-    if test:
-        return {"result": None, "changes": left,
-                "comment": f"{asked}: pending until lxd is applied on {keeper}."}
-    return {"result": False, "changes": {},
-            "comment": (f"{asked}: apply lxd on {keeper}, or give both the same pillar "
-                        f"(waited {bound} s, lxd:timeouts:request); nothing was changed.")}
-
-
-def _listed(changes, side):
-    """One side of ``{key: {"old", "new"}}`` changes, for a comment."""
-    return "; ".join(
-        f"{key}: {'absent' if change[side] is None else json.dumps(change[side])}"
-        for key, change in sorted(changes.items())
-    )
-
-
-def await_members(pending, timeout=None):
-    """
-    Wait for what this member awaits of the other members of its cluster
-    (their part of a pool or network defined, the keeper's change of the
-    shared settings), which LXD has no event for: ``pending`` is a function
-    saying what is still awaited, as LXD holds it now. Asks it every
-    ``MEMBERS_POLL_SECONDS`` until it returns nothing or ``timeout``
-    seconds (default ``lxd:timeouts:request``) are up, and returns its last
-    answer (empty: everything came). Not for the command line (``pending``
-    is a Python function).
-    """
-    bound = _settings()["timeouts"]["request"] if timeout is None else timeout
-    deadline = time.monotonic() + bound
-    while True:
-        left = pending()
-        if not left or time.monotonic() >= deadline:
-            return left
-        time.sleep(MEMBERS_POLL_SECONDS)
+        return {"member": online[0], "where": f"kept by member {online[0]} for the cluster"}
+    return {"member": None, "where": None}
 
 
 def upgrade_status(parameters=None):

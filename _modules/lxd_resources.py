@@ -27,11 +27,12 @@ import copy
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_secrets, lxd_settings, lxd_values
+    from saltext.lxd.utils import lxd_secrets, lxd_settings, lxd_shared_settings, lxd_values
     from saltext.lxd.utils.lxd_names import MANAGED_MARKER
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_secrets
     import lxd_settings
+    import lxd_shared_settings
     import lxd_values
     from lxd_names import MANAGED_MARKER
 
@@ -124,7 +125,7 @@ def _role(mode):
     state = __salt__["lxd.cluster"]()
     if not state["enabled"]:
         return False, False, ["applied once this member is clustered (lxd.cluster)"]
-    elsewhere = __salt__["lxd_cluster.shared_settings_keeper"](mode)
+    elsewhere = __salt__["lxd_cluster.shared_settings_keeper"](mode)["where"]
     notes = [f"cluster-wide changes are {elsewhere}"] if elsewhere else []
     return state["server_name"], not elsewhere, notes
 
@@ -384,7 +385,7 @@ def _await_every_member(step, bound):
     this member gives."""
     kind, name, keys = step["kind"], step["name"], step["member_keys"]
     members = set(__salt__["lxd.cluster_members"](refresh=True))
-    missing = __salt__["lxd_cluster.await_members"](
+    missing = lxd_shared_settings.await_members(
         lambda: sorted(members - set(_metadata(step).get("locations") or [])), bound)
     if missing:
         raise CommandExecutionError(

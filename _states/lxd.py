@@ -14,9 +14,11 @@ States for the LXD daemon (over the ``lxd`` execution module).
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_secrets
+    from saltext.lxd.utils import lxd_secrets, lxd_settings, lxd_shared_settings
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_secrets
+    import lxd_settings
+    import lxd_shared_settings
 
 __virtualname__ = "lxd"
 
@@ -135,24 +137,32 @@ def listening(name, listeners=None, addresses=None):
     return _server_config(ret, wanted, "listeners")
 
 
-def proxied(name, http=None, https=None, no_proxy=None, mode="standalone"):
+def proxied(name, http=None, https=None, no_proxy=None, mode="standalone", timeout=None):
     """
     Ensure LXD's ``core.proxy_http``, ``core.proxy_https`` and
     ``core.proxy_ignore_hosts`` are as ``lxd:proxy`` says, each defaulting
     to the minion's own proxy settings; an empty value unsets its key. The
     keys are shared by a cluster: there one member sets them, and the
-    others fail when the cluster does not hold what they ask (see
-    ``lxd_cluster.await_shared_settings``).
+    others wait for the member that keeps them, then fail when the cluster
+    does not hold what they ask (see ``lxd_shared_settings``).
 
     mode
         ``lxd:mode``.
+
+    timeout
+        ``lxd:timeouts:request`` (its value when not given): how long a
+        member that does not keep the shared settings waits for the one
+        that does.
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    if timeout is None:
+        timeout = lxd_settings.minion_settings(__context__, __salt__)["timeouts"]["request"]
     try:
         wanted = __salt__["lxd_server.proxy_config"](http, https, no_proxy)
-        shared = __salt__["lxd_cluster.await_shared_settings"](
-            mode, lambda: lxd_secrets.masked(_config_changes(wanted, refresh=True)),
-            "proxy settings", test=__opts__["test"])
+        shared = lxd_shared_settings.outcome(
+            __salt__["lxd_cluster.shared_settings_keeper"](mode),
+            lambda: lxd_secrets.masked(_config_changes(wanted, refresh=True)),
+            "proxy settings", test=__opts__["test"], timeout=timeout)
     except CommandExecutionError as exc:
         return _failed(ret, f"The proxy settings could not be read: {exc}")
     if shared is not None:

@@ -12,6 +12,7 @@ lxd-proxy:
     - https: {{ lxd.proxy.https | json }}
     - no_proxy: {{ lxd.proxy.no_proxy | json }}
     - mode: {{ lxd.mode | json }}
+    - timeout: {{ lxd.timeouts.request | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid
       - sls: {{ tplroot }}.install

@@ -15,6 +15,7 @@ lxd-trusted-clients:
     - cluster: {{ lxd.cluster.name | json }}
     - metrics: {{ lxd.listen.metrics | json }}
     - mode: {{ lxd.mode | json }}
+    - timeout: {{ lxd.timeouts.request | json }}
     - require:
       - lxd_pillar: lxd-pillar-valid
       - sls: {{ tplroot }}.install

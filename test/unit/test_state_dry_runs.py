@@ -287,20 +287,20 @@ def salt_lxd_trust(**overrides):
     plan = {"changes": {"ci": {"old": None, "new": "trusted"}}, "steps": [("add", "ci")]}
     return Salt({
         "lxd_trust.wanted": lambda clients, cluster, metrics, client_minions: {"notes": []},
-        "lxd_cluster.await_shared_settings": lambda mode, changes, what, test: None,
+        "lxd_cluster.shared_settings_keeper": lambda mode: {"member": None, "where": None},
         "lxd_trust.plan_for": lambda wanted: plan,
         **overrides,
     })
 
 
 def test_lxd_trust_clients_trusted_dry_run_lists_the_plan():
-    ret = state("lxd_trust", salt_lxd_trust()).clients_trusted("trust", {"ci": {}})
+    ret = state("lxd_trust", salt_lxd_trust()).clients_trusted("trust", {"ci": {}}, timeout=5)
     assert ret["result"] is None and ret["changes"] == {"ci": {"old": None, "new": "trusted"}}
 
 
 def test_lxd_trust_clients_trusted_refuses_a_bad_certificate_naming_the_client():
     salt = salt_lxd_trust(**{"lxd_trust.wanted": fails("lxd:trust:clients:ci: no cert")})
-    ret = state("lxd_trust", salt, test=False).clients_trusted("trust", {"ci": {}})
+    ret = state("lxd_trust", salt, test=False).clients_trusted("trust", {"ci": {}}, timeout=5)
     assert ret["result"] is False and ret["changes"] == {}
     assert "lxd:trust:clients:ci" in ret["comment"]
 
