@@ -13,12 +13,15 @@ from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
     from saltext.lxd.utils import lxd_cluster_rules as rules
+    from saltext.lxd.utils import lxd_settings
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_cluster_rules as rules
+    import lxd_settings
 
 __virtualname__ = "lxd_cluster"
 
 CLUSTER_PORT = 8443
+
 
 def __virtual__():
     if "lxd.reachable" not in __salt__:
@@ -27,12 +30,13 @@ def __virtual__():
 
 
 def _settings():
-    return __salt__["lxd_pillar.merge"]()
+    """This module's one resolution of the settings (``lxd_pillar.merge``'s)."""
+    return lxd_settings.minion_settings(__context__, __salt__)
 
 
 def _use_parameters(parameters):
     if parameters is not None:
-        __salt__["lxd_pillar.use_parameters"](parameters)
+        lxd_settings.use_parameters(__context__, parameters)
 
 
 def identity():
@@ -84,7 +88,7 @@ def status(parameters=None):
     (``lxd.installed``) answers ``installed: False`` without asking it; a
     daemon that is installed but does not answer is an error. The
     ``lxd_cluster.plan`` runner reads this from every cluster minion,
-    sending the formula's ``parameters`` (see ``lxd_pillar.use_parameters``).
+    sending the formula's ``parameters`` (see ``lxd_settings.use_parameters``).
 
     CLI Example:
 
@@ -172,7 +176,7 @@ def upgrade_status(parameters=None):
     None when not installed or not a snap install) and ``members`` (the
     member names this daemon knows; empty when it does not answer). The
     ``lxd_cluster.upgrade_plan`` runner reads this from every member,
-    sending the formula's ``parameters`` (see ``lxd_pillar.use_parameters``).
+    sending the formula's ``parameters`` (see ``lxd_settings.use_parameters``).
 
     CLI Example:
 

@@ -24,10 +24,13 @@ from salt.utils.versions import LooseVersion
 
 try:  # installed as the saltext-lxd package
     from saltext.lxd.utils import lxd_cluster_rules as rules
+    from saltext.lxd.utils import lxd_mine_requests, lxd_settings
     from saltext.lxd.utils.lxd_names import MINE_JOIN_OFFER, MINE_JOIN_REPORT
     from saltext.lxd.utils.lxd_settings import expiry_seconds
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_cluster_rules as rules
+    import lxd_mine_requests
+    import lxd_settings
     from lxd_names import MINE_JOIN_OFFER, MINE_JOIN_REPORT
     from lxd_settings import expiry_seconds
 
@@ -44,7 +47,8 @@ def __virtual__():
 
 
 def _settings():
-    return __salt__["lxd_pillar.merge"]()
+    """This module's one resolution of the settings (``lxd_pillar.merge``'s)."""
+    return lxd_settings.minion_settings(__context__, __salt__)
 
 
 def _join_offer(member, run=None):
@@ -244,7 +248,7 @@ def offer_joins(joiners, run):
         salt lxd1 lxd_join.offer_joins '[{minion: lxd4, member: lxd4}]' r1
     """
     outcomes = {}
-    with __salt__["lxd_mine.session"]():
+    with lxd_mine_requests.session(__opts__, __context__):
         for joiner in joiners:
             outcomes[joiner["minion"]] = _offer_join(joiner["minion"], joiner["member"], run)
     return outcomes
@@ -286,8 +290,8 @@ def _offer_join(minion, member, run):
 def _await_report(minion, run, states, bound):
     """``minion``'s join report of ``run`` once it is in one of ``states``,
     or None after ``bound`` seconds."""
-    return __salt__["lxd_mine.wait_for"](
-        minion, MINE_JOIN_REPORT,
+    return lxd_mine_requests.wait_for(
+        __opts__, __context__, minion, MINE_JOIN_REPORT,
         lambda report: report.get("run") == run and report.get("state") in states, bound)
 
 
@@ -377,11 +381,12 @@ def join(coordinator, run, member, address, preseed, position=0):
         salt lxd4 lxd_join.join lxd1 r1 lxd4 10.0.0.4:8443 '{}' 2
     """
     timeout = (position + 1) * sum(_chain_bounds())
-    with __salt__["lxd_mine.session"]():
+    with lxd_mine_requests.session(__opts__, __context__):
         report_join(coordinator, run, "ready")
         try:
-            offer = __salt__["lxd_mine.wait_for"](
-                coordinator, MINE_JOIN_OFFER.format(minion=__grains__["id"]),
+            offer = lxd_mine_requests.wait_for(
+                __opts__, __context__, coordinator,
+                MINE_JOIN_OFFER.format(minion=__grains__["id"]),
                 lambda offer: offer.get("run") == run, timeout)
             if offer is None:
                 raise CommandExecutionError(

@@ -13,21 +13,17 @@ master has stored it. A masterless minion uses Salt's own functions.
 :py:func:`entry` reads back what the master holds; every host's state run
 checks its entries, so they are read together, in one request per run.
 
-:py:func:`wait_for` waits for another minion's entry (a join offer, a join
-report), asking the master every ``POLL_SECONDS``: the mine has no way to
-be waited on. Within :py:func:`session`, every request of this module goes
-over one channel (opening one takes tens of milliseconds).
+Waiting for another minion's entry (a join offer, a join report), and
+sessions whose requests share one channel, are ``lxd_mine_requests``'s.
 """
 
-import contextlib
-import threading
-import time
 
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_salt_compat
+    from saltext.lxd.utils import lxd_mine_requests, lxd_salt_compat
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_mine_requests
     import lxd_salt_compat
 
 __virtualname__ = "lxd_mine"
@@ -39,8 +35,6 @@ HOST_ENTRIES = ("lxd_server",)
 # send is on the command line and what it publishes may be read by every
 # minion: no other entry, and no other function's answer (a token).
 PUBLISHED = {"lxd_server": "lxd_trust.connection_facts", "lxd_client": "lxd_trust.request"}
-# How often wait_for asks the master (one request of a few milliseconds)
-POLL_SECONDS = 0.05
 
 
 def __virtual__():
@@ -150,49 +144,6 @@ def entry(name):
     return known[name]
 
 
-def wait_for(holder, name, accept, timeout):
-    """
-    Wait until minion ``holder``'s mine entry ``name``, as this minion may
-    read it, satisfies ``accept`` (a callable given the value), for at most
-    ``timeout`` seconds. Returns the value, or None when the time is up.
-    Not for the command line: ``accept`` is Python.
-    """
-    load = lxd_salt_compat.mine_get_load(holder, name)
-    deadline = time.monotonic() + timeout
-    with session():
-        while True:
-            value = (_request(load) or {}).get(holder)
-            if value is not None and accept(value):
-                return value
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(POLL_SECONDS)
-
-
-@contextlib.contextmanager
-def session():
-    """
-    A context in which this module's requests to the master share one
-    channel (nested sessions share the outer one). Not for the command
-    line: a Python context manager.
-    """
-    if _channel_key() in __context__:
-        yield
-        return
-    with lxd_salt_compat.request_channel(__opts__) as channel:
-        __context__[_channel_key()] = channel
-        try:
-            yield
-        finally:
-            __context__.pop(_channel_key(), None)
-
-
-def _channel_key():
-    # a minion run with multiprocessing: False runs its jobs in threads
-    # that share __context__
-    return f"lxd_mine.channel.{threading.get_ident()}"
-
-
 def _known():
     return __context__.setdefault("lxd_mine.entries", {})
 
@@ -202,8 +153,4 @@ def _masterless():
 
 
 def _request(load):
-    load = dict(load, id=__opts__["id"])
-    if _channel_key() in __context__:
-        return __context__[_channel_key()].send(load)
-    with lxd_salt_compat.request_channel(__opts__) as channel:
-        return channel.send(load)
+    return lxd_mine_requests.request(__opts__, __context__, load)

@@ -35,24 +35,6 @@ def __virtual__():
     return __virtualname__
 
 
-def use_parameters(parameters):
-    """
-    Take ``parameters`` (``lxd/parameters/defaults.yaml`` as the master
-    serves it) as the formula's defaults for the rest of this run, instead
-    of fetching them: the lxd_cluster runner sends them with the status job
-    it runs on every cluster minion, where a fetch would cost each minion a
-    new channel to the master.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_pillar.use_parameters '{lxd: {mode: standalone}}'
-    """
-    __context__[lxd_settings.PARAMETERS_KEY] = parameters
-    return True
-
-
 def _parameters():
     return lxd_settings.parameters(__context__, __salt__["cp.get_file_str"])
 

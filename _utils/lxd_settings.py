@@ -59,9 +59,17 @@ def parameters(context, get_file_str):
     return context[PARAMETERS_KEY]
 
 
+def use_parameters(context, parameters):
+    """Take ``parameters`` as the formula's defaults for the rest of this run,
+    instead of fetching them: the lxd_cluster runner sends them with the
+    status job it runs on every cluster minion, where a fetch would cost
+    each minion a new channel to the master."""
+    context[PARAMETERS_KEY] = parameters
+
+
 def minion_settings(context, salt):
     """The settings a minion's module runs with (what ``lxd_pillar.merge``
-    returns), for the modules the lxd_pillar module itself calls: with
+    returns), resolved once per module where a module needs them: with
     ``context`` and ``salt`` the module's ``__context__`` and ``__salt__``."""
     return settings(parameters(context, salt["cp.get_file_str"]), salt["config.get"]("lxd", {}))
 

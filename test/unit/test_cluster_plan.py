@@ -15,6 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = yaml.safe_load((REPO / "lxd/parameters/defaults.yaml").read_text())["lxd"]
 
 
+# the formula's parameters, as the master serves them
+DEFAULTS_TEXT = (REPO / "lxd/parameters/defaults.yaml").read_text()
+
+
 def load_runner():
     spec = importlib.util.spec_from_file_location("lxd_cluster_runner",
                                                   REPO / "_runners" / "lxd_cluster.py")
@@ -195,7 +199,9 @@ def test_a_runs_lock_lasts_as_long_as_its_join_chain_may_wait():
     (ready, join, and join again), by the minion module's own numbers."""
     timeouts = {"request": 30, "operation": 600, "command": 600}
     module = load_module("lxd_join")
-    module.__salt__ = {"lxd_pillar.merge": lambda: {"timeouts": timeouts}}
+    module.__context__ = {}
+    module.__salt__ = {"config.get": lambda key, default: {"timeouts": timeouts},
+                       "cp.get_file_str": lambda url: DEFAULTS_TEXT}
     ready, join = module._chain_bounds()
     bound = lxd_cluster_plans.run_bound(timeouts, 3)
     assert bound >= 3 * (ready + 2 * join) + timeouts["command"]

@@ -4,7 +4,9 @@ or used its token without reporting. The mine is the edge here (another
 minion's reports arrive through it); the real chain, with real minions and
 daemons, runs in test/integration/test_cluster.py."""
 
+import contextlib
 import importlib.util
+import types
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,7 @@ def chain(reports, members=(), token_used=False):
     module = load()
     calls = []
 
-    def wait_for(holder, name, accept, timeout):
+    def wait_for(opts, context, holder, name, accept, timeout):
         calls.append(("wait", name, timeout))
         for report in reports:
             if report is not None and accept(report):
@@ -43,14 +45,16 @@ def chain(reports, members=(), token_used=False):
         return call
 
     module.__salt__ = {
-        "lxd_pillar.merge": lambda: {"timeouts": TIMEOUTS},
+        "config.get": lambda key, default: {"timeouts": TIMEOUTS},
+        "cp.get_file_str": lambda url: (REPO / "lxd/parameters/defaults.yaml").read_text(),
         "lxd.cluster_members": lambda refresh=False: {m: {} for m in members},
-        "lxd_mine.session": __import__("contextlib").nullcontext,
-        "lxd_mine.wait_for": wait_for,
         "lxd_mine.store": record("store", True),
         "lxd_mine.delete": record("delete", True),
         "lxd_membership.revoke_join_token": record("revoke", not token_used),
     }
+    module.lxd_mine_requests = types.SimpleNamespace(
+        session=lambda opts, context: contextlib.nullcontext(), wait_for=wait_for)
+    module.__opts__, module.__context__ = {}, {}
     module.__grains__ = {"id": "lxd1"}
     module.publish_join_offer = record("offer", "2099-01-01T00:00:00Z")
     return module, calls

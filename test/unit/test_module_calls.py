@@ -6,15 +6,8 @@ source, so a new call that closes a circle fails here."""
 import re
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 CALL = re.compile(r"""__salt__\[\s*["']([a-z_]+)\.[a-z_]+["']\s*\]""")
-# Being split by concern (issue 24 item 3) in another branch: their circles
-# go with the split.
-CLUSTER_FILES = {"lxd_cluster", "lxd_membership", "lxd_mine"}
-
-
 def call_graph():
     """``{module: set of our modules it calls}`` for _modules/*.py."""
     sources = {path.stem: path.read_text() for path in (REPO / "_modules").glob("*.py")}
@@ -52,14 +45,5 @@ def test_lxd_no_longer_reaches_back_through_snap():
     assert "lxd_pillar" not in graph["lxd_snap"]
 
 
-def test_no_circles_outside_the_cluster_modules():
-    outside = [circle for circle in cycles(call_graph())
-               if not CLUSTER_FILES.intersection(circle)]
-    assert outside == []
-
-
-@pytest.mark.xfail(strict=True, reason="lxd_cluster, lxd_membership and lxd_mine are "
-                   "being split by concern in another branch (issue 24 item 3); "
-                   "lxd_pillar <-> lxd_cluster goes with that split")
 def test_no_circles():
     assert cycles(call_graph()) == []

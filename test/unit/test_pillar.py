@@ -38,10 +38,10 @@ def test_defaults_are_read_from_the_formula(lxd_pillar):
     assert lxd_pillar.merge(pillar={}) == DEFAULTS
 
 
-def test_parameters_given_by_the_master_are_used_instead_of_the_file(lxd_pillar):
+def test_parameters_given_by_the_master_are_used_instead_of_the_file(loaders, lxd_pillar):
     # the lxd_cluster runner sends them with its status job
     given = {"lxd": dict(DEFAULTS, timeouts=dict(DEFAULTS["timeouts"], request=7))}
-    assert lxd_pillar.use_parameters(given) is True
+    lxd_settings.use_parameters(loaders.context, given)
     assert lxd_pillar.merge(pillar={})["timeouts"]["request"] == 7
     assert lxd_pillar.merge(pillar={"timeouts": {"request": 9}})["timeouts"]["request"] == 9
 
