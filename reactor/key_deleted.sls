@@ -2,7 +2,7 @@
     remove its LXD cluster member (lxd:cluster:remove_on_key_delete), flush
     its mine data, and stop trusting it as an LXD client
     (lxd_cluster.on_key_deleted does all three, in that order). See
-    README.rst, "Removing members" and "Trusted clients". #}
+    docs/cluster.rst, "Shrink", and docs/day2.rst, "Trusted clients". #}
 {%- if data.get("act") == "delete" and data.get("id") %}
 
 {#- one runner: the reactor runs its reactions in threads of one process,

@@ -393,7 +393,7 @@ class Hosts:
 
     def teardown(self):
         if os.environ.get("HOSTS_KEEP"):
-            return  # for a look after a failure (see README: the hosts tier)
+            return  # for a look after a failure (see docs/development.rst: the hosts tier)
         for host in self.hosts.values():
             host.stop()
 
