@@ -22,19 +22,22 @@ from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
     from saltext.lxd.utils import lxd_mine_requests, lxd_salt_compat
+    from saltext.lxd.utils.lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_mine_requests
     import lxd_salt_compat
+    from lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
 
 __virtualname__ = "lxd_mine"
 
 # The entries every LXD host keeps published (lxd_mine.published states)
-HOST_ENTRIES = ("lxd_server",)
+HOST_ENTRIES = (MINE_SERVER,)
 # What send publishes: the formula's own entries, each from its function
 # (an LXD host's connection facts, a client minion's request for trust).
 # send is on the command line and what it publishes may be read by every
 # minion: no other entry, and no other function's answer (a token).
-PUBLISHED = {"lxd_server": "lxd_trust.connection_facts", "lxd_client": "lxd_trust.request"}
+PUBLISHED = {MINE_SERVER: "lxd_trust.connection_facts",
+             MINE_CLIENT_REQUEST: "lxd_trust.request"}
 
 
 def __virtual__():
