@@ -16,10 +16,18 @@ import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_addresses, lxd_pillar_rules, lxd_preseed, lxd_schema, lxd_settings
+    from saltext.lxd.utils import (
+        lxd_addresses,
+        lxd_certificates,
+        lxd_pillar_rules,
+        lxd_preseed,
+        lxd_schema,
+        lxd_settings,
+    )
     from saltext.lxd.utils.lxd_schema import MAX_KEY_DELETE_GRACE  # noqa: F401 (the runner's)
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_addresses
+    import lxd_certificates
     import lxd_pillar_rules
     import lxd_preseed
     import lxd_schema
@@ -199,7 +207,7 @@ def _trust_clients(where, value, settings):
     errors = []
     for name, entry in value.items():
         at = f"{where}:{name}"
-        problem = __salt__["lxd_trust.pillar_client_problem"](name)
+        problem = lxd_certificates.pillar_client_problem(name)
         if problem:
             errors.append(f"{at}: {problem}")
             continue
@@ -222,7 +230,7 @@ def _certificate(where, entry):
     if url:
         return []  # its scheme is the table's
     try:
-        __salt__["lxd_trust.normalise_pem"](cert)
+        lxd_certificates.normalise_pem(cert)
     except ValueError as exc:
         return [f"{where}:cert: {exc}"]
     return []

@@ -17,31 +17,32 @@ Those name prefixes mark what the formula manages: a managed certificate
 that is no longer wanted is removed; others are left alone.
 """
 
-import base64
-import json
 import os
-import re
 
 import salt.utils.files
 from salt.exceptions import CommandExecutionError, MinionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_secrets, lxd_settings, lxd_trust_plan
+    from saltext.lxd.utils import (
+        lxd_certificates,
+        lxd_secrets,
+        lxd_settings,
+        lxd_trust_plan,
+        lxd_trust_tokens,
+    )
     from saltext.lxd.utils.lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_certificates
     import lxd_secrets
     import lxd_settings
     import lxd_trust_plan
+    import lxd_trust_tokens
     from lxd_names import MINE_CLIENT_REQUEST, MINE_SERVER
 
 __virtualname__ = "lxd_trust"
 
 PILLAR_PREFIX = lxd_trust_plan.PILLAR_PREFIX
 MINION_PREFIX = lxd_trust_plan.MINION_PREFIX
-PEM_RE = re.compile(
-    r"-----BEGIN CERTIFICATE-----(?P<body>.*?)-----END CERTIFICATE-----", re.DOTALL
-)
-FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8,64}$")
 # What the formula sets on a trusted certificate, compared on every run.
 TRUST_FIELDS = ("name", "type", "restricted", "projects")
 # How long a trust token lasts unless told otherwise: time enough to hand
@@ -78,67 +79,17 @@ def certificates():
     return {cert["fingerprint"]: cert for cert in listed}
 
 
-def name_problem(name):
-    """
-    Return why LXD would refuse ``name`` for a trusted certificate, or
-    None. LXD 5.21.7 and 6.2 and later refuse a name that starts with
-    ``-`` or holds ``/`` (``lxd/certificates.go``, certificatesPost);
-    Incus takes them, but a name the formula writes must work on every
-    daemon it supports.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_trust.name_problem salt:ci/runner
-    """
-    if not isinstance(name, str):
-        return f"is {type(name).__name__}, not a string"
-    if name.startswith("-"):
-        return "starts with '-'"
-    if "/" in name:
-        return "holds '/'"
-    return None
-
-
-def pillar_client_problem(key):
-    """
-    Return why the entry ``key`` of ``lxd:trust:clients`` cannot name a
-    certificate (trusted as ``salt:<key>``), or None.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_trust.pillar_client_problem ci/runner
-    """
-    if not isinstance(key, str):
-        return f"a client's name must be a string, not {type(key).__name__} ({key!r})"
-    problem = name_problem(PILLAR_PREFIX + key)
-    if problem:
-        return (f"it would be trusted as {PILLAR_PREFIX + key!r}, which {problem}: "
-                "LXD refuses such certificate names")
-    return None
-
-
 def _check_name(name):
-    problem = name_problem(name)
+    problem = lxd_certificates.name_problem(name)
     if problem:
         raise CommandExecutionError(
             f"name: {name!r} {problem}: LXD refuses such certificate names")
 
 
-def add_certificate(name, pem, type="client", restricted=False, projects=None):
-    """
-    Trust the PEM certificate ``pem`` as ``name``; ``restricted`` limits it
-    to ``projects``. (``lxd_trust.add`` is the operator's function.)
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd_trust.add_certificate ci "$(cat ci.crt)" restricted=true projects='[ci]'
-    """
+def _add_certificate(name, pem, type="client", restricted=False, projects=None):
+    """Trust the PEM certificate ``pem`` as ``name``; ``restricted`` limits
+    it to ``projects``. Returns its fingerprint. (:py:func:`add` is the
+    operator's function.)"""
     _check_name(name)
     body = "".join(
         line for line in pem.strip().splitlines() if not line.startswith("-----")
@@ -150,33 +101,18 @@ def add_certificate(name, pem, type="client", restricted=False, projects=None):
     return __salt__["lxd.certificate_fingerprint"](pem)
 
 
-def update_certificate(fingerprint, name, type="client", restricted=False, projects=None):
-    """
-    Set the name, type and project restriction of the trusted certificate
-    ``fingerprint``.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd_trust.update_certificate 2e9be19a... ci restricted=true projects='[ci]'
-    """
+def _update_certificate(fingerprint, name, type="client", restricted=False, projects=None):
+    """Set the name, type and project restriction of the trusted
+    certificate ``fingerprint``."""
     __salt__["lxd.request"]("PATCH", f"certificates/{fingerprint}", {
         "name": name, "type": type, "restricted": restricted, "projects": projects or [],
     })
     return True
 
 
-def delete_certificate(fingerprint):
-    """
-    Stop trusting the certificate ``fingerprint`` (full, or a unique prefix).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd_trust.delete_certificate 2e9be19a
-    """
+def _delete_certificate(fingerprint):
+    """Stop trusting the certificate ``fingerprint`` (full, or a unique
+    prefix). (:py:func:`remove` is the operator's function.)"""
     __salt__["lxd.request"]("DELETE", f"certificates/{fingerprint}")
     return True
 
@@ -212,36 +148,16 @@ def issue_trust_token(name, restricted=False, projects=None, expiry=TRUST_TOKEN_
         "name": name, "type": "client", "token": True,
         "restricted": restricted, "projects": projects or [],
     }, wait=False, unmasked=True)
-    grant = created["metadata"]
-    token = {
-        "client_name": name,
-        "fingerprint": grant["fingerprint"],
-        "addresses": grant["addresses"],
-        "secret": grant["secret"],
-        "expires_at": grant.get("expiresAt", "0001-01-01T00:00:00Z"),
-    }
-    issued = {
-        "name": name,
-        # LXD writes year 1 for a token that never expires
-        "expires_at": None if token["expires_at"].startswith("0001-") else token["expires_at"],
-        "notes": notes,
-        "token": base64.b64encode(json.dumps(token).encode()).decode(),
-    }
+    issued = lxd_trust_tokens.issued(name, created["metadata"], notes)
     return issued if unmasked else lxd_secrets.masked(issued)
 
 
 def _expiry_seconds(expiry):
-    """The longest time LXD expiry ``expiry`` can mean, in seconds; an
-    error naming ``expiry`` when it is not one."""
+    """The longest time LXD expiry ``expiry`` can mean, in seconds."""
     try:
-        seconds = lxd_settings.expiry_seconds(str(expiry))
-    except (KeyError, ValueError, IndexError):
-        seconds = 0
-    if seconds <= 0:
-        raise CommandExecutionError(
-            f"expiry: {expiry!r} is not an LXD expiry (e.g. 1H, 1d 12H)"
-        )
-    return seconds
+        return lxd_trust_tokens.expiry_seconds(expiry)
+    except ValueError as exc:
+        raise CommandExecutionError(str(exc)) from exc
 
 
 def _bound_token_expiry(expiry, seconds):
@@ -262,63 +178,9 @@ def _bound_token_expiry(expiry, seconds):
             "every trust token issued from now on expires within it"]
 
 
-# ---------------------------------------------------------------- certificates
-
-
-def normalise_pem(text):
-    """
-    Return ``text`` as a canonical PEM certificate. Whitespace inside it may
-    have been re-flowed (a PEM pasted on one line, as ``cert=$(cat
-    client.crt)`` gives): the base64 body is re-wrapped at 64 characters.
-    Raises ValueError when it is not one parsable X.509 certificate.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_trust.normalise_pem "$(cat client.crt)"
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"must be a PEM certificate, not {type(text).__name__}")
-    found = PEM_RE.findall(text)
-    if len(found) != 1:
-        raise ValueError(
-            "not a PEM certificate (expected one -----BEGIN CERTIFICATE----- "
-            f"block, found {len(found)})"
-        )
-    body = "".join(found[0].split())
-    try:
-        der = base64.b64decode(body, validate=True)
-    except ValueError as exc:
-        raise ValueError(f"not a PEM certificate: its body is not base64 ({exc})") from exc
-    _parse_der(der)
-    lines = [body[start:start + 64] for start in range(0, len(body), 64)]
-    return "\n".join(
-        ["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----", ""]
-    )
-
-
-def _parse_der(der):
-    # cryptography comes with pylxd, which the lxd module needs anyway
-    from cryptography import x509
-
-    try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
-        raise ValueError(f"not an X.509 certificate: {exc}") from exc
-
-
-def load(cert=None, cert_url=None):
-    """
-    Return the PEM certificate given inline (``cert``) or at ``cert_url``
-    (``https://``, ``http://`` or ``salt://``), normalised.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_trust.load cert_url=salt://certs/ci.crt
-    """
+def _load(cert=None, cert_url=None):
+    """The PEM certificate given inline (``cert``) or at ``cert_url``
+    (``https://``, ``http://`` or ``salt://``), normalised."""
     if bool(cert) == bool(cert_url):
         raise CommandExecutionError("give exactly one of cert and cert_url")
     if cert_url:
@@ -329,33 +191,9 @@ def load(cert=None, cert_url=None):
         if not cert:
             raise CommandExecutionError(f"could not fetch a certificate from {cert_url}")
     try:
-        return normalise_pem(cert)
+        return lxd_certificates.normalise_pem(cert)
     except ValueError as exc:
         raise CommandExecutionError(str(exc)) from exc
-
-
-def parse_fingerprint(fingerprint):
-    """
-    Return a certificate fingerprint as LXD writes it (lowercase hex), from
-    that form, a colon-separated one, or ``openssl x509 -fingerprint``'s
-    ``sha256 Fingerprint=AB:CD:...``; a unique prefix of 8 or more digits
-    is enough.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_trust.parse_fingerprint 'sha256 Fingerprint=AB:CD:EF:01:23:45:67:89'
-    """
-    text = str(fingerprint).strip()
-    text = re.sub(r"^sha-?256\s+fingerprint\s*=\s*", "", text, flags=re.IGNORECASE)
-    text = text.replace(":", "").lower()
-    if not FINGERPRINT_RE.match(text):
-        raise CommandExecutionError(
-            f"{fingerprint!r} is not a SHA-256 fingerprint (hex, optionally with "
-            "colons or openssl's 'sha256 Fingerprint=' prefix; at least 8 digits)"
-        )
-    return text
 
 
 # ---------------------------------------------------------------- by hand
@@ -393,11 +231,11 @@ def add(name, cert=None, cert_url=None, projects=None, type="client"):
 
         salt lxd1 lxd_trust.add ci-runner cert="$(cat ci.crt)" projects=default,ci
     """
-    pem = load(cert, cert_url)
+    pem = _load(cert, cert_url)
     fingerprint = __salt__["lxd.certificate_fingerprint"](pem)
     restricted, projects = lxd_trust_plan.projects(projects)
     try:
-        add_certificate(
+        _add_certificate(
             name, pem, type=type, restricted=restricted, projects=projects
         )
     except CommandExecutionError:
@@ -411,7 +249,7 @@ def add(name, cert=None, cert_url=None, projects=None, type="client"):
 def remove(fingerprint):
     """
     Stop trusting the certificate with this ``fingerprint`` (any form
-    :py:func:`parse_fingerprint` reads). Returns the removed certificate's
+    ``lxd_certificates.parse_fingerprint`` reads). Returns the removed certificate's
     full fingerprint and name.
 
     CLI Example:
@@ -420,13 +258,16 @@ def remove(fingerprint):
 
         salt lxd1 lxd_trust.remove 'sha256 Fingerprint=2E:9B:E1:9A:BE:68:96:EE'
     """
-    wanted = parse_fingerprint(fingerprint)
+    try:
+        wanted = lxd_certificates.parse_fingerprint(fingerprint)
+    except ValueError as exc:
+        raise CommandExecutionError(str(exc)) from exc
     matches = {fp: cert for fp, cert in trusted().items() if fp.startswith(wanted)}
     if len(matches) != 1:
         found = "none" if not matches else "several; give more digits"
         raise CommandExecutionError(f"no single trusted certificate {wanted}: {found}")
     ((full, cert),) = matches.items()
-    delete_certificate(full)
+    _delete_certificate(full)
     return {"fingerprint": full, "name": cert["name"]}
 
 
@@ -471,13 +312,7 @@ def _token_file(name):
     refused."""
     name = str(name)
     directory = os.path.join(__opts__["cachedir"], TOKEN_DIR)
-    problem = None
-    if name in ("", ".") or "/" in name or ".." in name:
-        problem = "names a path, not a file"
-    elif name.startswith("-"):
-        problem = "starts with '-'"
-    elif any(ord(char) < 32 or ord(char) == 127 for char in name):
-        problem = "holds control characters"
+    problem = lxd_trust_tokens.file_name_problem(name)
     if problem:
         raise CommandExecutionError(
             f"name: {name!r} {problem}: a client's name is the token's file name "
@@ -512,9 +347,10 @@ def wanted(clients=None, cluster=None, metrics=False, client_minions=None):
     Return the certificates the formula wants trusted, from pillar and the
     mine, not from LXD: ``clients`` (``lxd:trust:clients``) and the client
     minions asking cluster ``cluster`` for trust that the rules
-    ``client_minions`` (``lxd:trust:client_minions``) allow
-    (:py:func:`requests`); ``metrics`` says whether the metrics listener is
-    on (certificates of type ``metrics`` are trusted only then). Returns
+    ``client_minions`` (``lxd:trust:client_minions``) allow (the first
+    rule by name that targets a minion); ``metrics`` says whether the
+    metrics listener is on (certificates of type ``metrics`` are trusted
+    only then). Returns
     ``{"certificates": {LXD name: {...}}, "unwanted": [fingerprints pillar
     revokes], "notes": [...]}``.
 
@@ -524,7 +360,7 @@ def wanted(clients=None, cluster=None, metrics=False, client_minions=None):
 
         salt lxd1 lxd_trust.wanted "$(salt-call --out=json pillar.get lxd:trust:clients)"
     """
-    minion_requests = requests(cluster, client_minions) if cluster else {}
+    minion_requests = _requests(cluster, client_minions) if cluster else {}
     certs, unwanted, notes = _wanted(clients or {}, minion_requests)
     for name in [name for name, entry in certs.items() if entry["type"] == "metrics"]:
         if not metrics:
@@ -561,13 +397,13 @@ def apply(steps):
     """
     for action, name, old, entry in steps:
         if action == "remove":
-            delete_certificate(entry["fingerprint"])
+            _delete_certificate(entry["fingerprint"])
         elif action == "add":
-            add_certificate(name, entry["pem"], **lxd_trust_plan.written(entry))
+            _add_certificate(name, entry["pem"], **lxd_trust_plan.written(entry))
         elif action == "re-add":
             _readd(name, old, entry)
         else:
-            update_certificate(entry["fingerprint"], name, **lxd_trust_plan.written(entry))
+            _update_certificate(entry["fingerprint"], name, **lxd_trust_plan.written(entry))
     return len(steps)
 
 
@@ -576,11 +412,11 @@ def _readd(name, old, entry):
     (and 5.0.9, 5.21.5) and Incus >= 6.23 refuse to change a trusted
     certificate's type. When adding it back fails, it is trusted again as
     it was (``old``), and the error raised."""
-    delete_certificate(entry["fingerprint"])
+    _delete_certificate(entry["fingerprint"])
     try:
-        add_certificate(name, entry["pem"], **lxd_trust_plan.written(entry))
+        _add_certificate(name, entry["pem"], **lxd_trust_plan.written(entry))
     except CommandExecutionError:
-        add_certificate(old["name"], entry["pem"], **lxd_trust_plan.written(old))
+        _add_certificate(old["name"], entry["pem"], **lxd_trust_plan.written(old))
         raise
 
 
@@ -600,7 +436,7 @@ def _wanted(clients, minion_requests):
         if not present and not (entry.get("cert") or entry.get("cert_url")):
             continue
         try:
-            pem = load(entry.get("cert") or entry.get("certificate"), entry.get("cert_url"))
+            pem = _load(entry.get("cert") or entry.get("certificate"), entry.get("cert_url"))
         except CommandExecutionError as exc:
             raise CommandExecutionError(f"{origin}: {exc}") from exc
         fingerprint = __salt__["lxd.certificate_fingerprint"](pem)
@@ -624,9 +460,7 @@ def _wanted(clients, minion_requests):
 
 
 def _settings():
-    """The formula's settings, from the shared layer rather than the
-    lxd_pillar module, which calls this one's pure checks when it validates:
-    modules must not call each other in circles."""
+    """The formula's settings, merged by the shared layer."""
     return lxd_settings.minion_settings(__context__, __salt__)
 
 
@@ -645,26 +479,18 @@ def request():
     """
     settings = _settings()["client"]
     with salt.utils.files.fopen(settings["cert"]) as handle:
-        certificate = normalise_pem(handle.read())
+        certificate = lxd_certificates.normalise_pem(handle.read())
     return {"cluster": settings["cluster"], "certificate": certificate}
 
 
-def requests(cluster, client_minions=None):
-    """
-    Return, by minion id, the client minions that ask cluster ``cluster``
+def _requests(cluster, client_minions=None):
+    """By minion id, the client minions that ask cluster ``cluster``
     (``lxd:cluster:name`` of the hosts) for trust and that a rule of
     ``client_minions`` (``lxd:trust:client_minions``) allows: the
     certificate from the minion's mine entry, the ``projects`` and ``type``
     from the rule (the first by name that targets it). The master matches
     each rule's target against minion ids; a minion no rule targets gets
-    nothing, whatever it publishes.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt lxd1 lxd_trust.requests default '{ci: {target: "ci-*", projects: [ci]}}'
-    """
+    nothing, whatever it publishes."""
     allowed = {}
     for rule_name, rule in sorted((client_minions or {}).items()):
         published = __salt__["mine.get"](rule["target"], MINE_CLIENT_REQUEST,
@@ -708,28 +534,12 @@ def connection_facts():
     }
 
 
-def hosts_target(cluster):
-    """
-    Return the target of the LXD hosts of cluster ``cluster`` as the
-    master's pillar places them (``lxd:cluster:name`` set to it, ``default``
-    included: a host that leaves it to the default is not found), for the
-    master to match.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt ci1 lxd_trust.hosts_target prod
-    """
-    return f"I@lxd:cluster:name:{cluster}"
-
-
 def servers(cluster=None):
     """
     Return the connection facts of the LXD hosts of cluster ``cluster``
     (default: this client's ``lxd:client:cluster``), by minion id: only
     from minions the master's pillar places in that cluster
-    (:py:func:`hosts_target`), whatever other minions publish.
+    (``lxd_certificates.hosts_target``), whatever other minions publish.
 
     CLI Example:
 
@@ -739,7 +549,7 @@ def servers(cluster=None):
     """
     if cluster is None:
         cluster = _settings()["client"]["cluster"]
-    published = __salt__["mine.get"](hosts_target(cluster), MINE_SERVER, tgt_type="compound")
+    published = __salt__["mine.get"](lxd_certificates.hosts_target(cluster), MINE_SERVER, tgt_type="compound")
     return {minion: facts for minion, facts in published.items() if isinstance(facts, dict)}
 
 
@@ -757,6 +567,6 @@ def forget_minion(minion):
     """
     for fingerprint, cert in trusted().items():
         if cert["name"] == MINION_PREFIX + minion:
-            delete_certificate(fingerprint)
+            _delete_certificate(fingerprint)
             return fingerprint
     return None

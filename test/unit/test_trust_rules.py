@@ -25,6 +25,8 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
+import lxd_certificates
+import lxd_trust_plan
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -144,9 +146,9 @@ def test_the_store_refuses_a_type_change_in_place_as_upstream_does(pem):
     for backend, refusal in TYPE_REFUSAL.items():
         store = TrustStore(backend)
         trust = trust_module(store)
-        fp = trust.add_certificate("salt:ci", pem)
+        fp = trust._add_certificate("salt:ci", pem)
         with pytest.raises(CommandExecutionError, match=refusal):
-            trust.update_certificate(fp, "salt:ci", type="metrics")
+            trust._update_certificate(fp, "salt:ci", type="metrics")
 
 
 def test_other_changes_stay_in_place(pem):
@@ -182,7 +184,7 @@ def test_a_name_lxd_refuses_is_refused_before_any_request(pem, name, problem):
             "name": name, "type": "client", "certificate": pem, "restricted": False,
             "projects": []})
     store.requests.clear()
-    for refused in (lambda: trust.add_certificate(name, pem),
+    for refused in (lambda: trust._add_certificate(name, pem),
                     lambda: trust.issue_trust_token(name)):
         with pytest.raises(CommandExecutionError,
                            match=f"name: '{name}' {problem}: LXD refuses such"):
@@ -191,9 +193,8 @@ def test_a_name_lxd_refuses_is_refused_before_any_request(pem, name, problem):
 
 
 def test_the_names_the_formula_gives_pass_the_rule():
-    trust = trust_module(TrustStore("lxd"))
     # a pillar key is prefixed: one starting with '-' makes a name LXD takes
     for key in ("ci-runner", "-ci", "ci.runner:2"):
-        assert trust.pillar_client_problem(key) is None
-    assert trust.name_problem(trust.MINION_PREFIX + "ci1.example.net") is None
-    assert "holds '/'" in trust.pillar_client_problem("ci/runner")
+        assert lxd_certificates.pillar_client_problem(key) is None
+    assert lxd_certificates.name_problem(lxd_trust_plan.MINION_PREFIX + "ci1.example.net") is None
+    assert "holds '/'" in lxd_certificates.pillar_client_problem("ci/runner")
