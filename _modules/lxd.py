@@ -43,12 +43,12 @@ import salt.utils.args
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_settings
-    from saltext.lxd.utils.lxd_backends import BACKENDS
+    from saltext.lxd.utils import lxd_connection, lxd_operations, lxd_settings
     from saltext.lxd.utils.lxd_secrets import masked as _masked
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_connection
+    import lxd_operations
     import lxd_settings
-    from lxd_backends import BACKENDS
     from lxd_secrets import masked as _masked
 
 try:
@@ -101,14 +101,7 @@ def _timeouts():
 
 
 def _connection_settings():
-    settings = __salt__["config.get"]("lxd:connection", {}) or {}
-    return {
-        "url": settings.get("url"),
-        "socket": settings.get("socket"),
-        "cert": settings.get("cert"),
-        "key": settings.get("key"),
-        "verify": settings.get("verify", True),
-    }
+    return lxd_connection.connection_settings(__salt__["config.get"]("lxd:connection", {}))
 
 
 def backend():
@@ -160,16 +153,7 @@ def endpoint():
 
         salt '*' lxd.endpoint
     """
-    settings = _connection_settings()
-    if settings["url"]:
-        return settings["url"]
-    if settings["socket"]:
-        return settings["socket"]
-    local = BACKENDS.get(backend(), BACKENDS["lxd"])
-    if os.environ.get(local["dir_variable"]):
-        return os.path.join(os.environ[local["dir_variable"]], "unix.socket")
-    return next((path for path in local["sockets"] if os.path.exists(path)),
-                local["default_socket"])
+    return lxd_connection.endpoint(_connection_settings(), backend())
 
 
 def _client():
@@ -178,9 +162,7 @@ def _client():
     cache = __context__.setdefault("lxd.clients", {})
     if target not in cache:
         settings = _connection_settings()
-        cert = None
-        if settings["url"] and settings["cert"]:
-            cert = (settings["cert"], settings["key"])
+        cert = lxd_connection.client_cert(settings)
         if not settings["url"] and not os.path.exists(target):
             raise CommandExecutionError(
                 f"LXD is not reachable: no unix socket at {target}"
@@ -308,9 +290,7 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None,
     """
     send = getattr(_node(path), method.lower())
     params = salt.utils.args.clean_kwargs(**params) or None
-    payload = {"json": body}
-    if upload is not None:
-        payload = {"data": upload[0], "headers": upload[1]}
+    payload = lxd_operations.payload(body, upload)
     try:
         answer = _run(send, params=params, **payload) if wait else _sent(send, params, payload)
     finally:
@@ -330,7 +310,7 @@ def _sent(send, params, payload):
 
 def _node(path):
     node = _client().api
-    for part in filter(None, path.strip("/").split("/")):
+    for part in lxd_operations.path_parts(path):
         node = node[part]
     return node
 
@@ -340,9 +320,8 @@ def _run(request, **kwargs):
     answers with an operation, wait for it (see :py:func:`_finished`)."""
     try:
         response = request(**kwargs).json()
-        if response.get("type") != "async":
-            return response.get("metadata")
-        return _finished(response["operation"].rsplit("/", 1)[-1])
+        operation = lxd_operations.operation_id(response)
+        return response.get("metadata") if operation is None else _finished(operation)
     except LXD_ERRORS as exc:
         raise _api_error(exc) from exc
 
@@ -366,19 +345,11 @@ def _finished(operation):
         # LXD from 5.21 and Incus answer 200 at once and later write the
         # end of the wait: a failed operation's error, or "context deadline
         # exceeded", as an error (lxd-6.9 lxd/operations.go operationWaitGet)
-        done = _operation_state(node) or {"status": "Failure", "err": str(exc)}
-    if done["status"] in ("Running", "Pending"):
-        waited = time.monotonic() - started
-        within = (f"within {timeouts['operation']} s" if waited >= timeouts["operation"]
-                  else f"(LXD ended the wait after {waited:.0f} s of {timeouts['operation']} s)")
-        raise CommandExecutionError(
-            f"LXD at {endpoint()} did not finish {done['description']!r} {within} "
-            f"(lxd:timeouts:operation): it is {done['status']} and goes on in the "
-            "background"
-        )
-    if done["status"] != "Success":
-        raise CommandExecutionError(
-            f"LXD refused the request: {done.get('err') or done['status']}")
+        done = lxd_operations.ended_wait(_operation_state(node), str(exc))
+    error = lxd_operations.failure(done, time.monotonic() - started, timeouts["operation"],
+                                   endpoint())
+    if error:
+        raise CommandExecutionError(error)
     return done
 
 
@@ -589,14 +560,7 @@ def backend_drift(wanted=None):
 
         salt '*' lxd.backend_drift incus
     """
-    wanted = wanted or backend()
-    found = server_kind()
-    if found == wanted:
-        return []
-    return [
-        f"lxd:backend: the daemon at {endpoint()} is {found}, not {wanted} "
-        "(set lxd:backend to what runs there, or lxd:connection to reach the other daemon)"
-    ]
+    return lxd_connection.backend_drift(server_kind(), wanted or backend(), endpoint())
 
 
 def config_get(key=None, unmasked=False, refresh=False):
