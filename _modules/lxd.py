@@ -34,10 +34,8 @@ whose ``all()`` issues one extra request per object.
 import copy
 import hashlib
 import logging
-import os
 import ssl
 import time
-import urllib.parse
 
 import salt.utils.args
 from salt.exceptions import CommandExecutionError
@@ -53,12 +51,11 @@ except ImportError:  # synced from _utils: Salt puts the utils directories on sy
 
 try:
     import pylxd
-    import pylxd.client
-    import pylxd.exceptions
-    import requests
 
-    # what a request to the daemon can raise: a refusal, or no (timely) answer
-    LXD_ERRORS = (pylxd.exceptions.LXDAPIException, requests.exceptions.RequestException)
+    try:  # installed as the saltext-lxd package
+        from saltext.lxd.utils import lxd_pylxd
+    except ImportError:  # synced from _utils (it needs pylxd too)
+        import lxd_pylxd
     HAS_PYLXD = True
 except ImportError:
     HAS_PYLXD = False
@@ -161,29 +158,7 @@ def _client():
     target = endpoint()
     cache = __context__.setdefault("lxd.clients", {})
     if target not in cache:
-        settings = _connection_settings()
-        cert = lxd_connection.client_cert(settings)
-        if not settings["url"] and not os.path.exists(target):
-            raise CommandExecutionError(
-                f"LXD is not reachable: no unix socket at {target}"
-            )
-        session = None
-        if settings["url"]:
-            session = pylxd.client.get_session_for_url(
-                target, verify=settings["verify"], cert=cert
-            )
-            # requests lets $REQUESTS_CA_BUNDLE override an explicit verify
-            # (a pinned LXD server certificate): ignore the environment.
-            session.trust_env = False
-        try:
-            client = pylxd.Client(
-                endpoint=target, cert=cert, verify=settings["verify"], session=session,
-                timeout=_timeouts()["request"],
-            )
-        except pylxd.exceptions.ClientConnectionFailed as exc:
-            raise CommandExecutionError(f"LXD is not reachable at {target}: {exc}") from exc
-        except requests.exceptions.RequestException as exc:
-            raise _api_error(exc) from exc
+        client = lxd_pylxd.connect(target, _connection_settings(), _timeouts()["request"])
         client.api.session.hooks["response"].append(_forget_reads_on_write)
         cache[target] = client
         _reads()["/1.0"] = client.host_info
@@ -222,22 +197,13 @@ def _disconnect():
 
 
 def _api_error(exc):
-    """The error to report for what a request raised, naming the daemon
-    when it did not answer."""
-    if isinstance(exc, requests.exceptions.Timeout):
-        return CommandExecutionError(
-            f"LXD at {endpoint()} did not answer within {_timeouts()['request']} s "
-            f"(lxd:timeouts:request): {exc}"
-        )
-    if isinstance(exc, requests.exceptions.RequestException):
-        return CommandExecutionError(f"LXD is not reachable at {endpoint()}: {exc}")
-    return CommandExecutionError(f"LXD refused the request: {exc}")
+    return lxd_pylxd.api_error(exc, endpoint(), _timeouts()["request"])
 
 
 def _metadata(node, **params):
     try:
         return node.get(params=params or None).json()["metadata"]
-    except LXD_ERRORS as exc:
+    except lxd_pylxd.LXD_ERRORS as exc:
         raise _api_error(exc) from exc
 
 
@@ -304,7 +270,7 @@ def _sent(send, params, payload):
     operation it started."""
     try:
         return send(params=params, **payload).json()["metadata"]
-    except LXD_ERRORS as exc:
+    except lxd_pylxd.LXD_ERRORS as exc:
         raise _api_error(exc) from exc
 
 
@@ -322,44 +288,14 @@ def _run(request, **kwargs):
         response = request(**kwargs).json()
         operation = lxd_operations.operation_id(response)
         return response.get("metadata") if operation is None else _finished(operation)
-    except LXD_ERRORS as exc:
+    except lxd_pylxd.LXD_ERRORS as exc:
         raise _api_error(exc) from exc
 
 
 def _finished(operation):
-    """Wait for ``operation``, at most ``lxd:timeouts:operation`` seconds,
-    and return its final state; fail with LXD's error when it failed, and
-    with the state it is in when it has not finished."""
-    timeouts = _timeouts()
-    node = _client().api.operations[operation]
-    started = time.monotonic()
-    try:
-        # LXD answers the wait when the operation ends or its timeout is up
-        done = node.wait.get(
-            params={"timeout": timeouts["operation"]},
-            timeout=timeouts["operation"] + timeouts["request"],
-        ).json()["metadata"]
-    except pylxd.exceptions.LXDAPIException as exc:
-        if exc.response.status_code != 200:
-            raise
-        # LXD from 5.21 and Incus answer 200 at once and later write the
-        # end of the wait: a failed operation's error, or "context deadline
-        # exceeded", as an error (lxd-6.9 lxd/operations.go operationWaitGet)
-        done = lxd_operations.ended_wait(_operation_state(node), str(exc))
-    error = lxd_operations.failure(done, time.monotonic() - started, timeouts["operation"],
-                                   endpoint())
-    if error:
-        raise CommandExecutionError(error)
-    return done
-
-
-def _operation_state(node):
-    """An operation as LXD holds it now; None once LXD dropped it (a few
-    seconds after it ended)."""
-    try:
-        return node.get().json()["metadata"]
-    except pylxd.exceptions.NotFound:
-        return None
+    """Wait for ``operation`` within ``lxd:timeouts:operation`` (see
+    ``lxd_pylxd.finished``)."""
+    return lxd_pylxd.finished(_client().api.operations[operation], _timeouts(), endpoint())
 
 
 def reachable():
@@ -399,13 +335,7 @@ def daemon_state():
         return "ready"
     if "://" in target:
         return "down"
-    # pylxd reports any answer but 200 as "cannot connect": ask directly
-    url = f"{pylxd.client.DEFAULT_SCHEME}{urllib.parse.quote(target, safe='')}/1.0"
-    try:
-        answer = pylxd.client.get_session_for_url(url).get(url, timeout=10)
-    except requests.exceptions.RequestException:
-        return "down"
-    return "held" if answer.status_code == 503 else "down"
+    return lxd_pylxd.unix_socket_state(target)
 
 
 def wait_ready(timeout=None):

@@ -1,10 +1,15 @@
 """How the lxd module chooses its daemon and reads LXD's answers: pure
-functions of _utils/lxd_connection and _utils/lxd_operations. Answers and
+functions of _utils/lxd_connection and _utils/lxd_operations, and the
+errors _utils/lxd_pylxd reports. Answers and
 operation states as LXD writes them (lxd-6.9 shared/api/response.go,
 shared/api/operation.go, shared/api/status_code.go)."""
 
 import lxd_connection
 import lxd_operations
+import lxd_pylxd
+import pytest
+import requests
+from salt.exceptions import CommandExecutionError
 
 INCUS_SOCKETS = ("/var/lib/incus/unix.socket", "/run/incus/unix.socket")
 
@@ -78,3 +83,14 @@ def test_an_operation_succeeds_fails_or_is_still_going_on():
 def test_a_wait_lxd_ended_reports_the_operation_or_the_error():
     assert lxd_operations.ended_wait({"status": "Running"}, "deadline") == {"status": "Running"}
     assert lxd_operations.ended_wait(None, "deadline") == {"status": "Failure", "err": "deadline"}
+
+
+def test_what_a_request_raised_names_the_daemon_and_the_bound(tmp_path):
+    late = lxd_pylxd.api_error(requests.exceptions.ReadTimeout("slow"), "/s", 30)
+    assert str(late) == "LXD at /s did not answer within 30 s (lxd:timeouts:request): slow"
+    gone = lxd_pylxd.api_error(requests.exceptions.ConnectionError("refused"), "/s", 30)
+    assert str(gone) == "LXD is not reachable at /s: refused"
+    missing = str(tmp_path / "unix.socket")
+    with pytest.raises(CommandExecutionError, match="no unix socket at"):
+        lxd_pylxd.connect(missing, settings(), 30)
+    assert lxd_pylxd.unix_socket_state(missing) == "down"
