@@ -196,21 +196,9 @@ def _disconnect():
     _forget_reads()
 
 
-def _api_error(exc):
-    return lxd_pylxd.api_error(exc, endpoint(), _timeouts()["request"])
-
-
-def _metadata(node, **params):
-    try:
-        return node.get(params=params or None).json()["metadata"]
-    except lxd_pylxd.LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-
-
-def _listing(node, **params):
-    """A collection with ``recursion=1``: Incus answers an empty one with
-    null where LXD gives an empty list."""
-    return _metadata(node, recursion=1, **params) or []
+def _daemon():
+    """The daemon's API through this run's client."""
+    return lxd_pylxd.Daemon(_client(), endpoint(), _timeouts())
 
 
 def query(path, unmasked=False, **params):
@@ -228,7 +216,7 @@ def query(path, unmasked=False, **params):
         salt '*' lxd.query resources
         salt '*' lxd.query operations recursion=1
     """
-    found = _metadata(_node(path), **salt.utils.args.clean_kwargs(**params))
+    found = _daemon().metadata(path, **salt.utils.args.clean_kwargs(**params))
     return found if unmasked else _masked(found)
 
 
@@ -254,48 +242,14 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None,
         salt lxd1 lxd.request DELETE cluster/members/lxd4 force=1
         salt lxd1 lxd.request PATCH profiles/default '{description: Default}'
     """
-    send = getattr(_node(path), method.lower())
+    daemon = _daemon()
     params = salt.utils.args.clean_kwargs(**params) or None
-    payload = lxd_operations.payload(body, upload)
     try:
-        answer = _run(send, params=params, **payload) if wait else _sent(send, params, payload)
+        answer = daemon.send(method, path, lxd_operations.payload(body, upload), params, wait)
     finally:
         if reconnect:
             _disconnect()
     return answer if unmasked else _masked(answer)
-
-
-def _sent(send, params, payload):
-    """The metadata LXD answers a request with, without waiting for the
-    operation it started."""
-    try:
-        return send(params=params, **payload).json()["metadata"]
-    except lxd_pylxd.LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-
-
-def _node(path):
-    node = _client().api
-    for part in lxd_operations.path_parts(path):
-        node = node[part]
-    return node
-
-
-def _run(request, **kwargs):
-    """Send a request and return the metadata of LXD's answer; when LXD
-    answers with an operation, wait for it (see :py:func:`_finished`)."""
-    try:
-        response = request(**kwargs).json()
-        operation = lxd_operations.operation_id(response)
-        return response.get("metadata") if operation is None else _finished(operation)
-    except lxd_pylxd.LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-
-
-def _finished(operation):
-    """Wait for ``operation`` within ``lxd:timeouts:operation`` (see
-    ``lxd_pylxd.finished``)."""
-    return lxd_pylxd.finished(_client().api.operations[operation], _timeouts(), endpoint())
 
 
 def reachable():
@@ -418,7 +372,7 @@ def _server(refresh=False):
     """GET /1.0 as the server answered it, secrets included."""
     if refresh:
         _reads().pop("/1.0", None)
-    return _read("/1.0", lambda: _metadata(_client().api))
+    return _read("/1.0", lambda: _daemon().metadata(""))
 
 
 def api_extensions():
@@ -573,7 +527,7 @@ def storage_pools():
 
         salt '*' lxd.storage_pools
     """
-    return _by_name(_client().api.storage_pools)
+    return _by_name("storage-pools")
 
 
 def networks(managed=None):
@@ -587,7 +541,7 @@ def networks(managed=None):
 
         salt '*' lxd.networks managed=True
     """
-    found = _by_name(_client().api.networks)
+    found = _by_name("networks")
     if managed is None:
         return found
     return {name: net for name, net in found.items() if net["managed"] == managed}
@@ -603,7 +557,7 @@ def profiles():
 
         salt '*' lxd.profiles
     """
-    return _by_name(_client().api.profiles)
+    return _by_name("profiles")
 
 
 def projects():
@@ -616,7 +570,7 @@ def projects():
 
         salt '*' lxd.projects
     """
-    return _by_name(_client().api.projects)
+    return _by_name("projects")
 
 
 def cluster():
@@ -631,13 +585,13 @@ def cluster():
 
         salt '*' lxd.cluster
     """
-    return _read("/1.0/cluster", lambda: _metadata(_client().api.cluster))
+    return _read("/1.0/cluster", lambda: _daemon().metadata("cluster"))
 
 
-def _by_name(node):
+def _by_name(path):
     """A listing by name, secrets masked (a profile's cloud-init data, a
     network's BGP passwords): these are read, never written back."""
-    return {item["name"]: _masked(item) for item in _listing(node)}
+    return {item["name"]: _masked(item) for item in _daemon().listing(path)}
 
 
 # ---------------------------------------------------------------- cluster
@@ -662,7 +616,7 @@ def cluster_members(refresh=False):
     if not cluster()["enabled"]:
         return {}
     members = _read("/1.0/cluster/members",
-                    lambda: _listing(_client().api.cluster.members))
+                    lambda: _daemon().listing("cluster/members"))
     return {member["server_name"]: member for member in members}
 
 
@@ -694,7 +648,7 @@ def instances(location=None):
 
         salt '*' lxd.instances location=lxd3
     """
-    found = _listing(_client().api.instances, **{"all-projects": "true"})
+    found = _daemon().listing("instances", **{"all-projects": "true"})
     return {
         f"{item['project']}/{item['name']}": {
             "status": item["status"],

@@ -1,8 +1,9 @@
 """
 How the ``lxd`` module talks to a daemon through pylxd: a client on an
-endpoint, the error to report for what a request raised, the wait for an
-operation, and the answer of a daemon that pylxd cannot connect to. It
-keeps nothing: the module holds the run's client and what it read.
+endpoint, the daemon's API through it (reads, writes and the wait for
+their operations, errors naming the daemon), and the answer of a daemon
+that pylxd cannot connect to. It keeps nothing: the module holds the
+run's client and what it read.
 """
 
 import os
@@ -59,29 +60,78 @@ def api_error(exc, target, request_timeout):
     return CommandExecutionError(f"LXD refused the request: {exc}")
 
 
-def finished(node, timeouts, target):
-    """Wait for the operation at ``node``, at most ``timeouts['operation']``
-    seconds, and return its final state; fail with LXD's error when it
-    failed, and with the state it is in when it has not finished."""
-    started = time.monotonic()
-    try:
-        # LXD answers the wait when the operation ends or its timeout is up
-        done = node.wait.get(
-            params={"timeout": timeouts["operation"]},
-            timeout=timeouts["operation"] + timeouts["request"],
-        ).json()["metadata"]
-    except pylxd.exceptions.LXDAPIException as exc:
-        if exc.response.status_code != 200:
-            raise
-        # LXD from 5.21 and Incus answer 200 at once and later write the
-        # end of the wait: a failed operation's error, or "context deadline
-        # exceeded", as an error (lxd-6.9 lxd/operations.go operationWaitGet)
-        done = lxd_operations.ended_wait(_operation_state(node), str(exc))
-    error = lxd_operations.failure(done, time.monotonic() - started, timeouts["operation"],
-                                   target)
-    if error:
-        raise CommandExecutionError(error)
-    return done
+class Daemon:
+    """The API of the daemon at ``target`` through the pylxd ``client``:
+    reads, and writes that wait for their operations within ``timeouts``
+    (``lxd:timeouts``); what a request raises is reported naming the
+    daemon (:py:func:`api_error`)."""
+
+    def __init__(self, client, target, timeouts):
+        self.client = client
+        self.target = target
+        self.timeouts = timeouts
+
+    def node(self, path):
+        """The pylxd node of ``/1.0/<path>``."""
+        node = self.client.api
+        for part in lxd_operations.path_parts(path):
+            node = node[part]
+        return node
+
+    def error(self, exc):
+        return api_error(exc, self.target, self.timeouts["request"])
+
+    def metadata(self, path, **params):
+        """The metadata of ``GET /1.0/<path>``."""
+        try:
+            return self.node(path).get(params=params or None).json()["metadata"]
+        except LXD_ERRORS as exc:
+            raise self.error(exc) from exc
+
+    def listing(self, path, **params):
+        """A collection with ``recursion=1``: Incus answers an empty one with
+        null where LXD gives an empty list."""
+        return self.metadata(path, recursion=1, **params) or []
+
+    def send(self, method, path, payload, params=None, wait=True):
+        """Send ``method`` to ``/1.0/<path>`` with ``payload`` (see
+        ``lxd_operations.payload``) and return the metadata of LXD's answer;
+        when LXD answers with an operation and ``wait``, wait for it (see
+        :py:meth:`finished`)."""
+        send = getattr(self.node(path), method.lower())
+        try:
+            answer = send(params=params, **payload).json()
+            if not wait:
+                return answer["metadata"]
+            operation = lxd_operations.operation_id(answer)
+            return answer.get("metadata") if operation is None else self.finished(operation)
+        except LXD_ERRORS as exc:
+            raise self.error(exc) from exc
+
+    def finished(self, operation):
+        """Wait for ``operation``, at most ``lxd:timeouts:operation`` seconds,
+        and return its final state; fail with LXD's error when it failed,
+        and with the state it is in when it has not finished."""
+        node = self.client.api.operations[operation]
+        started = time.monotonic()
+        try:
+            # LXD answers the wait when the operation ends or its timeout is up
+            done = node.wait.get(
+                params={"timeout": self.timeouts["operation"]},
+                timeout=self.timeouts["operation"] + self.timeouts["request"],
+            ).json()["metadata"]
+        except pylxd.exceptions.LXDAPIException as exc:
+            if exc.response.status_code != 200:
+                raise
+            # LXD from 5.21 and Incus answer 200 at once and later write the
+            # end of the wait: a failed operation's error, or "context deadline
+            # exceeded", as an error (lxd-6.9 lxd/operations.go operationWaitGet)
+            done = lxd_operations.ended_wait(_operation_state(node), str(exc))
+        error = lxd_operations.failure(done, time.monotonic() - started,
+                                       self.timeouts["operation"], self.target)
+        if error:
+            raise CommandExecutionError(error)
+        return done
 
 
 def _operation_state(node):
