@@ -34,31 +34,28 @@ whose ``all()`` issues one extra request per object.
 import copy
 import hashlib
 import logging
-import os
 import ssl
 import time
-import urllib.parse
 
 import salt.utils.args
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_settings
-    from saltext.lxd.utils.lxd_backends import BACKENDS
+    from saltext.lxd.utils import lxd_connection, lxd_operations, lxd_settings
     from saltext.lxd.utils.lxd_secrets import masked as _masked
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_connection
+    import lxd_operations
     import lxd_settings
-    from lxd_backends import BACKENDS
     from lxd_secrets import masked as _masked
 
 try:
     import pylxd
-    import pylxd.client
-    import pylxd.exceptions
-    import requests
 
-    # what a request to the daemon can raise: a refusal, or no (timely) answer
-    LXD_ERRORS = (pylxd.exceptions.LXDAPIException, requests.exceptions.RequestException)
+    try:  # installed as the saltext-lxd package
+        from saltext.lxd.utils import lxd_pylxd
+    except ImportError:  # synced from _utils (it needs pylxd too)
+        import lxd_pylxd
     HAS_PYLXD = True
 except ImportError:
     HAS_PYLXD = False
@@ -101,14 +98,7 @@ def _timeouts():
 
 
 def _connection_settings():
-    settings = __salt__["config.get"]("lxd:connection", {}) or {}
-    return {
-        "url": settings.get("url"),
-        "socket": settings.get("socket"),
-        "cert": settings.get("cert"),
-        "key": settings.get("key"),
-        "verify": settings.get("verify", True),
-    }
+    return lxd_connection.connection_settings(__salt__["config.get"]("lxd:connection", {}))
 
 
 def backend():
@@ -160,16 +150,7 @@ def endpoint():
 
         salt '*' lxd.endpoint
     """
-    settings = _connection_settings()
-    if settings["url"]:
-        return settings["url"]
-    if settings["socket"]:
-        return settings["socket"]
-    local = BACKENDS.get(backend(), BACKENDS["lxd"])
-    if os.environ.get(local["dir_variable"]):
-        return os.path.join(os.environ[local["dir_variable"]], "unix.socket")
-    return next((path for path in local["sockets"] if os.path.exists(path)),
-                local["default_socket"])
+    return lxd_connection.endpoint(_connection_settings(), backend())
 
 
 def _client():
@@ -177,31 +158,7 @@ def _client():
     target = endpoint()
     cache = __context__.setdefault("lxd.clients", {})
     if target not in cache:
-        settings = _connection_settings()
-        cert = None
-        if settings["url"] and settings["cert"]:
-            cert = (settings["cert"], settings["key"])
-        if not settings["url"] and not os.path.exists(target):
-            raise CommandExecutionError(
-                f"LXD is not reachable: no unix socket at {target}"
-            )
-        session = None
-        if settings["url"]:
-            session = pylxd.client.get_session_for_url(
-                target, verify=settings["verify"], cert=cert
-            )
-            # requests lets $REQUESTS_CA_BUNDLE override an explicit verify
-            # (a pinned LXD server certificate): ignore the environment.
-            session.trust_env = False
-        try:
-            client = pylxd.Client(
-                endpoint=target, cert=cert, verify=settings["verify"], session=session,
-                timeout=_timeouts()["request"],
-            )
-        except pylxd.exceptions.ClientConnectionFailed as exc:
-            raise CommandExecutionError(f"LXD is not reachable at {target}: {exc}") from exc
-        except requests.exceptions.RequestException as exc:
-            raise _api_error(exc) from exc
+        client = lxd_pylxd.connect(target, _connection_settings(), _timeouts()["request"])
         client.api.session.hooks["response"].append(_forget_reads_on_write)
         cache[target] = client
         _reads()["/1.0"] = client.host_info
@@ -239,30 +196,9 @@ def _disconnect():
     _forget_reads()
 
 
-def _api_error(exc):
-    """The error to report for what a request raised, naming the daemon
-    when it did not answer."""
-    if isinstance(exc, requests.exceptions.Timeout):
-        return CommandExecutionError(
-            f"LXD at {endpoint()} did not answer within {_timeouts()['request']} s "
-            f"(lxd:timeouts:request): {exc}"
-        )
-    if isinstance(exc, requests.exceptions.RequestException):
-        return CommandExecutionError(f"LXD is not reachable at {endpoint()}: {exc}")
-    return CommandExecutionError(f"LXD refused the request: {exc}")
-
-
-def _metadata(node, **params):
-    try:
-        return node.get(params=params or None).json()["metadata"]
-    except LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-
-
-def _listing(node, **params):
-    """A collection with ``recursion=1``: Incus answers an empty one with
-    null where LXD gives an empty list."""
-    return _metadata(node, recursion=1, **params) or []
+def _daemon():
+    """The daemon's API through this run's client."""
+    return lxd_pylxd.Daemon(_client(), endpoint(), _timeouts())
 
 
 def query(path, unmasked=False, **params):
@@ -280,7 +216,7 @@ def query(path, unmasked=False, **params):
         salt '*' lxd.query resources
         salt '*' lxd.query operations recursion=1
     """
-    found = _metadata(_node(path), **salt.utils.args.clean_kwargs(**params))
+    found = _daemon().metadata(path, **salt.utils.args.clean_kwargs(**params))
     return found if unmasked else _masked(found)
 
 
@@ -306,89 +242,14 @@ def request(method, path, body=None, wait=True, reconnect=False, upload=None,
         salt lxd1 lxd.request DELETE cluster/members/lxd4 force=1
         salt lxd1 lxd.request PATCH profiles/default '{description: Default}'
     """
-    send = getattr(_node(path), method.lower())
+    daemon = _daemon()
     params = salt.utils.args.clean_kwargs(**params) or None
-    payload = {"json": body}
-    if upload is not None:
-        payload = {"data": upload[0], "headers": upload[1]}
     try:
-        answer = _run(send, params=params, **payload) if wait else _sent(send, params, payload)
+        answer = daemon.send(method, path, lxd_operations.payload(body, upload), params, wait)
     finally:
         if reconnect:
             _disconnect()
     return answer if unmasked else _masked(answer)
-
-
-def _sent(send, params, payload):
-    """The metadata LXD answers a request with, without waiting for the
-    operation it started."""
-    try:
-        return send(params=params, **payload).json()["metadata"]
-    except LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-
-
-def _node(path):
-    node = _client().api
-    for part in filter(None, path.strip("/").split("/")):
-        node = node[part]
-    return node
-
-
-def _run(request, **kwargs):
-    """Send a request and return the metadata of LXD's answer; when LXD
-    answers with an operation, wait for it (see :py:func:`_finished`)."""
-    try:
-        response = request(**kwargs).json()
-        if response.get("type") != "async":
-            return response.get("metadata")
-        return _finished(response["operation"].rsplit("/", 1)[-1])
-    except LXD_ERRORS as exc:
-        raise _api_error(exc) from exc
-
-
-def _finished(operation):
-    """Wait for ``operation``, at most ``lxd:timeouts:operation`` seconds,
-    and return its final state; fail with LXD's error when it failed, and
-    with the state it is in when it has not finished."""
-    timeouts = _timeouts()
-    node = _client().api.operations[operation]
-    started = time.monotonic()
-    try:
-        # LXD answers the wait when the operation ends or its timeout is up
-        done = node.wait.get(
-            params={"timeout": timeouts["operation"]},
-            timeout=timeouts["operation"] + timeouts["request"],
-        ).json()["metadata"]
-    except pylxd.exceptions.LXDAPIException as exc:
-        if exc.response.status_code != 200:
-            raise
-        # LXD from 5.21 and Incus answer 200 at once and later write the
-        # end of the wait: a failed operation's error, or "context deadline
-        # exceeded", as an error (lxd-6.9 lxd/operations.go operationWaitGet)
-        done = _operation_state(node) or {"status": "Failure", "err": str(exc)}
-    if done["status"] in ("Running", "Pending"):
-        waited = time.monotonic() - started
-        within = (f"within {timeouts['operation']} s" if waited >= timeouts["operation"]
-                  else f"(LXD ended the wait after {waited:.0f} s of {timeouts['operation']} s)")
-        raise CommandExecutionError(
-            f"LXD at {endpoint()} did not finish {done['description']!r} {within} "
-            f"(lxd:timeouts:operation): it is {done['status']} and goes on in the "
-            "background"
-        )
-    if done["status"] != "Success":
-        raise CommandExecutionError(
-            f"LXD refused the request: {done.get('err') or done['status']}")
-    return done
-
-
-def _operation_state(node):
-    """An operation as LXD holds it now; None once LXD dropped it (a few
-    seconds after it ended)."""
-    try:
-        return node.get().json()["metadata"]
-    except pylxd.exceptions.NotFound:
-        return None
 
 
 def reachable():
@@ -428,13 +289,7 @@ def daemon_state():
         return "ready"
     if "://" in target:
         return "down"
-    # pylxd reports any answer but 200 as "cannot connect": ask directly
-    url = f"{pylxd.client.DEFAULT_SCHEME}{urllib.parse.quote(target, safe='')}/1.0"
-    try:
-        answer = pylxd.client.get_session_for_url(url).get(url, timeout=10)
-    except requests.exceptions.RequestException:
-        return "down"
-    return "held" if answer.status_code == 503 else "down"
+    return lxd_pylxd.unix_socket_state(target)
 
 
 def wait_ready(timeout=None):
@@ -517,7 +372,7 @@ def _server(refresh=False):
     """GET /1.0 as the server answered it, secrets included."""
     if refresh:
         _reads().pop("/1.0", None)
-    return _read("/1.0", lambda: _metadata(_client().api))
+    return _read("/1.0", lambda: _daemon().metadata(""))
 
 
 def api_extensions():
@@ -589,14 +444,7 @@ def backend_drift(wanted=None):
 
         salt '*' lxd.backend_drift incus
     """
-    wanted = wanted or backend()
-    found = server_kind()
-    if found == wanted:
-        return []
-    return [
-        f"lxd:backend: the daemon at {endpoint()} is {found}, not {wanted} "
-        "(set lxd:backend to what runs there, or lxd:connection to reach the other daemon)"
-    ]
+    return lxd_connection.backend_drift(server_kind(), wanted or backend(), endpoint())
 
 
 def config_get(key=None, unmasked=False, refresh=False):
@@ -679,7 +527,7 @@ def storage_pools():
 
         salt '*' lxd.storage_pools
     """
-    return _by_name(_client().api.storage_pools)
+    return _by_name("storage-pools")
 
 
 def networks(managed=None):
@@ -693,7 +541,7 @@ def networks(managed=None):
 
         salt '*' lxd.networks managed=True
     """
-    found = _by_name(_client().api.networks)
+    found = _by_name("networks")
     if managed is None:
         return found
     return {name: net for name, net in found.items() if net["managed"] == managed}
@@ -709,7 +557,7 @@ def profiles():
 
         salt '*' lxd.profiles
     """
-    return _by_name(_client().api.profiles)
+    return _by_name("profiles")
 
 
 def projects():
@@ -722,7 +570,7 @@ def projects():
 
         salt '*' lxd.projects
     """
-    return _by_name(_client().api.projects)
+    return _by_name("projects")
 
 
 def cluster():
@@ -737,13 +585,13 @@ def cluster():
 
         salt '*' lxd.cluster
     """
-    return _read("/1.0/cluster", lambda: _metadata(_client().api.cluster))
+    return _read("/1.0/cluster", lambda: _daemon().metadata("cluster"))
 
 
-def _by_name(node):
+def _by_name(path):
     """A listing by name, secrets masked (a profile's cloud-init data, a
     network's BGP passwords): these are read, never written back."""
-    return {item["name"]: _masked(item) for item in _listing(node)}
+    return {item["name"]: _masked(item) for item in _daemon().listing(path)}
 
 
 # ---------------------------------------------------------------- cluster
@@ -768,7 +616,7 @@ def cluster_members(refresh=False):
     if not cluster()["enabled"]:
         return {}
     members = _read("/1.0/cluster/members",
-                    lambda: _listing(_client().api.cluster.members))
+                    lambda: _daemon().listing("cluster/members"))
     return {member["server_name"]: member for member in members}
 
 
@@ -800,7 +648,7 @@ def instances(location=None):
 
         salt '*' lxd.instances location=lxd3
     """
-    found = _listing(_client().api.instances, **{"all-projects": "true"})
+    found = _daemon().listing("instances", **{"all-projects": "true"})
     return {
         f"{item['project']}/{item['name']}": {
             "status": item["status"],

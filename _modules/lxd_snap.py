@@ -16,27 +16,22 @@ command line it defaults to ``lxd:timeouts:command``.
 import json
 import logging
 import os
-import re
 
 import salt.utils.files
 import salt.utils.path
 from salt.exceptions import CommandExecutionError
-from salt.utils.versions import LooseVersion
 
 try:  # installed as the saltext-lxd package
-    from saltext.lxd.utils import lxd_settings
-    from saltext.lxd.utils.lxd_names import SNAP_RISKS
+    from saltext.lxd.utils import lxd_settings, lxd_snap_rules
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_settings
-    from lxd_names import SNAP_RISKS
+    import lxd_snap_rules
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "lxd_snap"
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
-# refresh --hold: 2.58; the hold shown by snap list (the `held` note): 2.58.1
-HOLD_SNAPD = "2.58.1"
 
 
 def __virtual__():
@@ -95,19 +90,7 @@ def info(name, timeout=None):
     result = _run(timeout, "list", name, "--unicode=never", check=False)
     if result["retcode"] != 0:
         return None
-    for line in result["stdout"].splitlines()[1:]:
-        fields = line.split()
-        if fields and fields[0] == name:
-            notes = (fields[5] if len(fields) > 5 else "-").split(",")
-            return {
-                "name": name,
-                "version": fields[1],
-                "revision": fields[2],
-                "channel": fields[3],
-                "held": "held" in notes,
-                "cohort": "in-cohort" in notes,
-            }
-    return None
+    return lxd_snap_rules.listed(result["stdout"], name)
 
 
 def version(timeout=None):
@@ -122,12 +105,7 @@ def version(timeout=None):
         salt '*' lxd_snap.version
     """
     timeout = _timeout(timeout)
-    versions = {}
-    for line in _run(timeout, "version")["stdout"].splitlines():
-        key, _, value = line.partition(" ")
-        versions[key] = value.strip()
-    daemon = versions.get("snapd", "unavailable")
-    return versions.get("snap", "") if daemon == "unavailable" else daemon
+    return lxd_snap_rules.snapd_version(_run(timeout, "version")["stdout"])
 
 
 def holds_supported(timeout=None):
@@ -143,7 +121,7 @@ def holds_supported(timeout=None):
         salt '*' lxd_snap.holds_supported
     """
     timeout = _timeout(timeout)
-    return LooseVersion(_numeric(version(timeout))) >= LooseVersion(HOLD_SNAPD)
+    return lxd_snap_rules.holds_supported(version(timeout))
 
 
 def wait_seeded(timeout=None):
@@ -176,14 +154,7 @@ def channel_version(name, channel, timeout=None):
     """
     timeout = _timeout(timeout)
     stdout = _run(timeout, "info", name, "--unicode=never")["stdout"]
-    wanted = normalise_channel(channel)
-    listing = stdout.partition("\nchannels:\n")[2]
-    for line in listing.splitlines():
-        match = re.match(r"^\s+([^\s:]+):\s+(\S+)", line)
-        if match and normalise_channel(match.group(1)) == wanted:
-            version = match.group(2)
-            return None if version in ("--", "^", "↑") else version
-    return None
+    return lxd_snap_rules.channel_version(stdout, channel)
 
 
 def normalise_channel(channel):
@@ -197,12 +168,7 @@ def normalise_channel(channel):
 
         salt '*' lxd_snap.normalise_channel stable
     """
-    parts = channel.split("/")
-    if len(parts) == 1:
-        return f"latest/{parts[0]}" if parts[0] in SNAP_RISKS else f"{parts[0]}/stable"
-    if parts[0] in SNAP_RISKS:
-        return "/".join(["latest"] + parts)
-    return channel
+    return lxd_snap_rules.normalise_channel(channel)
 
 
 def is_downgrade(name, channel, timeout=None):
@@ -222,13 +188,7 @@ def is_downgrade(name, channel, timeout=None):
     target = channel_version(name, channel, timeout)
     if installed is None or target is None:
         return False
-    return LooseVersion(_numeric(target)) < LooseVersion(_numeric(installed["version"]))
-
-
-def _numeric(version):
-    """``5.21.1-d46c406`` -> ``5.21.1``; git-describe suffixes don't order."""
-    match = re.match(r"^[0-9]+(\.[0-9]+)*", version)
-    return match.group(0) if match else version
+    return lxd_snap_rules.older(target, installed["version"])
 
 
 def install(name, channel="latest/stable", cohort=False, timeout=None):
@@ -243,10 +203,7 @@ def install(name, channel="latest/stable", cohort=False, timeout=None):
         salt '*' lxd_snap.install lxd channel=5.21/stable cohort=True
     """
     timeout = _timeout(timeout)
-    args = ["install", name, f"--channel={channel}"]
-    if cohort:
-        args.append("--cohort=+")
-    _run(timeout, *args)
+    _run(timeout, "install", name, *lxd_snap_rules.channel_args(channel, cohort))
     return info(name, timeout)
 
 
@@ -265,10 +222,7 @@ def refresh(name, channel, cohort=False, timeout=None):
         raise CommandExecutionError(
             f"refusing to move {name} to {channel}: it would downgrade it"
         )
-    args = ["refresh", name, f"--channel={channel}"]
-    if cohort:
-        args.append("--cohort=+")
-    _run(timeout, *args)
+    _run(timeout, "refresh", name, *lxd_snap_rules.channel_args(channel, cohort))
     return info(name, timeout)
 
 
@@ -302,10 +256,7 @@ def amend(name, channel, cohort=False, timeout=None):
         salt '*' lxd_snap.amend lxd latest/stable
     """
     timeout = _timeout(timeout)
-    args = ["refresh", name, "--amend", f"--channel={channel}"]
-    if cohort:
-        args.append("--cohort=+")
-    _run(timeout, *args)
+    _run(timeout, "refresh", name, "--amend", *lxd_snap_rules.channel_args(channel, cohort))
     return info(name, timeout)
 
 
@@ -458,17 +409,7 @@ def get(name, timeout=None):
     result = _run(timeout, "get", "-d", name, check=False)
     if result["retcode"] != 0:
         return {}
-    return _flatten(json.loads(result["stdout"] or "{}"))
-
-
-def _flatten(tree, prefix=""):
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = config_value(value)
-    return flat
+    return lxd_snap_rules.flattened(json.loads(result["stdout"] or "{}"))
 
 
 def config_value(value):
@@ -482,9 +423,7 @@ def config_value(value):
 
         salt '*' lxd_snap.config_value True
     """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return lxd_snap_rules.config_value(value)
 
 
 def config_diff(name, config, timeout=None):
@@ -499,12 +438,7 @@ def config_diff(name, config, timeout=None):
         salt '*' lxd_snap.config_diff lxd '{daemon.syslog: true}'
     """
     timeout = _timeout(timeout)
-    current = get(name, timeout)
-    return {
-        key: {"old": current.get(key), "new": config_value(value)}
-        for key, value in config.items()
-        if current.get(key) != config_value(value)
-    }
+    return lxd_snap_rules.config_changes(get(name, timeout), config)
 
 
 def set_config(name, config, reboot_keys=None, timeout=None):
@@ -525,16 +459,11 @@ def set_config(name, config, reboot_keys=None, timeout=None):
     if not changes:
         return {}
     _run(timeout, "set", name, *(f"{key}={change['new']}" for key, change in changes.items()))
-    waiting = {
-        key: change
-        for key, change in changes.items()
-        if key.startswith(tuple(reboot_keys or ()))
-    }
+    waiting = lxd_snap_rules.waiting_for_reboot(changes, reboot_keys)
     if waiting:
         earlier = _read_pending(name)
-        for key, change in waiting.items():
-            # what was running before the first change since boot
-            change["old"] = earlier.get(key, change)["old"]
+        waiting = lxd_snap_rules.since_boot(earlier, waiting)
+        changes.update(waiting)
         _write_pending(name, dict(earlier, **waiting))
     return changes
 
