@@ -24,7 +24,6 @@ try:  # installed as the saltext-lxd package
         lxd_schema,
         lxd_settings,
     )
-    from saltext.lxd.utils.lxd_schema import MAX_KEY_DELETE_GRACE  # noqa: F401 (the runner's)
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_addresses
     import lxd_certificates
@@ -32,7 +31,6 @@ except ImportError:  # synced from _utils: Salt puts the utils directories on sy
     import lxd_preseed
     import lxd_schema
     import lxd_settings
-    from lxd_schema import MAX_KEY_DELETE_GRACE  # noqa: F401 (the runner's bound)
 
 __virtualname__ = "lxd_pillar"
 
@@ -94,23 +92,6 @@ def preseed(init, backend=None):
         storage_devices=init.get("storage_devices") or [],
         network=init.get("network", True),
     )
-
-
-def expiry_seconds(expiry):
-    """
-    Return the longest time, in seconds, that an LXD expiry such as ``15M``
-    or ``1d 12H`` (``lxd:cluster:token_expiry``) can mean (see
-    ``lxd_settings.expiry_seconds``). Kept for lxd_cluster until the lead
-    merges.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' lxd_pillar.expiry_seconds '1d 12H'
-    """
-    return lxd_settings.expiry_seconds(expiry)
-
 
 
 def validate(pillar=None, defaults=None, check_daemon=True):

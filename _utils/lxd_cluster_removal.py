@@ -11,17 +11,17 @@ import time
 try:  # installed as the saltext-lxd package
     from saltext.lxd.utils import lxd_salt_compat, lxd_settings
     from saltext.lxd.utils.lxd_master import CLUSTER_TARGET
+    from saltext.lxd.utils.lxd_schema import MAX_KEY_DELETE_GRACE
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_salt_compat
     import lxd_settings
     from lxd_master import CLUSTER_TARGET
+    from lxd_schema import MAX_KEY_DELETE_GRACE
 
 log = logging.getLogger(__name__)
 
 # How often a key deletion's grace period reads the key store
 KEY_POLL_SECONDS = 1
-# The longest a reactor thread waits for a re-key (lxd_pillar validates it too)
-MAX_KEY_DELETE_GRACE = 3600
 
 
 def remove(master, minion, evacuate=None, force=False, test=False):

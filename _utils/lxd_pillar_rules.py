@@ -118,6 +118,8 @@ def hardening(where, value, settings):
         found = hardening_path_problem(str(target))
         if found:
             errors.append(f"{at}: {found}")
+        if modes is None:
+            continue  # null: the default entry for that path, if any, stays
         if not isinstance(modes, dict):
             errors.append(f"{at}: must be a mapping, not {schema.kind(modes)}")
             continue

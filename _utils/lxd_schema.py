@@ -88,7 +88,8 @@ EXPIRY_RE = re.compile(r"\d+[SMHdwmy](?: \d+[SMHdwmy])*")
 # A cluster, project, profile, network or storage pool name.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 CERT_URL_SCHEMES = ("https://", "http://", "salt://")
-# As the lxd_cluster runner bounds it: its reactor thread waits that long.
+# The longest lxd:cluster:key_delete_grace: a reactor thread waits that long
+# for a re-key (lxd_cluster_removal bounds its wait by it).
 MAX_KEY_DELETE_GRACE = 3600
 
 BOOL = {"type": "bool", "what": "a boolean"}
@@ -99,7 +100,7 @@ CLUSTER_NAME = {"type": "str", "pattern": NAME_RE, "is": "a cluster name (letter
 LXD_NAME = {"type": "str", "pattern": NAME_RE, "is": "a name LXD takes (letters, digits, ._-)",
             "quote": False}
 FILE = {"type": "str", "path": ("plain", "own_file"), "what": "an absolute path", "null": False}
-SECONDS = {"type": "int", "min": 1, "what": "a whole number of seconds above 0"}
+SECONDS = {"type": "int", "min": 1, "what": "a whole number of seconds above 0", "null": False}
 PROJECTS = {"type": "list", "items": {"type": "str", "pattern": re.compile(r"(?s).+")},
             "what": "a list of project names ([] for no access; absent for all)"}
 TRUST_TYPE = {"choices": ("client", "metrics"), "noun": "type"}
@@ -435,7 +436,8 @@ def check_value(where, value, spec, context, table=None, key=None):
     """Errors for ``value`` at ``where`` against ``spec``: its entry, the
     entries below it in ``table`` (at ``key``), then its rule."""
     if value is None:
-        return [_must(where, value, spec)] if spec.get("required") else []
+        refused = spec.get("required") or spec.get("null") is False
+        return [_must(where, value, spec)] if refused else []
     found = problem(where, value, spec)
     if found:
         return [found]

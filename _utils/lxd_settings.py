@@ -83,7 +83,8 @@ def backend_of(pillar):
     """The backend a pillar asks for; an unknown one counts as the default
     until validation reports it."""
     backend = pillar.get("backend") if isinstance(pillar, dict) else None
-    return backend if backend in BACKENDS else DEFAULT_BACKEND
+    # a list or mapping given is no backend (and no key of the table)
+    return backend if isinstance(backend, str) and backend in BACKENDS else DEFAULT_BACKEND
 
 
 def defaults(parameters, backend=DEFAULT_BACKEND):

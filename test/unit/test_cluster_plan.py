@@ -5,7 +5,6 @@ import importlib.util
 from pathlib import Path
 
 import lxd_cluster_plans
-import lxd_cluster_removal
 import lxd_cluster_rules
 import pytest
 import yaml
@@ -188,10 +187,6 @@ def load_module(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_the_runner_bounds_the_key_delete_grace_as_validation_does():
-    assert lxd_cluster_removal.MAX_KEY_DELETE_GRACE == load_module("lxd_pillar").MAX_KEY_DELETE_GRACE
 
 
 def test_a_runs_lock_lasts_as_long_as_its_join_chain_may_wait():

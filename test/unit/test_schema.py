@@ -75,3 +75,29 @@ def test_validation_reads_the_settings_without_copying_them_into_the_opts(loader
     assert loaders.modules.lxd_pillar.validate(given, check_daemon=False) == []
     use_settings(loaders, {"install": {"method": "package"}})
     assert run_opts["lxd"] == {"install": {"method": "package"}}
+
+
+@pytest.mark.parametrize(("pillar", "error"), [
+    ({"timeouts": {"command": None}},
+     "lxd:timeouts:command: must be a whole number of seconds above 0, not None"),
+    ({"profiles": {"web": {"config": {"limits.cpu": None}}}},
+     "lxd:profiles:web:config:limits.cpu: must be a string, number or boolean, not empty"),
+    ({"sysctl": {"vm.max_map_count": None}},
+     "lxd:sysctl:vm.max_map_count: must be a string, number or boolean, not empty"),
+    ({"init": {"network": {"ipv4.address": None}}},
+     "lxd:init:network:ipv4.address: must be a string, number or boolean, not empty"),
+])
+def test_a_null_where_a_value_is_sent_is_refused_naming_the_key(loaders, pillar, error):
+    """A null would reach the daemon as "None" or lift a bound: refused as
+    before the table (lxd_pillar at 2a796ec)."""
+    assert error in loaders.modules.lxd_pillar.validate(pillar, check_daemon=False)
+
+
+def test_a_null_hardening_entry_keeps_the_default_and_is_no_error(loaders):
+    pillar = {"hardening": {"/proc/sched_debug": None}}
+    assert loaders.modules.lxd_pillar.validate(pillar, check_daemon=False) == []
+
+
+def test_a_backend_given_as_a_list_is_named_not_a_crash(loaders):
+    assert loaders.modules.lxd_pillar.validate({"backend": ["lxd"]}, check_daemon=False) == [
+        "lxd:backend: unknown backend ['lxd'] (expected one of: lxd, incus)"]
