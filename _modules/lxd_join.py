@@ -17,19 +17,20 @@ never appears in a job return, state output or log.
 """
 
 import datetime
+import re
 
 from salt.exceptions import CommandExecutionError, SaltReqTimeoutError
+from salt.utils.versions import LooseVersion
 
 try:  # installed as the saltext-lxd package
     from saltext.lxd.utils import lxd_cluster_rules as rules
-    from saltext.lxd.utils import lxd_mine_requests, lxd_settings, lxd_snap_rules
+    from saltext.lxd.utils import lxd_mine_requests, lxd_settings
     from saltext.lxd.utils.lxd_names import MINE_JOIN_OFFER, MINE_JOIN_REPORT
     from saltext.lxd.utils.lxd_settings import expiry_seconds
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
     import lxd_cluster_rules as rules
     import lxd_mine_requests
     import lxd_settings
-    import lxd_snap_rules
     from lxd_names import MINE_JOIN_OFFER, MINE_JOIN_REPORT
     from lxd_settings import expiry_seconds
 
@@ -119,7 +120,8 @@ def same_as_cluster(cluster):
     # only up: LXD cannot be downgraded (its database schema moves forward)
     if ours and wanted and not wanted["revision"].startswith("x") and not (
             ours["revision"].startswith("x")) and mine["server"] == cluster["server"] and (
-            lxd_snap_rules.older(str(mine["version"]), str(cluster["version"]))):
+            LooseVersion(_numeric_version(mine["version"]))
+            < LooseVersion(_numeric_version(cluster["version"]))):
         __salt__["lxd_snap.refresh_to_revision"](_settings()["install"]["snap"],
                                              wanted["channel"], wanted["revision"])
         __salt__["lxd.wait_ready"]()
@@ -133,6 +135,12 @@ def same_as_cluster(cluster):
             "here (or upgrade the cluster); the join token was not used"
         )
     return done
+
+
+def _numeric_version(version):
+    """``5.21.1-d46c406`` -> ``5.21.1``."""
+    match = re.match(r"^[0-9]+(\.[0-9]+)*", str(version))
+    return match.group(0) if match else "0"
 
 
 def _described(facts):
