@@ -20,6 +20,11 @@ and ``member_restored`` take a member out for maintenance and back.
 
 from salt.exceptions import CommandExecutionError
 
+try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_cluster_rules as rules
+except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_cluster_rules as rules
+
 __virtualname__ = "lxd_cluster"
 
 
@@ -97,13 +102,9 @@ def bootstrapped(name, member, address=None, init=None, token_expiry="15M"):
 
 def _token_expiry_changes(token_expiry):
     """The change that keeps this member's ``cluster.join_token_expiry`` at
-    ``token_expiry``. Every member sets it itself: LXD 5.0 reads the key on
-    the member that set it (a member that joined sees none, and issues
-    tokens lasting 3 hours, ``lxc cluster add`` included)."""
-    expiry = __salt__["lxd.config_get"]("cluster.join_token_expiry") or ""
-    if expiry == token_expiry:
-        return {}
-    return {"cluster.join_token_expiry": {"old": expiry, "new": token_expiry}}
+    ``token_expiry`` (see ``lxd_cluster_rules.token_expiry_change``)."""
+    return rules.token_expiry_change(
+        __salt__["lxd.config_get"]("cluster.join_token_expiry"), token_expiry)
 
 
 def token_expiry_kept(name, token_expiry="15M"):

@@ -19,8 +19,10 @@ waits for its offer; ``join_offers_refused`` and ``join_declined``
 from salt.exceptions import CommandExecutionError
 
 try:  # installed as the saltext-lxd package
+    from saltext.lxd.utils import lxd_cluster_rules as rules
     from saltext.lxd.utils.lxd_names import MINE_JOIN_REPORT
 except ImportError:  # synced from _utils: Salt puts the utils directories on sys.path
+    import lxd_cluster_rules as rules
     from lxd_names import MINE_JOIN_REPORT
 
 __virtualname__ = "lxd_join"
@@ -231,11 +233,12 @@ def joined(name, member, coordinator, run, position=0, address=None, init=None,
             "new": f"{name}: joined as {member} at {wanted} with the offer of {coordinator}",
         }
         __salt__["lxd_init.write_init_record"]("cluster", preseed)
-        # a member that joined sets its own expiry (see token_expiry_kept)
-        expiry = __states__["lxd_cluster.token_expiry_kept"](name=name, token_expiry=token_expiry)
-        if expiry["result"] is False:
-            return _failed(ret, f"{member} joined cluster {name}, but {expiry['comment']}")
-        ret["changes"].update(expiry["changes"])
+        # a member that joined sets its own expiry (see lxd_cluster.token_expiry_kept)
+        expiry = rules.token_expiry_change(
+            __salt__["lxd.config_get"]("cluster.join_token_expiry"), token_expiry)
+        if expiry:
+            __salt__["lxd.config_set"]("cluster.join_token_expiry", token_expiry)
+            ret["changes"].update(expiry)
     except CommandExecutionError as exc:
         return _failed(ret, f"Joining cluster {name} failed: {exc}")
     ret["comment"] = f"{member} joined cluster {name}."

@@ -235,3 +235,14 @@ def member_config_answers(keys, preseed, settings=None):
             }
         )
     return answers
+
+
+def token_expiry_change(current, wanted):
+    """The change that brings a member's ``cluster.join_token_expiry`` from
+    ``current`` (None or "" when unset) to ``wanted``: every member sets it
+    itself, since LXD 5.0 reads the key on the member that set it (a member
+    that joined sees none, and issues tokens lasting 3 hours)."""
+    current = current or ""
+    if current == wanted:
+        return {}
+    return {"cluster.join_token_expiry": {"old": current, "new": wanted}}

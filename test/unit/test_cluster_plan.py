@@ -234,3 +234,10 @@ def test_two_runs_taking_one_lock_at_once_get_it_once(tmp_path, monkeypatch):
     for each in runs:
         each.join()
     assert sorted(result["result"] for result in results.values()) == [False, True], results
+
+
+def test_a_member_keeps_its_own_token_expiry_and_changes_it_only_when_it_differs():
+    change = lxd_cluster_rules.token_expiry_change
+    assert change(None, "15M") == {"cluster.join_token_expiry": {"old": "", "new": "15M"}}
+    assert change("1H", "15M") == {"cluster.join_token_expiry": {"old": "1H", "new": "15M"}}
+    assert change("15M", "15M") == {}
