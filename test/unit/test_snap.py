@@ -188,14 +188,15 @@ def test_the_standin_answers_as_snapd_does(snap, snap_standin):
     assert snap.channel_version("lxd", "5.21/candidate") == "5.21.2-a1b2c3d"
 
 
-def test_the_states_bound_commands_by_the_timeout_they_are_given(loaders, snap, states,
-                                                                snap_standin):
+def test_the_states_bound_commands_by_the_timeout_they_are_given(loaders, snap_standin):
     """The states pass ``timeout`` down to every snap and systemctl command;
     from the command line, ``lxd:timeouts:command`` bounds them (here too
-    short for any command to finish)."""
+    short for any command to finish). The modules are taken after the
+    settings change: Salt 3007 makes its loaders again for new settings."""
     use_settings(loaders, {"timeouts": {"command": 0.000001}})
+    states = loaders.states.lxd_snap
     with pytest.raises(Exception, match="snap version"):
-        snap.version()
+        loaders.modules.lxd_snap.version()
     assert states.installed("lxd", channel="latest/stable", hold=True, timeout=600).result
     assert snap_standin.state()["lxd"]["held"] is True
     configured = states.configured("lxd", config={"daemon.debug": True}, reload="daemon",
